@@ -1,0 +1,89 @@
+"""The webapp stack: a hardened namespace, a PostgreSQL database and the web app."""
+
+import pulumi
+
+from components import (
+    AppNamespace,
+    AppNamespaceArgs,
+    DatabaseConnection,
+    PostgresDatabase,
+    PostgresDatabaseArgs,
+    Quota,
+    WebService,
+    WebServiceArgs,
+)
+from components.settings import load_settings
+
+settings = load_settings()
+app = settings.app
+web_name = app.name
+db_name = f"{app.name}-db"
+
+namespace = AppNamespace(
+    app.name,
+    AppNamespaceArgs(
+        namespace=settings.namespace.name,
+        app=app.name,
+        quota=Quota(
+            cpu=settings.namespace.quota_cpu,
+            memory=settings.namespace.quota_memory,
+            storage=settings.namespace.quota_storage,
+            pods=settings.namespace.quota_pods,
+        ),
+    ),
+)
+
+database = PostgresDatabase(
+    db_name,
+    PostgresDatabaseArgs(
+        namespace=namespace.namespace_name,
+        app=app.name,
+        image=settings.database.image,
+        database=settings.database.name,
+        user=settings.database.user,
+        storage_size=settings.database.storage_size,
+        storage_class=settings.database.storage_class,
+        resources=settings.database.resources,
+        client_selector=WebService.pod_selector(app.name, web_name),
+        cluster_domain=settings.cluster_domain,
+    ),
+)
+
+# No depends_on the database: the two roll out side by side, and the app's readiness
+# probe covers the time the database takes to come up.
+web = WebService(
+    web_name,
+    WebServiceArgs(
+        namespace=namespace.namespace_name,
+        app=app.name,
+        image=app.image,
+        replicas=app.replicas,
+        port=app.port,
+        service_port=app.service_port,
+        service_type=app.service_type,
+        health_path=app.health_path,
+        readiness_path=app.readiness_path,
+        user_id=app.user_id,
+        resources=app.resources,
+        database=DatabaseConnection(
+            host=database.host,
+            port=database.port,
+            name=database.database,
+            user=database.user,
+            password=database.password,
+            url=database.url,
+            selector=database.selector,
+        ),
+        cluster_domain=settings.cluster_domain,
+    ),
+)
+
+pulumi.export("namespace", namespace.namespace_name)
+pulumi.export("serviceName", web.service_name)
+pulumi.export("url", web.url)
+pulumi.export("databaseHost", database.host)
+pulumi.export("databasePort", database.port)
+pulumi.export("databaseName", database.database)
+pulumi.export("databaseUser", database.user)
+pulumi.export("databasePassword", database.password)
+pulumi.export("databaseUrl", database.url)

@@ -1,0 +1,206 @@
+"""Building blocks every component shares: labels, security contexts, probes, pod specs.
+
+Kept in one place so that a hardening rule (Pod Security "restricted", probe tuning,
+label conventions) is written once and every workload gets it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+TYPE_PREFIX = "webapp:components"
+"""Type tokens need three parts (`package:module:Type`); the engine rejects fewer."""
+
+MANAGED_BY = "pulumi"
+SKIP_AWAIT = "pulumi.com/skipAwait"
+
+# Deployments surge by one pod during a rollout and never go below the desired count,
+# so a rollout needs room in the namespace quota for one extra pod.
+ROLLOUT_MAX_SURGE = 1
+
+PROBE_PERIOD_SECONDS = 10
+PROBE_TIMEOUT_SECONDS = 5
+# Startup may include initdb or crash recovery; allow up to five minutes before liveness
+# takes over, so a slow start is not mistaken for a hung process.
+STARTUP_FAILURE_THRESHOLD = 30
+LIVENESS_FAILURE_THRESHOLD = 6
+READINESS_FAILURE_THRESHOLD = 3
+
+
+def component_type(name: str) -> str:
+    return f"{TYPE_PREFIX}:{name}"
+
+
+def selector_labels(app: str, instance: str, component: str) -> dict[str, str]:
+    """Labels that identify one component instance's pods. `instance` is the component's
+    resource name, so two instances never select each other's pods. Never change them on
+    a live workload: the selector is immutable and a change forces a replacement."""
+    return {
+        "app.kubernetes.io/name": app,
+        "app.kubernetes.io/instance": instance,
+        "app.kubernetes.io/component": component,
+    }
+
+
+def standard_labels(app: str, instance: str, component: str) -> dict[str, str]:
+    return {
+        **selector_labels(app, instance, component),
+        "app.kubernetes.io/part-of": app,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
+def object_meta(
+    labels: Mapping[str, str],
+    namespace: pulumi.Input[str] | None = None,
+    name: str | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> k8s.meta.v1.ObjectMetaArgs:
+    """Object metadata; leave `name` unset to let the provider auto-name the object, which
+    makes it replaced (and its users rolled) whenever its content changes."""
+    return k8s.meta.v1.ObjectMetaArgs(
+        name=name,
+        namespace=namespace,
+        labels=dict(labels),
+        annotations=dict(annotations) if annotations else None,
+    )
+
+
+@dataclass(frozen=True)
+class ContainerResources:
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+
+    def to_k8s(self) -> k8s.core.v1.ResourceRequirementsArgs:
+        return k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": self.cpu_request, "memory": self.memory_request},
+            limits={"cpu": self.cpu_limit, "memory": self.memory_limit},
+        )
+
+
+def pod_security_context(user_id: int) -> k8s.core.v1.PodSecurityContextArgs:
+    """Pod Security "restricted" at pod level. fsGroup makes volumes writable by the
+    non-root user; OnRootMismatch skips the recursive chown/chmod on every start, which
+    is slow on large volumes and can leave PGDATA with modes postgres refuses."""
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=user_id,
+        run_as_group=user_id,
+        fs_group=user_id,
+        fs_group_change_policy="OnRootMismatch",
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def container_security_context() -> k8s.core.v1.SecurityContextArgs:
+    """Pod Security "restricted" at container level, plus a read-only root filesystem:
+    every writable path is an explicit emptyDir or volume."""
+    return k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False,
+        privileged=False,
+        read_only_root_filesystem=True,
+        run_as_non_root=True,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+@dataclass(frozen=True)
+class Probes:
+    startup: k8s.core.v1.ProbeArgs
+    readiness: k8s.core.v1.ProbeArgs
+    liveness: k8s.core.v1.ProbeArgs
+
+
+def _probe(failure_threshold: int, **check: object) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        period_seconds=PROBE_PERIOD_SECONDS,
+        timeout_seconds=PROBE_TIMEOUT_SECONDS,
+        failure_threshold=failure_threshold,
+        **check,  # type: ignore[arg-type]
+    )
+
+
+def http_probes(port_name: str, health_path: str, readiness_path: str) -> Probes:
+    """Startup and liveness ask "is the process alive?"; readiness asks "can it serve
+    now?" and may check dependencies such as the database."""
+
+    def get(path: str) -> k8s.core.v1.HTTPGetActionArgs:
+        return k8s.core.v1.HTTPGetActionArgs(path=path, port=port_name)
+
+    return Probes(
+        startup=_probe(STARTUP_FAILURE_THRESHOLD, http_get=get(health_path)),
+        readiness=_probe(READINESS_FAILURE_THRESHOLD, http_get=get(readiness_path)),
+        liveness=_probe(LIVENESS_FAILURE_THRESHOLD, http_get=get(health_path)),
+    )
+
+
+def exec_probes(command: Sequence[str]) -> Probes:
+    def run() -> k8s.core.v1.ExecActionArgs:
+        return k8s.core.v1.ExecActionArgs(command=list(command))
+
+    return Probes(
+        startup=_probe(STARTUP_FAILURE_THRESHOLD, exec_=run()),
+        readiness=_probe(READINESS_FAILURE_THRESHOLD, exec_=run()),
+        liveness=_probe(LIVENESS_FAILURE_THRESHOLD, exec_=run()),
+    )
+
+
+def hardened_pod_spec(
+    *,
+    user_id: int,
+    containers: Sequence[k8s.core.v1.ContainerArgs],
+    volumes: Sequence[k8s.core.v1.VolumeArgs] = (),
+    service_account_name: pulumi.Input[str] | None = None,
+    termination_grace_period_seconds: int | None = None,
+) -> k8s.core.v1.PodSpecArgs:
+    """A pod spec that passes Pod Security "restricted" and carries no API credentials:
+    none of our workloads talks to the Kubernetes API. Service links are off because
+    the injected *_PORT variables collide with app settings and slow pod start in busy
+    namespaces."""
+    return k8s.core.v1.PodSpecArgs(
+        security_context=pod_security_context(user_id),
+        automount_service_account_token=False,
+        enable_service_links=False,
+        service_account_name=service_account_name,
+        termination_grace_period_seconds=termination_grace_period_seconds,
+        containers=list(containers),
+        volumes=list(volumes) or None,
+    )
+
+
+def empty_dir_volume(name: str, size_limit: str, in_memory: bool = False) -> k8s.core.v1.VolumeArgs:
+    return k8s.core.v1.VolumeArgs(
+        name=name,
+        empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+            medium="Memory" if in_memory else None,
+            size_limit=size_limit,
+        ),
+    )
+
+
+KUBE_DNS_PORTS = (("UDP", 53), ("TCP", 53))
+
+
+def dns_egress_rule() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    """Egress to the cluster DNS: a default-deny policy blocks name lookups otherwise."""
+    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=[
+            k8s.networking.v1.NetworkPolicyPeerArgs(
+                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
+                ),
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}),
+            )
+        ],
+        ports=[
+            k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=port)
+            for protocol, port in KUBE_DNS_PORTS
+        ],
+    )

@@ -1,0 +1,195 @@
+"""Bad config stops the program before anything is created, with one sentence that
+names the key, the value, what is allowed and the command that fixes it."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from components.settings import ConfigError
+from tests.harness import Mocks, RecordingMonitor, run_main
+
+FIX = "fix it with: pulumi config set --stack dev"
+
+BAD_VALUES = [
+    (
+        "replicas",
+        "0",
+        "webapp:replicas is '0', but it must be a whole number from 1 to 100; "
+        f"{FIX} webapp:replicas 1",
+    ),
+    (
+        "replicas",
+        "-2",
+        "webapp:replicas is '-2', but it must be a whole number from 1 to 100; "
+        f"{FIX} webapp:replicas 1",
+    ),
+    (
+        "replicas",
+        "2.5",
+        "webapp:replicas is '2.5', but it must be a whole number from 1 to 100; "
+        f"{FIX} webapp:replicas 2",
+    ),
+    (
+        "replicas",
+        "three",
+        "webapp:replicas is 'three', but it must be a whole number from 1 to 100; "
+        f"{FIX} webapp:replicas 1",
+    ),
+    (
+        "storageSize",
+        "10GB",
+        "webapp:storageSize is '10GB', but it must be a positive Kubernetes quantity of bytes "
+        f"with a suffix such as Mi, Gi or Ti; {FIX} webapp:storageSize 10Gi",
+    ),
+    (
+        "storageSize",
+        "512m",
+        "webapp:storageSize is '512m', but it must be a positive Kubernetes quantity of bytes "
+        f"with a suffix such as Mi, Gi or Ti; {FIX} webapp:storageSize 512Mi",
+    ),
+    (
+        "storageSize",
+        "lots",
+        "webapp:storageSize is 'lots', but it must be a positive Kubernetes quantity of bytes "
+        f"with a suffix such as Mi, Gi or Ti; {FIX} webapp:storageSize 1Gi",
+    ),
+    (
+        "serviceType",
+        "loadbalancer",
+        "webapp:serviceType is 'loadbalancer', but it must be one of ClusterIP, NodePort, "
+        f"LoadBalancer; {FIX} webapp:serviceType LoadBalancer",
+    ),
+    (
+        "serviceType",
+        "Ingress",
+        "webapp:serviceType is 'Ingress', but it must be one of ClusterIP, NodePort, "
+        f"LoadBalancer; {FIX} webapp:serviceType ClusterIP",
+    ),
+    (
+        "image",
+        "",
+        "webapp:image is '', but it must be a container image with a pinned version, a tag "
+        "other than 'latest' or a digest (for example nginx:1.27); "
+        f"{FIX} webapp:image nginxinc/nginx-unprivileged:1.27-alpine",
+    ),
+    (
+        "image",
+        "nginx:latest",
+        "webapp:image is 'nginx:latest', but it must be a container image with a pinned "
+        "version, a tag other than 'latest' or a digest (for example nginx:1.27); "
+        f"{FIX} webapp:image 'nginx:<version>'",
+    ),
+    (
+        "image",
+        "nginx",
+        "webapp:image is 'nginx', but it must be a container image with a pinned version, a "
+        "tag other than 'latest' or a digest (for example nginx:1.27); "
+        f"{FIX} webapp:image 'nginx:<version>'",
+    ),
+    (
+        "namespace",
+        "My_App",
+        "webapp:namespace is 'My_App', but it must be a DNS label (lowercase letters, digits "
+        "and '-', at most 63 characters, starting and ending with a letter or digit) that is "
+        f"not a system namespace; {FIX} webapp:namespace my-app",
+    ),
+    (
+        "namespace",
+        "kube-system",
+        "webapp:namespace is 'kube-system', but it must be a DNS label (lowercase letters, "
+        "digits and '-', at most 63 characters, starting and ending with a letter or digit) "
+        f"that is not a system namespace; {FIX} webapp:namespace kube-system",
+    ),
+    (
+        "appPort",
+        "80",
+        "webapp:appPort is '80', but it must be a port from 1024 to 65535 (the app runs as "
+        "non-root, without the capability to bind lower ports); "
+        f"{FIX} webapp:appPort 8080",
+    ),
+    (
+        "healthPath",
+        "healthz",
+        "webapp:healthPath is 'healthz', but it must be an HTTP path starting with '/' (for "
+        f"example /healthz); {FIX} webapp:healthPath /",
+    ),
+    (
+        "dbUser",
+        "App-User",
+        "webapp:dbUser is 'App-User', but it must be a PostgreSQL identifier: lowercase "
+        "letters, digits and '_', starting with a letter or '_', at most 63 characters, not "
+        f"starting with 'pg_'; {FIX} webapp:dbUser app_user",
+    ),
+    (
+        "appCpuLimit",
+        "2 cores",
+        "webapp:appCpuLimit is '2 cores', but it must be a positive Kubernetes CPU quantity "
+        f"such as 250m, 0.5 or 2; {FIX} webapp:appCpuLimit 500m",
+    ),
+    (
+        "appMemoryRequest",
+        "1Gi",
+        "webapp:appMemoryRequest is '1Gi', but a request must not exceed its limit "
+        f"webapp:appMemoryLimit ('256Mi'); {FIX} webapp:appMemoryRequest 256Mi",
+    ),
+    (
+        "quotaCpu",
+        "1",
+        "webapp:quotaCpu is '1', but it must hold the workload's CPU limits during a rollout "
+        f"(2 app pods and the database need 2); {FIX} webapp:quotaCpu 2",
+    ),
+    (
+        "quotaStorage",
+        "500Mi",
+        "webapp:quotaStorage is '500Mi', but it must hold the database volume "
+        f"(webapp:storageSize is '1Gi'); {FIX} webapp:quotaStorage 1Gi",
+    ),
+    (
+        "storageClass",
+        "Fast SSD",
+        "webapp:storageClass is 'Fast SSD', but it must be empty (the cluster's default "
+        "storage class) or the name of a storage class (lowercase letters, digits, '-' and "
+        f"'.'); {FIX} webapp:storageClass 'fast ssd'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    BAD_VALUES,
+    ids=[f"{key}={value!r}" for key, value, _ in BAD_VALUES],
+)
+def test_bad_value_stops_the_program_with_one_sentence(key: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        run_main("dev", {f"webapp:{key}": value})
+    assert str(raised.value) == message
+
+
+def test_misspelled_key_is_named_with_the_likely_intended_one() -> None:
+    with pytest.raises(ConfigError) as raised:
+        run_main("dev", {"webapp:replica": "3"})
+    assert str(raised.value) == (
+        "webapp:replica is set, but it is not a setting of this program (did you mean "
+        "webapp:replicas? every setting is listed in Pulumi.yaml); remove it with: "
+        "pulumi config rm --stack dev webapp:replica"
+    )
+
+
+def test_every_bad_value_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as raised:
+        run_main("dev", {"webapp:replicas": "0", "webapp:serviceType": "Ingress"})
+    lines = str(raised.value).splitlines()
+    assert [line.split(" ", 1)[0] for line in lines] == ["webapp:replicas", "webapp:serviceType"]
+
+
+def test_a_config_error_is_shown_without_a_traceback() -> None:
+    """The CLI prints only the message of a RunError; anything else gets a traceback."""
+    assert issubclass(ConfigError, pulumi.RunError)
+
+
+def test_nothing_is_created_when_config_is_bad() -> None:
+    monitor = RecordingMonitor(Mocks())
+    with pytest.raises(ConfigError):
+        run_main("dev", {"webapp:replicas": "0"}, monitor=monitor)
+    assert monitor.registrations == []
