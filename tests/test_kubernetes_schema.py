@@ -1,0 +1,91 @@
+"""Every Kubernetes object of every stack, checked as the API server would: against the
+OpenAPI schema of the oldest and newest Kubernetes versions we support, strictly, so a
+misspelled or misplaced field fails here instead of in `pulumi up`."""
+
+from __future__ import annotations
+
+import re
+
+import kubernetes_validate
+import pytest
+
+from tests.harness import ProgramRun
+
+# Keep in step with the README ("Supported Kubernetes versions").
+OLDEST_SUPPORTED = "1.31"
+NEWEST_SUPPORTED = "1.37"
+
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+# Kinds whose names the API server checks as DNS labels rather than subdomains.
+LABEL_NAMED_KINDS = {"Namespace", "Service", "StatefulSet", "Deployment"}
+
+
+@pytest.mark.parametrize("version", [OLDEST_SUPPORTED, NEWEST_SUPPORTED])
+def test_objects_match_the_strict_schema(stack_run: ProgramRun, version: str) -> None:
+    objects = stack_run.kubernetes()
+    assert objects, "the program declared no Kubernetes objects"
+    failures = []
+    for record in objects:
+        try:
+            kubernetes_validate.validate(record.manifest(), f"{version}.0", strict=True)
+        except kubernetes_validate.ValidationError as error:
+            path = ".".join(str(part) for part in error.path)
+            failures.append(f"{record.type} {record.name}: {path}: {error.message}")
+    assert failures == []
+
+
+def test_strict_schema_rejects_an_unknown_field(dev_run: ProgramRun) -> None:
+    """The check above can fail: a misplaced field is caught."""
+    deployment = dev_run.one("kubernetes:apps/v1:Deployment", "webapp-deployment").manifest()
+    broken = {**deployment, "spec": {**deployment["spec"], "replica": 2}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, f"{NEWEST_SUPPORTED}.0", strict=True)
+
+
+def test_names_and_labels_are_valid(stack_run: ProgramRun) -> None:
+    """Name and label syntax is not in the OpenAPI schema; the API server checks it."""
+    for record in stack_run.kubernetes():
+        manifest = record.manifest()
+        metadata = manifest["metadata"]
+        name = metadata["name"]
+        pattern = DNS_LABEL if manifest["kind"] in LABEL_NAMED_KINDS else DNS_SUBDOMAIN
+        limit = 63 if manifest["kind"] in LABEL_NAMED_KINDS else 253
+        assert pattern.match(name) and len(name) <= limit, f"{manifest['kind']} name {name!r}"
+        if manifest["kind"] == "StatefulSet":
+            # Pods get a `controller-revision-hash` label of `<name>-<10 chars>`.
+            assert len(name) <= 52, name
+        labels = dict(metadata.get("labels") or {})
+        template = (manifest.get("spec") or {}).get("template") or {}
+        labels |= (template.get("metadata") or {}).get("labels") or {}
+        for key, value in labels.items():
+            prefix, _, short = key.rpartition("/")
+            assert LABEL_NAME.match(short) and len(short) <= 63, key
+            assert not prefix or (DNS_SUBDOMAIN.match(prefix) and len(prefix) <= 253), key
+            assert LABEL_VALUE.match(value) and len(value) <= 63, f"{key}={value!r}"
+
+
+def test_workload_selectors_match_their_pod_templates(stack_run: ProgramRun) -> None:
+    """The API server rejects a workload whose selector does not match its template."""
+    for record in stack_run.kubernetes():
+        manifest = record.manifest()
+        if manifest["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        selector = manifest["spec"]["selector"]["matchLabels"]
+        labels = manifest["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= labels.items(), record.name
+
+
+def test_service_selectors_match_pods(stack_run: ProgramRun) -> None:
+    """A Service whose selector matches no pod never gets endpoints, and `pulumi up`
+    waits on it until it times out."""
+    pod_labels = [
+        manifest["spec"]["template"]["metadata"]["labels"]
+        for manifest in (r.manifest() for r in stack_run.kubernetes())
+        if manifest["kind"] in ("Deployment", "StatefulSet")
+    ]
+    for record in stack_run.of_type("kubernetes:core/v1:Service"):
+        selector = record.manifest()["spec"]["selector"]
+        assert any(selector.items() <= labels.items() for labels in pod_labels), record.name

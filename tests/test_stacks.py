@@ -1,0 +1,206 @@
+"""The whole program, configured from the real stack files."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from components.quantity import parse_quantity
+from tests.harness import ProgramRun, run_main, stack_file
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+PVC = "kubernetes:core/v1:PersistentVolumeClaim"
+SERVICE = "kubernetes:core/v1:Service"
+
+
+def _file_value(stack: str, key: str) -> str:
+    return str(stack_file(stack)["config"][f"webapp:{key}"])
+
+
+def _web_deployment(run: ProgramRun) -> dict:
+    (deployment,) = run.of_type(DEPLOYMENT)
+    return deployment.manifest()
+
+
+def _web_service(run: ProgramRun) -> dict:
+    return run.one(SERVICE, "webapp-service").manifest()
+
+
+def _claim(run: ProgramRun) -> dict:
+    (claim,) = run.of_type(PVC)
+    return claim.manifest()
+
+
+def test_replicas_storage_and_service_type_follow_the_stack_file(stack_run: ProgramRun) -> None:
+    stack = stack_run.stack
+    assert _web_deployment(stack_run)["spec"]["replicas"] == int(_file_value(stack, "replicas"))
+    storage = _claim(stack_run)["spec"]["resources"]["requests"]["storage"]
+    assert storage == _file_value(stack, "storageSize")
+    assert _web_service(stack_run)["spec"]["type"] == _file_value(stack, "serviceType")
+    namespaces = stack_run.of_type("kubernetes:core/v1:Namespace")
+    assert [n.manifest()["metadata"]["name"] for n in namespaces] == [
+        _file_value(stack, "namespace")
+    ]
+
+
+def test_dev_and_prod_differ_where_their_files_differ(
+    dev_run: ProgramRun, prod_run: ProgramRun
+) -> None:
+    assert (
+        _web_deployment(dev_run)["spec"]["replicas"],
+        _web_deployment(prod_run)["spec"]["replicas"],
+    ) == (1, 3)
+    dev_storage = _claim(dev_run)["spec"]["resources"]["requests"]["storage"]
+    prod_storage = _claim(prod_run)["spec"]["resources"]["requests"]["storage"]
+    assert (dev_storage, prod_storage) == ("1Gi", "20Gi")
+    assert (_web_service(dev_run)["spec"]["type"], _web_service(prod_run)["spec"]["type"]) == (
+        "ClusterIP",
+        "LoadBalancer",
+    )
+    prod_limits = _web_deployment(prod_run)["spec"]["template"]["spec"]["containers"][0]
+    assert prod_limits["resources"]["limits"]["cpu"] == _file_value("prod", "appCpuLimit")
+
+
+def test_exports(stack_run: ProgramRun) -> None:
+    namespace = _file_value(stack_run.stack, "namespace")
+    outputs = stack_run.outputs
+    assert outputs["namespace"].value == namespace
+    assert outputs["serviceName"].value == "webapp"
+    assert outputs["url"].value == f"http://webapp.{namespace}.svc.cluster.local:80"
+    assert outputs["databaseHost"].value == f"webapp-db.{namespace}.svc.cluster.local"
+    assert outputs["databasePort"].value == 5432
+    assert (outputs["databaseName"].value, outputs["databaseUser"].value) == ("app", "app")
+    assert outputs["databasePassword"].secret and outputs["databaseUrl"].secret
+    password = outputs["databasePassword"].value
+    assert outputs["databaseUrl"].value == (
+        f"postgresql://app:{password}@webapp-db.{namespace}.svc.cluster.local:5432/app"
+    )
+    public = [name for name, output in outputs.items() if not output.secret]
+    assert set(public) == {
+        "namespace",
+        "serviceName",
+        "url",
+        "databaseHost",
+        "databasePort",
+        "databaseName",
+        "databaseUser",
+    }
+
+
+def test_app_does_not_wait_for_the_database_to_be_ready(stack_run: ProgramRun) -> None:
+    """The engine creates a resource only after everything it depends on is ready; the
+    web app's objects must not depend on the database's workload or Services, so the two
+    roll out side by side."""
+    database_objects = {
+        r.urn
+        for r in stack_run.registrations
+        if r.type in (STATEFULSET, SERVICE, PVC) and r.name.startswith("webapp-db")
+    }
+    assert database_objects
+    web = stack_run.one("webapp:components:WebService", "webapp")
+    assert web.dependencies == []
+    web_children = [r for r in stack_run.registrations if r.parent == web.urn]
+    assert {r.type for r in web_children} >= {DEPLOYMENT, "kubernetes:core/v1:ConfigMap"}
+    for record in web_children:
+        waits_for = stack_run.transitive_dependencies(record)
+        assert not waits_for & database_objects, f"{record.name} waits for the database"
+
+
+def test_app_reads_settings_from_config_map_and_credentials_from_secret(
+    stack_run: ProgramRun,
+) -> None:
+    container = _web_deployment(stack_run)["spec"]["template"]["spec"]["containers"][0]
+    names = {kind: source[kind]["name"] for source in container["envFrom"] for kind in source}
+    config_map = next(
+        r.manifest()
+        for r in stack_run.of_type("kubernetes:core/v1:ConfigMap")
+        if r.manifest()["metadata"]["name"] == names["configMapRef"]
+    )
+    secret = next(
+        r.manifest()
+        for r in stack_run.of_type("kubernetes:core/v1:Secret")
+        if r.manifest()["metadata"]["name"] == names["secretRef"]
+    )
+    namespace = _file_value(stack_run.stack, "namespace")
+    assert config_map["data"] == {
+        "DATABASE_HOST": f"webapp-db.{namespace}.svc.cluster.local",
+        "DATABASE_PORT": "5432",
+        "DATABASE_NAME": "app",
+        "DATABASE_USER": "app",
+    }
+    assert set(secret["stringData"]) == {"DATABASE_PASSWORD", "DATABASE_URL"}
+
+
+@pytest.fixture(scope="module")
+def dev_changed() -> ProgramRun:
+    """The dev stack after a user changes the settings the data must survive."""
+    return run_main(
+        "dev",
+        {
+            "webapp:storageSize": "5Gi",
+            "webapp:replicas": "2",
+            "webapp:image": "nginxinc/nginx-unprivileged:1.27.1-alpine",
+            "webapp:dbMemoryLimit": "768Mi",
+        },
+    )
+
+
+def test_a_storage_change_resizes_the_claim_in_place(
+    dev_run: ProgramRun, dev_changed: ProgramRun
+) -> None:
+    """The claim keeps its name (no replacement, the data stays) and only its request
+    grows; the StatefulSet's immutable fields are untouched, so it is updated, not
+    replaced, and keeps mounting the same claim."""
+    before, after = _claim(dev_run), _claim(dev_changed)
+    assert before["metadata"]["name"] == after["metadata"]["name"]
+    assert {k: v for k, v in before["spec"].items() if k != "resources"} == {
+        k: v for k, v in after["spec"].items() if k != "resources"
+    }
+    assert after["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    old_set = dev_run.one(STATEFULSET, "webapp-db-statefulset").manifest()
+    new_set = dev_changed.one(STATEFULSET, "webapp-db-statefulset").manifest()
+    for immutable in ("selector", "serviceName", "volumeClaimTemplates", "podManagementPolicy"):
+        assert old_set["spec"].get(immutable) == new_set["spec"].get(immutable), immutable
+    assert old_set["metadata"]["name"] == new_set["metadata"]["name"]
+    claims = [
+        v["persistentVolumeClaim"]["claimName"]
+        for v in new_set["spec"]["template"]["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    ]
+    assert claims == [after["metadata"]["name"]]
+
+
+def test_database_data_lives_on_the_claim_below_its_mount_point(dev_run: ProgramRun) -> None:
+    statefulset = dev_run.one(STATEFULSET, "webapp-db-statefulset").manifest()
+    pod = statefulset["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    data_volume = next(v["name"] for v in pod["volumes"] if "persistentVolumeClaim" in v)
+    assert env["PGDATA"].startswith(mounts[data_volume] + "/")
+    assert env["PGDATA"] != mounts[data_volume]
+    assert "POSTGRES_PASSWORD" not in env and env["POSTGRES_PASSWORD_FILE"]
+
+
+def test_quota_leaves_room_for_a_rollout(stack_run: ProgramRun) -> None:
+    quota = stack_run.of_type("kubernetes:core/v1:ResourceQuota")[0].manifest()["spec"]["hard"]
+    deployment = _web_deployment(stack_run)
+    surge = deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    app_pods = deployment["spec"]["replicas"] + surge
+    limits: dict[str, Decimal] = {"cpu": Decimal(0), "memory": Decimal(0)}
+    for record in stack_run.kubernetes():
+        manifest = record.manifest()
+        if manifest["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        pods = app_pods if manifest["kind"] == "Deployment" else manifest["spec"]["replicas"]
+        for container in manifest["spec"]["template"]["spec"]["containers"]:
+            for resource in limits:
+                amount = parse_quantity(container["resources"]["limits"][resource])[0]
+                limits[resource] += pods * amount
+    assert limits["cpu"] <= parse_quantity(quota["limits.cpu"])[0]
+    assert limits["memory"] <= parse_quantity(quota["limits.memory"])[0]
+    storage = parse_quantity(_claim(stack_run)["spec"]["resources"]["requests"]["storage"])[0]
+    assert storage <= parse_quantity(quota["requests.storage"])[0]
