@@ -20,6 +20,7 @@ from .common import (
     exec_probes,
     hardened_pod_spec,
     object_meta,
+    secret_data,
     selector_labels,
     standard_labels,
 )
@@ -123,7 +124,7 @@ class PostgresDatabase(pulumi.ComponentResource):
             # whose start-up hook then applies the new password.
             metadata=object_meta(labels, args.namespace),
             type="Opaque",
-            string_data={PASSWORD_KEY: password.result},
+            data=secret_data({PASSWORD_KEY: password.result}),
             opts=child,
         )
         data_claim = k8s.core.v1.PersistentVolumeClaim(

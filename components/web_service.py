@@ -18,6 +18,7 @@ from .common import (
     hardened_pod_spec,
     http_probes,
     object_meta,
+    secret_data,
     selector_labels,
     standard_labels,
 )
@@ -102,10 +103,7 @@ class WebService(pulumi.ComponentResource):
             f"{name}-credentials",
             metadata=object_meta(labels, args.namespace),
             type="Opaque",
-            string_data={
-                "DATABASE_PASSWORD": pulumi.Output.secret(db.password),
-                "DATABASE_URL": pulumi.Output.secret(db.url),
-            },
+            data=secret_data({"DATABASE_PASSWORD": db.password, "DATABASE_URL": db.url}),
             opts=child,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from decimal import Decimal
 
 import pytest
@@ -130,7 +131,11 @@ def test_app_reads_settings_from_config_map_and_credentials_from_secret(
         "DATABASE_NAME": "app",
         "DATABASE_USER": "app",
     }
-    assert set(secret["stringData"]) == {"DATABASE_PASSWORD", "DATABASE_URL"}
+    decoded = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+    assert decoded == {
+        "DATABASE_PASSWORD": stack_run.outputs["databasePassword"].value,
+        "DATABASE_URL": stack_run.outputs["databaseUrl"].value,
+    }
 
 
 @pytest.fixture(scope="module")
