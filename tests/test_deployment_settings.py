@@ -1,0 +1,359 @@
+"""Runs deployment/__main__.py under Pulumi mocks and checks the settings it declares.
+
+Isolation: Pulumi's mocks, config and root stack are process-wide globals. Each program
+run therefore happens in a child process (this file, run as a script with
+`sys.executable`), which records every `new_resource` call and hands the records back as
+JSON. The pytest process never imports pulumi, so other test modules that set their own
+mocks in the same session see no trace of these runs.
+
+The recorded inputs are the properties as sent to the engine, secrets marked where they
+sit: the mock's own deserialisation would mark the whole enclosing top-level property
+secret and hide which value is the secret one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import runpy
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEPLOYMENT_DIR = REPO_ROOT / "deployment"
+PROGRAM = DEPLOYMENT_DIR / "__main__.py"
+EXAMPLE_STACK_FILE = DEPLOYMENT_DIR / "Pulumi.settings.yaml"
+PROJECT = "webapp-deployments"
+STACK = "settings"
+DEPLOYMENT_SETTINGS = "pulumiservice:index:DeploymentSettings"
+SECRET_MARK = "__secret__"
+
+
+def placeholder_kubeconfig(cluster: str) -> str:
+    """Stand-in for the `secure:` kubeconfig values a test cannot decrypt."""
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": cluster, "cluster": {"server": f"https://{cluster}:6443"}}],
+            "users": [{"name": f"{cluster}-user", "user": {"token": f"{cluster}-placeholder"}}],
+            "contexts": [
+                {"name": cluster, "context": {"cluster": cluster, "user": f"{cluster}-user"}}
+            ],
+            "current-context": cluster,
+        },
+        sort_keys=False,
+    )
+
+
+KUBECONFIG_DEV = placeholder_kubeconfig("dev-cluster")
+KUBECONFIG_PROD = placeholder_kubeconfig("prod-cluster")
+
+
+def example_config() -> tuple[dict[str, str], list[str]]:
+    """The example stack file's config as the engine passes it, plus the secret kubeconfigs."""
+    document = yaml.safe_load(EXAMPLE_STACK_FILE.read_text(encoding="utf-8"))
+    config: dict[str, str] = {}
+    for key, value in (document.get("config") or {}).items():
+        assert not isinstance(value, dict), f"{key}: the example must hold no `secure:` values"
+        # The engine hands every value over as a string (JSON for non-strings).
+        config[key] = value if isinstance(value, str) else json.dumps(value)
+    config[f"{PROJECT}:kubeconfigDev"] = KUBECONFIG_DEV
+    config[f"{PROJECT}:kubeconfigProd"] = KUBECONFIG_PROD
+    secret_keys = [f"{PROJECT}:kubeconfigDev", f"{PROJECT}:kubeconfigProd"]
+    return config, secret_keys
+
+
+def run_program(
+    config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    *,
+    changes: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """Run the program in a child process; `changes` sets (or with None, removes) keys."""
+    base_config, base_secrets = example_config()
+    config = dict(base_config if config is None else config)
+    secret_keys = list(base_secrets if secret_keys is None else secret_keys)
+    for key, value in (changes or {}).items():
+        full_key = f"{PROJECT}:{key}"
+        if value is None:
+            config.pop(full_key, None)
+        else:
+            config[full_key] = value
+    with tempfile.TemporaryDirectory() as scratch:
+        request, result = Path(scratch, "request.json"), Path(scratch, "result.json")
+        request.write_text(json.dumps({"config": config, "secret_keys": secret_keys}))
+        process = subprocess.run(
+            [sys.executable, __file__, str(request), str(result)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert process.returncode == 0 and result.exists(), process.stderr[-3000:]
+        return json.loads(result.read_text())
+
+
+def settings_by_stack(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    declared = [r for r in run["resources"] if r["type"] == DEPLOYMENT_SETTINGS]
+    by_stack = {r["inputs"]["stack"]: r["inputs"] for r in declared}
+    assert len(by_stack) == len(declared), "two DeploymentSettings target the same stack"
+    return by_stack
+
+
+def without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        if SECRET_MARK in value:
+            return "<secret>"
+        return {k: without_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_secrets(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def example_run() -> dict[str, Any]:
+    run = run_program()
+    assert run["error"] is None, run["error"]
+    return run
+
+
+@pytest.fixture(scope="module")
+def stacks(example_run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return settings_by_stack(example_run)
+
+
+# ---------------------------------------------------------------------------------------
+# The example configuration
+# ---------------------------------------------------------------------------------------
+
+
+def test_settings_for_dev_and_prod_only(example_run: dict[str, Any], stacks: dict) -> None:
+    assert [r["type"] for r in example_run["resources"]] == [DEPLOYMENT_SETTINGS] * 2
+    assert sorted(stacks) == ["dev", "prod"]
+    names = sorted(r["name"] for r in example_run["resources"])
+    assert names == ["webapp-dev", "webapp-prod"]
+    for inputs in stacks.values():
+        assert inputs["organization"] == "my-org"
+        assert inputs["project"] == "webapp"
+
+
+def test_source_is_the_repository_root_on_main(stacks: dict[str, dict[str, Any]]) -> None:
+    for stack, inputs in stacks.items():
+        git = inputs["sourceContext"]["git"]
+        assert git["branch"] == "main", stack
+        # Root of the repository: the folder is left out, as Pulumi Cloud expects.
+        assert "repoDir" not in git, stack
+        # The GitHub app supplies URL and credentials; the package says to leave them out.
+        assert "repoUrl" not in git and "gitAuth" not in git, stack
+        vcs = inputs["vcs"]
+        assert vcs["provider"] == "github" and vcs["repository"] == "my-org/webapp", stack
+        assert "github" not in inputs, f"{stack}: the deprecated `github` block is used"
+
+
+def test_only_dev_deploys_on_push(stacks: dict[str, dict[str, Any]]) -> None:
+    assert stacks["dev"]["vcs"]["deployCommits"] is True
+    assert stacks["prod"]["vcs"]["deployCommits"] is False
+
+
+def test_pull_requests_are_previewed_on_both_stacks(stacks: dict[str, dict[str, Any]]) -> None:
+    for stack, inputs in stacks.items():
+        assert inputs["vcs"]["previewPullRequests"] is True, stack
+        # Review stacks are off unless a dedicated template stack is configured.
+        assert inputs["vcs"]["pullRequestTemplate"] is False, stack
+
+
+def test_each_stack_gets_its_own_kubeconfig_as_a_secret(stacks: dict) -> None:
+    expected = {"dev": KUBECONFIG_DEV, "prod": KUBECONFIG_PROD}
+    for stack, inputs in stacks.items():
+        context = inputs["operationContext"]
+        env = context["environmentVariables"]
+        data = env["WEBAPP_KUBECONFIG_DATA"]
+        assert isinstance(data, dict) and SECRET_MARK in data, f"{stack}: not a secret"
+        assert data[SECRET_MARK] == expected[stack]
+        # KUBECONFIG is a path; the first pre-run command writes the secret to it.
+        assert env["KUBECONFIG"].startswith("/")
+        write, *rest = context["preRunCommands"]
+        assert '"$WEBAPP_KUBECONFIG_DATA"' in write and '> "$KUBECONFIG"' in write
+        assert "make test" in rest
+        # No kubeconfig text anywhere outside a secret.
+        visible = json.dumps(without_secrets(inputs))
+        assert "placeholder" not in visible and "clusters" not in visible, stack
+
+
+def test_base64_kubeconfig_is_decoded(tmp_path: Path) -> None:
+    encoded = base64.b64encode(KUBECONFIG_DEV.encode()).decode()
+    run = run_program(changes={"kubeconfigDev": encoded})
+    assert run["error"] is None, run["error"]
+    env = settings_by_stack(run)["dev"]["operationContext"]["environmentVariables"]
+    assert env["WEBAPP_KUBECONFIG_DATA"][SECRET_MARK] == KUBECONFIG_DEV
+
+
+def test_review_stacks_use_a_dedicated_template_on_the_dev_cluster() -> None:
+    run = run_program(changes={"reviewTemplateStack": "pr"})
+    assert run["error"] is None, run["error"]
+    stacks = settings_by_stack(run)
+    assert sorted(stacks) == ["dev", "pr", "prod"]
+    template = stacks["pr"]
+    assert template["vcs"]["pullRequestTemplate"] is True
+    assert template["vcs"]["deployCommits"] is False
+    assert stacks["dev"]["vcs"]["pullRequestTemplate"] is False
+    env = template["operationContext"]["environmentVariables"]
+    assert env["WEBAPP_KUBECONFIG_DATA"] == {SECRET_MARK: KUBECONFIG_DEV}
+
+
+# ---------------------------------------------------------------------------------------
+# Bad configuration: one clear sentence per problem, as a pulumi.RunError
+# ---------------------------------------------------------------------------------------
+
+SETTINGS_FIX = f"pulumi config set --stack {STACK}"
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        pytest.param(
+            {"repository": "https://github.com/my-org/webapp.git"},
+            f"{PROJECT}:repository is 'https://github.com/my-org/webapp.git', but it must be "
+            f"a GitHub repository written owner/name; fix it with: {SETTINGS_FIX} "
+            f"{PROJECT}:repository my-org/webapp",
+            id="repository-url",
+        ),
+        pytest.param(
+            {"organization": None},
+            f"{PROJECT}:organization is not set, but it must be the name of a Pulumi Cloud "
+            f"organization (letters, digits, '-', '_', '.'); fix it with: {SETTINGS_FIX} "
+            f"{PROJECT}:organization my-org",
+            id="organization-missing",
+        ),
+        pytest.param(
+            {"reviewTemplateStack": "dev"},
+            f"{PROJECT}:reviewTemplateStack is 'dev', but it must be a dedicated stack (not "
+            "dev or prod) because every review stack copies its template's config, or empty "
+            f"for no review stacks; fix it with: {SETTINGS_FIX} {PROJECT}:reviewTemplateStack pr",
+            id="review-template-dev",
+        ),
+        pytest.param(
+            {"repoDir": "../elsewhere"},
+            f"{PROJECT}:repoDir is '../elsewhere', but it must be a folder relative to the "
+            f"repository root, or empty for the root; fix it with: {SETTINGS_FIX} "
+            f"{PROJECT}:repoDir ''",
+            id="repo-dir-outside",
+        ),
+        pytest.param(
+            {"kubeconfigDev": "not: [a, kubeconfig]"},
+            f"{PROJECT}:kubeconfigDev is not a usable kubeconfig, but it must be the "
+            "kubeconfig of the dev cluster (YAML or base64) with a current-context, stored as "
+            f"a secret; fix it with: {SETTINGS_FIX} --secret {PROJECT}:kubeconfigDev -- "
+            '"$(cat dev.kubeconfig)"',
+            id="kubeconfig-garbage",
+        ),
+        pytest.param(
+            {"reviewTemplateStak": "pr"},
+            f"{PROJECT}:reviewTemplateStak is set, but it is not a setting of this program "
+            f"(did you mean {PROJECT}:reviewTemplateStack? every setting is listed in "
+            f"deployment/Pulumi.yaml); remove it with: pulumi config rm --stack {STACK} "
+            f"{PROJECT}:reviewTemplateStak",
+            id="unknown-key",
+        ),
+    ],
+)
+def test_bad_config_is_one_clear_run_error(changes: dict, expected: str) -> None:
+    run = run_program(changes=changes)
+    assert run["error"] is not None, "the program accepted a bad value"
+    assert run["error"]["is_run_error"], run["error"]
+    assert run["error"]["message"] == expected
+    assert run["resources"] == [], "nothing may be declared from a bad configuration"
+
+
+def test_plaintext_kubeconfig_is_refused_without_echoing_it() -> None:
+    config, secret_keys = example_config()
+    secret_keys.remove(f"{PROJECT}:kubeconfigProd")
+    run = run_program(config, secret_keys)
+    assert run["error"] is not None and run["error"]["is_run_error"]
+    message = run["error"]["message"]
+    assert message.startswith(f"{PROJECT}:kubeconfigProd is stored in plain text, but ")
+    assert f"--secret {PROJECT}:kubeconfigProd" in message
+    assert "prod-cluster" not in message, "the error message leaks the kubeconfig"
+
+
+def test_all_problems_are_reported_together() -> None:
+    run = run_program(changes={"organization": "bad org", "branch": "-x"})
+    lines = run["error"]["message"].splitlines()
+    assert [line.split(" ", 1)[0] for line in lines] == [
+        f"{PROJECT}:organization",
+        f"{PROJECT}:branch",
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# Child process: run the program under recording mocks and write what it registered.
+# ---------------------------------------------------------------------------------------
+
+
+def _child(request_path: str, result_path: str) -> None:
+    import pulumi
+    from google.protobuf import json_format
+    from pulumi.runtime import rpc
+    from pulumi.runtime.mocks import MockMonitor
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    def plain(value: Any) -> Any:
+        """Inputs as JSON, a secret becoming {SECRET_MARK: value} so its secrecy is visible."""
+        if rpc.is_rpc_secret(value):
+            return {SECRET_MARK: plain(rpc.unwrap_rpc_secret(value))}
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    class RecordingMonitor(MockMonitor):
+        """Keeps each registration's properties in wire form, nested secrets in place."""
+
+        def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+            super().__init__(mocks)
+            self.wire: dict[str, dict[str, Any]] = {}
+
+        def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+            self.wire[request.name] = json_format.MessageToDict(request.object)
+            return super().RegisterResource(request)
+
+    class RecordingMocks(pulumi.runtime.Mocks):
+        def __init__(self) -> None:
+            self.registrations: list[dict[str, Any]] = []
+
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+            self.registrations.append(
+                {"type": args.typ, "name": args.name, "inputs": plain(monitor.wire[args.name])}
+            )
+            return f"{args.name}-id", dict(args.inputs)
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
+            return {}, None
+
+    request = json.loads(Path(request_path).read_text())
+    mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=STACK, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(request["config"], request["secret_keys"])
+    error = None
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+    except Exception as exc:  # any failure is reported to the parent test, which judges it
+        error = {
+            "type": type(exc).__name__,
+            "is_run_error": isinstance(exc, pulumi.RunError),
+            "message": str(exc),
+        }
+    Path(result_path).write_text(json.dumps({"resources": mocks.registrations, "error": error}))
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1], sys.argv[2])
