@@ -3,6 +3,7 @@
 #   make preview STACK=dev    show what `up` would change
 #   make up STACK=dev         deploy the stack
 #   make destroy STACK=dev    delete everything the stack created
+#   make render STACK=dev     write the stack's manifests to rendered/<stack>/, no cluster
 # Without PULUMI_BACKEND_URL, state goes to a file backend in .pulumi-state/ (git-ignored).
 
 STACK ?= dev
@@ -16,7 +17,7 @@ export PULUMI_CONFIG_PASSPHRASE ?=
 # Pulumi installs the program's requirements into the same ./venv (see Pulumi.yaml).
 export PULUMI_SKIP_UPDATE_CHECK ?= true
 
-.PHONY: test lint venv preview up destroy stack pulumi-cli
+.PHONY: test lint venv preview up destroy render stack pulumi-cli
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,13 +33,16 @@ lint: venv
 test: lint
 	$(BIN)/python -m pytest
 
+PULUMI := $(shell command -v pulumi 2>/dev/null)
+
+# Checked before anything else is set up, and said in one line.
 pulumi-cli:
-	@command -v pulumi >/dev/null 2>&1 || { \
-	  echo "The pulumi CLI is not installed: get it with 'curl -fsSL https://get.pulumi.com | sh' (see https://www.pulumi.com/docs/install/)."; \
-	  exit 1; }
+ifeq ($(PULUMI),)
+	$(error The pulumi CLI is not installed: get it with 'curl -fsSL https://get.pulumi.com | sh' or see https://www.pulumi.com/docs/install/)
+endif
 	@mkdir -p .pulumi-state
 
-stack: venv pulumi-cli
+stack: pulumi-cli venv
 	@pulumi stack select --create $(STACK) >/dev/null
 
 preview: stack
@@ -49,3 +53,15 @@ up: stack
 
 destroy: stack
 	pulumi destroy --stack $(STACK)
+
+# Rendering uses a throwaway `<stack>-render` stack with the stack's config, so the real
+# stack's state never records the render provider; the manifests (Secrets in plaintext)
+# land in rendered/<stack>/, which git ignores.
+render: stack
+	rm -rf rendered/$(STACK)
+	-@pulumi stack rm --yes --force $(STACK)-render >/dev/null 2>&1
+	pulumi stack init $(STACK)-render --copy-config-from $(STACK) --non-interactive
+	pulumi config set --stack $(STACK)-render webapp:renderYamlTo rendered/$(STACK)
+	pulumi up --stack $(STACK)-render --yes --skip-preview --non-interactive
+	@pulumi stack rm --yes --force $(STACK)-render >/dev/null
+	@echo "Manifests are in rendered/$(STACK)/ (Secrets in plaintext: do not commit or share them)."

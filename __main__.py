@@ -12,9 +12,13 @@ from components import (
     WebService,
     WebServiceArgs,
 )
+from components.cluster import kubernetes_provider
 from components.settings import load_settings
 
 settings = load_settings()
+provider = kubernetes_provider("kubernetes", settings.cluster)
+# Components hand the provider down to their children through `parent`.
+on_cluster = pulumi.ResourceOptions(providers=[provider])
 app = settings.app
 web_name = app.name
 db_name = f"{app.name}-db"
@@ -31,6 +35,7 @@ namespace = AppNamespace(
             pods=settings.namespace.quota_pods,
         ),
     ),
+    opts=on_cluster,
 )
 
 database = PostgresDatabase(
@@ -47,6 +52,7 @@ database = PostgresDatabase(
         client_selector=WebService.pod_selector(app.name, web_name),
         cluster_domain=settings.cluster_domain,
     ),
+    opts=on_cluster,
 )
 
 # No depends_on the database: the two roll out side by side, and the app's readiness
@@ -76,6 +82,7 @@ web = WebService(
         ),
         cluster_domain=settings.cluster_domain,
     ),
+    opts=on_cluster,
 )
 
 pulumi.export("namespace", namespace.namespace_name)

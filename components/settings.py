@@ -89,8 +89,17 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    # None: the kubeconfig's current context.
+    context: str | None
+    # A directory to write manifests to instead of applying them; None applies them.
+    render_yaml_to: str | None
+
+
+@dataclass(frozen=True)
 class Settings:
     stack: str
+    cluster: ClusterSettings
     cluster_domain: str
     namespace: NamespaceSettings
     app: AppSettings
@@ -168,6 +177,11 @@ def _dns_label(max_length: int, reserved: tuple[str, ...] = ()) -> Callable[[str
 def _suggest_dns_label(raw: str) -> str | None:
     label = re.sub(r"[^a-z0-9-]+", "-", raw.strip().lower()).strip("-")
     return label[:63].rstrip("-") or None
+
+
+def _suggest_dns_subdomain(raw: str) -> str | None:
+    name = re.sub(r"[^a-z0-9.-]+", "-", raw.strip().lower()).strip("-.")
+    return name[:253] or None
 
 
 def _whole_number(low: int, high: int) -> Callable[[str], int]:
@@ -460,7 +474,7 @@ def load_settings() -> Settings:
         ),
         "it must be empty (the cluster's default storage class) or the name of a storage "
         "class (lowercase letters, digits, '-' and '.')",
-        lambda raw: raw.strip().lower() or None,
+        _suggest_dns_subdomain,
     )
     db_resources = _read_resources(reader, "db")
     cluster_domain = reader.read(
@@ -473,6 +487,21 @@ def load_settings() -> Settings:
     reader.read("quotaStorage", _quantity("bytes"), _BYTES_ALLOWED, suggest_byte_quantity)
     quota_pods = reader.read(
         "quotaPods", _whole_number(1, 10000), "it must be a whole number from 1 to 10000"
+    )
+
+    kube_context = reader.read(
+        "kubeContext",
+        lambda raw: raw if raw == raw.strip() else _raise(raw),
+        "it must be empty (the kubeconfig's current context) or the name of a kubeconfig "
+        "context, without surrounding spaces",
+        lambda raw: raw.strip(),
+    )
+    render_yaml_to = reader.read(
+        "renderYamlTo",
+        _render_directory,
+        "it must be empty (apply to the cluster) or a directory to write manifests to, "
+        "without surrounding spaces, not the project directory itself",
+        lambda raw: raw.strip() if raw.strip() not in ("", ".", "./") else "rendered",
     )
 
     if reader.errors:
@@ -512,11 +541,22 @@ def load_settings() -> Settings:
         raise ConfigError("\n".join(reader.errors))
     return Settings(
         stack=stack,
+        cluster=ClusterSettings(
+            context=_present(kube_context) or None,
+            render_yaml_to=_present(render_yaml_to) or None,
+        ),
         cluster_domain=_present(cluster_domain),
         namespace=namespace,
         app=app,
         database=database,
     )
+
+
+def _render_directory(raw: str) -> str:
+    # Rendering into the project directory itself would mix manifests with the program.
+    if raw != raw.strip() or raw.strip() in (".", "./"):
+        raise ValueError(raw)
+    return raw
 
 
 def _raise(raw: str) -> str:

@@ -150,7 +150,21 @@ BAD_VALUES = [
         "Fast SSD",
         "webapp:storageClass is 'Fast SSD', but it must be empty (the cluster's default "
         "storage class) or the name of a storage class (lowercase letters, digits, '-' and "
-        f"'.'); {FIX} webapp:storageClass 'fast ssd'",
+        f"'.'); {FIX} webapp:storageClass fast-ssd",
+    ),
+    (
+        "renderYamlTo",
+        ".",
+        "webapp:renderYamlTo is '.', but it must be empty (apply to the cluster) or a directory "
+        "to write manifests to, without surrounding spaces, not the project directory itself; "
+        f"{FIX} webapp:renderYamlTo rendered",
+    ),
+    (
+        "kubeContext",
+        " kind-dev",
+        "webapp:kubeContext is ' kind-dev', but it must be empty (the kubeconfig's current "
+        "context) or the name of a kubeconfig context, without surrounding spaces; "
+        f"{FIX} webapp:kubeContext kind-dev",
     ),
 ]
 
