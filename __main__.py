@@ -5,7 +5,11 @@ import pulumi
 from components import (
     AppNamespace,
     AppNamespaceArgs,
+    Autoscaling,
+    Backups,
     DatabaseConnection,
+    Ingress,
+    Metrics,
     PostgresDatabase,
     PostgresDatabaseArgs,
     Quota,
@@ -16,12 +20,12 @@ from components.cluster import kubernetes_provider
 from components.settings import load_settings
 
 settings = load_settings()
+app, db = settings.app, settings.database
+web_name = app.name
+db_name = f"{app.name}-db"
 provider = kubernetes_provider("kubernetes", settings.cluster)
 # Components hand the provider down to their children through `parent`.
 on_cluster = pulumi.ResourceOptions(providers=[provider])
-app = settings.app
-web_name = app.name
-db_name = f"{app.name}-db"
 
 namespace = AppNamespace(
     app.name,
@@ -34,6 +38,7 @@ namespace = AppNamespace(
             storage=settings.namespace.quota_storage,
             pods=settings.namespace.quota_pods,
         ),
+        protect=settings.namespace.protect,
     ),
     opts=on_cluster,
 )
@@ -43,14 +48,30 @@ database = PostgresDatabase(
     PostgresDatabaseArgs(
         namespace=namespace.namespace_name,
         app=app.name,
-        image=settings.database.image,
-        database=settings.database.name,
-        user=settings.database.user,
-        storage_size=settings.database.storage_size,
-        storage_class=settings.database.storage_class,
-        resources=settings.database.resources,
+        image=db.image,
+        database=db.name,
+        user=db.user,
+        storage_size=db.storage_size,
+        storage_class=db.storage_class,
+        resources=db.resources,
         client_selector=WebService.pod_selector(app.name, web_name),
-        cluster_domain=settings.cluster_domain,
+        cluster_domain=settings.cluster.domain,
+        backups=Backups(
+            schedule=db.backups.schedule,
+            keep=db.backups.keep,
+            storage_size=db.backups.storage_size,
+            restore_from=db.backups.restore_from,
+        )
+        if db.backups.enabled
+        else None,
+        metrics=Metrics(
+            exporter_image=db.metrics.exporter_image,
+            scraper_namespace=db.metrics.scraper_namespace,
+            service_monitor=db.metrics.service_monitor,
+        )
+        if db.metrics.enabled
+        else None,
+        protect=settings.namespace.protect,
     ),
     opts=on_cluster,
 )
@@ -80,7 +101,26 @@ web = WebService(
             url=database.url,
             selector=database.selector,
         ),
-        cluster_domain=settings.cluster_domain,
+        autoscaling=Autoscaling(
+            min_replicas=app.autoscaling.min_replicas,
+            max_replicas=app.autoscaling.max_replicas,
+            cpu_percent=app.autoscaling.cpu_percent,
+            memory_percent=app.autoscaling.memory_percent,
+        )
+        if app.autoscaling.enabled
+        else None,
+        ingress=Ingress(
+            host=app.ingress.host,
+            controller_namespace=app.ingress.controller_namespace,
+            ingress_class=app.ingress.ingress_class,
+            tls_secret=app.ingress.tls_secret,
+            cluster_issuer=app.ingress.cluster_issuer,
+        )
+        if app.ingress.host
+        else None,
+        drain_seconds=app.drain_seconds,
+        termination_grace_seconds=app.termination_grace_seconds,
+        cluster_domain=settings.cluster.domain,
     ),
     opts=on_cluster,
 )

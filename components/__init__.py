@@ -2,14 +2,18 @@
 
 from .app_namespace import AppNamespace, AppNamespaceArgs, Quota
 from .common import ContainerResources
-from .postgres_database import PostgresDatabase, PostgresDatabaseArgs
-from .web_service import DatabaseConnection, WebService, WebServiceArgs
+from .postgres_database import Backups, Metrics, PostgresDatabase, PostgresDatabaseArgs
+from .web_service import Autoscaling, DatabaseConnection, Ingress, WebService, WebServiceArgs
 
 __all__ = [
     "AppNamespace",
     "AppNamespaceArgs",
+    "Autoscaling",
+    "Backups",
     "ContainerResources",
     "DatabaseConnection",
+    "Ingress",
+    "Metrics",
     "PostgresDatabase",
     "PostgresDatabaseArgs",
     "Quota",

@@ -23,6 +23,9 @@ class AppNamespaceArgs:
     namespace: str
     app: str
     quota: Quota
+    # Deleting or replacing the namespace deletes every volume in it, so when the data
+    # must survive, the namespace is protected and retained too.
+    protect: bool = False
     # Applied to containers that declare no resources (our own always do): a quota on
     # cpu/memory otherwise rejects such pods outright.
     default_limits: dict[str, str] = field(
@@ -60,7 +63,9 @@ class AppNamespace(pulumi.ComponentResource):
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=object_meta({**labels, **pod_security}, name=args.namespace),
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.protect, retain_on_delete=args.protect
+            ),
         )
         # Taking the name from the created Namespace makes every object below wait for it.
         self.namespace_name = namespace.metadata.name

@@ -17,6 +17,8 @@ TYPE_PREFIX = "webapp:components"
 """Type tokens need three parts (`package:module:Type`); the engine rejects fewer."""
 
 MANAGED_BY = "pulumi"
+# The explicit allow the policy pack looks for on a LoadBalancer Service.
+ALLOW_LOAD_BALANCER_ANNOTATION = "webapp.dev/allow-load-balancer"
 SKIP_AWAIT = "pulumi.com/skipAwait"
 
 # Deployments surge by one pod during a rollout and never go below the desired count,
@@ -99,6 +101,11 @@ class ContainerResources:
         )
 
 
+# Sidecar and job sizes are fixed: they do little work whatever the database's size.
+EXPORTER_RESOURCES = ContainerResources("50m", "200m", "64Mi", "128Mi")
+BACKUP_RESOURCES = ContainerResources("100m", "500m", "128Mi", "512Mi")
+
+
 def pod_security_context(user_id: int) -> k8s.core.v1.PodSecurityContextArgs:
     """Pod Security "restricted" at pod level. fsGroup makes volumes writable by the
     non-root user; OnRootMismatch skips the recursive chown/chmod on every start, which
@@ -174,6 +181,8 @@ def hardened_pod_spec(
     volumes: Sequence[k8s.core.v1.VolumeArgs] = (),
     service_account_name: pulumi.Input[str] | None = None,
     termination_grace_period_seconds: int | None = None,
+    topology_spread_constraints: Sequence[k8s.core.v1.TopologySpreadConstraintArgs] = (),
+    restart_policy: str | None = None,
 ) -> k8s.core.v1.PodSpecArgs:
     """A pod spec that passes Pod Security "restricted" and carries no API credentials:
     none of our workloads talks to the Kubernetes API. Service links are off because
@@ -187,6 +196,8 @@ def hardened_pod_spec(
         termination_grace_period_seconds=termination_grace_period_seconds,
         containers=list(containers),
         volumes=list(volumes) or None,
+        topology_spread_constraints=list(topology_spread_constraints) or None,
+        restart_policy=restart_policy,
     )
 
 
@@ -197,6 +208,33 @@ def empty_dir_volume(name: str, size_limit: str, in_memory: bool = False) -> k8s
             medium="Memory" if in_memory else None,
             size_limit=size_limit,
         ),
+    )
+
+
+def topology_spread(
+    selector: Mapping[str, str],
+) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:
+    """Spread a workload's pods over nodes and, where nodes carry zone labels, zones.
+    ScheduleAnyway: a preference, so a small or single-zone cluster still runs every
+    pod. `pod-template-hash` keeps a rollout's new pods spread among themselves."""
+    return [
+        k8s.core.v1.TopologySpreadConstraintArgs(
+            topology_key=topology_key,
+            max_skew=1,
+            when_unsatisfiable="ScheduleAnyway",
+            label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
+            match_label_keys=["pod-template-hash"],
+        )
+        for topology_key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]
+
+
+def namespace_peer(namespace: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    """Every pod of another namespace, by the name label Kubernetes sets on namespaces."""
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+            match_labels={"kubernetes.io/metadata.name": namespace}
+        )
     )
 
 

@@ -12,20 +12,26 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from .common import (
+    EXPORTER_RESOURCES,
     SKIP_AWAIT,
     ContainerResources,
     component_type,
     container_security_context,
+    dns_egress_rule,
     empty_dir_volume,
     exec_probes,
     hardened_pod_spec,
+    http_probes,
+    namespace_peer,
     object_meta,
     secret_data,
     selector_labels,
     standard_labels,
 )
+from .postgres_jobs import DatabaseClient, backup_job_spec, restore_job_spec
 
 POSTGRES_PORT = 5432
+EXPORTER_PORT = 9187
 # The uid of the `postgres` user in the official Debian-based image.
 POSTGRES_USER_ID = 999
 DATA_MOUNT = "/var/lib/postgresql/data"
@@ -70,6 +76,23 @@ def connection_url(user: str, password: str, host: str, port: int, database: str
 
 
 @dataclass(frozen=True)
+class Backups:
+    schedule: str
+    keep: int
+    storage_size: str
+    # A dump in the backup volume to restore with a Job; None for no restore.
+    restore_from: str | None = None
+
+
+@dataclass(frozen=True)
+class Metrics:
+    exporter_image: str
+    # Namespace of the Prometheus that scrapes the exporter.
+    scraper_namespace: str
+    service_monitor: bool = False
+
+
+@dataclass(frozen=True)
 class PostgresDatabaseArgs:
     namespace: pulumi.Input[str]
     app: str
@@ -82,6 +105,11 @@ class PostgresDatabaseArgs:
     client_selector: Mapping[str, str]
     storage_class: str | None = None
     cluster_domain: str = "cluster.local"
+    backups: Backups | None = None
+    metrics: Metrics | None = None
+    # Protect the volumes from `pulumi destroy` and replacement, and keep them in the
+    # cluster if they are ever deleted through Pulumi.
+    protect: bool = False
 
 
 class PostgresDatabase(pulumi.ComponentResource):
@@ -127,22 +155,7 @@ class PostgresDatabase(pulumi.ComponentResource):
             data=secret_data({PASSWORD_KEY: password.result}),
             opts=child,
         )
-        data_claim = k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-data",
-            # Not awaited: with a WaitForFirstConsumer storage class the claim binds only
-            # once the pod that uses it exists, and that pod's readiness is awaited anyway.
-            metadata=object_meta(
-                labels, args.namespace, f"{name}-data", annotations={SKIP_AWAIT: "true"}
-            ),
-            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                access_modes=["ReadWriteOnce"],
-                storage_class_name=args.storage_class,
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(
-                    requests={"storage": args.storage_size}
-                ),
-            ),
-            opts=child,
-        )
+        data_claim = self._claim(f"{name}-data", args.storage_size, args, labels)
         service_ports = [
             k8s.core.v1.ServicePortArgs(
                 name="postgres", port=POSTGRES_PORT, target_port="postgres", protocol="TCP"
@@ -245,10 +258,20 @@ class PostgresDatabase(pulumi.ComponentResource):
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
                 update_strategy=k8s.apps.v1.StatefulSetUpdateStrategyArgs(type="RollingUpdate"),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=labels,
+                        annotations={
+                            "prometheus.io/scrape": "true",
+                            "prometheus.io/port": str(EXPORTER_PORT),
+                            "prometheus.io/path": "/metrics",
+                        }
+                        if args.metrics
+                        else None,
+                    ),
                     spec=hardened_pod_spec(
                         user_id=POSTGRES_USER_ID,
-                        containers=[container],
+                        containers=[container]
+                        + ([self._exporter(args, args.metrics)] if args.metrics else []),
                         volumes=volumes,
                         termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
                     ),
@@ -256,31 +279,31 @@ class PostgresDatabase(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-netpol",
-            metadata=object_meta(labels, args.namespace, name),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
-                policy_types=["Ingress"],
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels=dict(args.client_selector)
-                                )
-                            )
-                        ],
-                        ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(
-                                protocol="TCP", port=POSTGRES_PORT
-                            )
-                        ],
-                    )
-                ],
-            ),
-            opts=child,
-        )
+        job_labels = standard_labels(args.app, name, "backup")
+        job_selector = selector_labels(args.app, name, "backup")
+        admitted = [(args.client_selector, POSTGRES_PORT)]
+        if args.backups:
+            admitted.append((job_selector, POSTGRES_PORT))
+        self._network_policy(name, args, labels, admitted)
+        if args.metrics:
+            self._metrics_service(name, args, args.metrics)
+        if args.backups:
+            client = DatabaseClient(
+                image=args.image,
+                # The short name resolves within the namespace, and is known before the
+                # Service is ready.
+                host=name,
+                port=POSTGRES_PORT,
+                database=args.database,
+                user=args.user,
+                password_secret=credentials.metadata.name,
+                password_key=PASSWORD_KEY,
+                user_id=POSTGRES_USER_ID,
+                backup_claim=self._claim(
+                    f"{name}-backups", args.backups.storage_size, args, job_labels
+                ).metadata.name,
+            )
+            self._backups(name, args, args.backups, client, job_labels, job_selector)
 
         # Built from names, not from the Services' outputs: those resolve only once the
         # database is ready, and the app must not wait for that to start rolling out.
@@ -305,4 +328,191 @@ class PostgresDatabase(pulumi.ComponentResource):
                 "password": self.password,
                 "url": self.url,
             }
+        )
+
+    def _claim(
+        self,
+        claim_name: str,
+        size: str,
+        args: PostgresDatabaseArgs,
+        labels: Mapping[str, str],
+    ) -> k8s.core.v1.PersistentVolumeClaim:
+        return k8s.core.v1.PersistentVolumeClaim(
+            claim_name,
+            # Not awaited: with a WaitForFirstConsumer storage class the claim binds only
+            # once a pod that uses it exists, and that pod's readiness is awaited anyway.
+            metadata=object_meta(
+                labels, args.namespace, claim_name, annotations={SKIP_AWAIT: "true"}
+            ),
+            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                access_modes=["ReadWriteOnce"],
+                storage_class_name=args.storage_class,
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": size}),
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.protect, retain_on_delete=args.protect
+            ),
+        )
+
+    def _exporter(self, args: PostgresDatabaseArgs, metrics: Metrics) -> k8s.core.v1.ContainerArgs:
+        """Reads the server's statistics over the pod's loopback, so it needs no
+        NetworkPolicy opening of its own toward the database."""
+        probes = http_probes("metrics", "/", "/")
+        return k8s.core.v1.ContainerArgs(
+            name="exporter",
+            image=metrics.exporter_image,
+            ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=EXPORTER_PORT)],
+            env=[
+                k8s.core.v1.EnvVarArgs(
+                    name="DATA_SOURCE_URI",
+                    value=f"127.0.0.1:{POSTGRES_PORT}/{args.database}?sslmode=disable",
+                ),
+                k8s.core.v1.EnvVarArgs(name="DATA_SOURCE_USER", value=args.user),
+                k8s.core.v1.EnvVarArgs(
+                    name="DATA_SOURCE_PASS_FILE", value=f"{SECRETS_MOUNT}/{PASSWORD_KEY}"
+                ),
+            ],
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(
+                    name="credentials", mount_path=SECRETS_MOUNT, read_only=True
+                )
+            ],
+            resources=EXPORTER_RESOURCES.to_k8s(),
+            security_context=container_security_context(),
+            startup_probe=probes.startup,
+            readiness_probe=probes.readiness,
+            liveness_probe=probes.liveness,
+        )
+
+    def _metrics_service(self, name: str, args: PostgresDatabaseArgs, metrics: Metrics) -> None:
+        labels = standard_labels(args.app, name, "database-metrics")
+        service = k8s.core.v1.Service(
+            f"{name}-metrics",
+            metadata=object_meta(labels, args.namespace, f"{name}-metrics"),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=self.selector,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name="metrics", port=EXPORTER_PORT, target_port="metrics", protocol="TCP"
+                    )
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        if metrics.service_monitor:
+            k8s.apiextensions.CustomResource(
+                f"{name}-servicemonitor",
+                api_version="monitoring.coreos.com/v1",
+                kind="ServiceMonitor",
+                metadata=object_meta(labels, args.namespace, f"{name}-metrics"),
+                spec={
+                    "selector": {
+                        "matchLabels": selector_labels(args.app, name, "database-metrics")
+                    },
+                    "namespaceSelector": {"matchNames": [args.namespace]},
+                    "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[service]),
+            )
+
+    def _network_policy(
+        self,
+        name: str,
+        args: PostgresDatabaseArgs,
+        labels: Mapping[str, str],
+        admitted: list[tuple[Mapping[str, str], int]],
+    ) -> None:
+        rules = [
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(
+                        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector))
+                    )
+                ],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)],
+            )
+            for selector, port in admitted
+        ]
+        if args.metrics:
+            rules.append(
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    from_=[namespace_peer(args.metrics.scraper_namespace)],
+                    ports=[
+                        k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=EXPORTER_PORT)
+                    ],
+                )
+            )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-netpol",
+            metadata=object_meta(labels, args.namespace, name),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
+                policy_types=["Ingress"],
+                ingress=rules,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _backups(
+        self,
+        name: str,
+        args: PostgresDatabaseArgs,
+        backups: Backups,
+        client: DatabaseClient,
+        job_labels: Mapping[str, str],
+        job_selector: Mapping[str, str],
+    ) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        k8s.batch.v1.CronJob(
+            f"{name}-backup",
+            metadata=object_meta(job_labels, args.namespace, f"{name}-backup"),
+            spec=k8s.batch.v1.CronJobSpecArgs(
+                schedule=backups.schedule,
+                # One dump at a time: the backup volume is ReadWriteOnce.
+                concurrency_policy="Forbid",
+                starting_deadline_seconds=3600,
+                successful_jobs_history_limit=3,
+                failed_jobs_history_limit=3,
+                job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(job_labels)),
+                    spec=backup_job_spec(client, job_labels, backups.keep),
+                ),
+            ),
+            opts=child,
+        )
+        if backups.restore_from:
+            # Auto-named: another dump file is another Job, created before the old one
+            # is deleted. `pulumi up` waits for the restore to finish, and fails with it.
+            k8s.batch.v1.Job(
+                f"{name}-restore",
+                metadata=object_meta(job_labels, args.namespace),
+                spec=restore_job_spec(client, job_labels, backups.restore_from),
+                opts=child,
+            )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-backup-netpol",
+            metadata=object_meta(job_labels, args.namespace, f"{name}-backup"),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(job_selector)),
+                policy_types=["Ingress", "Egress"],
+                egress=[
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels=self.selector
+                                )
+                            )
+                        ],
+                        ports=[
+                            k8s.networking.v1.NetworkPolicyPortArgs(
+                                protocol="TCP", port=POSTGRES_PORT
+                            )
+                        ],
+                    ),
+                    dns_egress_rule(),
+                ],
+            ),
+            opts=child,
         )

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import pulumi
 import yaml
 
-from .common import ROLLOUT_MAX_SURGE, ContainerResources
+from .common import BACKUP_RESOURCES, EXPORTER_RESOURCES, ROLLOUT_MAX_SURGE, ContainerResources
 from .quantity import (
     QuantityError,
     format_bytes,
@@ -48,6 +48,7 @@ _HTTP_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 _IMAGE_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _IMAGE_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::\d+)?$")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DUMP_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.dump$")
 _IMAGE_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 
@@ -62,6 +63,26 @@ class NamespaceSettings:
     quota_memory: str
     quota_storage: str
     quota_pods: int
+    # Protect the namespace and the data volumes from deletion and replacement.
+    protect: bool
+
+
+@dataclass(frozen=True)
+class AutoscalingSettings:
+    enabled: bool
+    min_replicas: int
+    max_replicas: int
+    cpu_percent: int
+    memory_percent: int | None
+
+
+@dataclass(frozen=True)
+class IngressSettings:
+    host: str | None
+    ingress_class: str | None
+    tls_secret: str | None
+    cluster_issuer: str | None
+    controller_namespace: str
 
 
 @dataclass(frozen=True)
@@ -76,6 +97,31 @@ class AppSettings:
     readiness_path: str
     user_id: int
     resources: ContainerResources
+    drain_seconds: int
+    termination_grace_seconds: int
+    autoscaling: AutoscalingSettings
+    ingress: IngressSettings
+
+    @property
+    def most_replicas(self) -> int:
+        return self.autoscaling.max_replicas if self.autoscaling.enabled else self.replicas
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    enabled: bool
+    schedule: str
+    keep: int
+    storage_size: str
+    restore_from: str | None
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    enabled: bool
+    service_monitor: bool
+    scraper_namespace: str
+    exporter_image: str
 
 
 @dataclass(frozen=True)
@@ -86,6 +132,8 @@ class DatabaseSettings:
     storage_size: str
     storage_class: str | None
     resources: ContainerResources
+    backups: BackupSettings
+    metrics: MetricsSettings
 
 
 @dataclass(frozen=True)
@@ -94,13 +142,13 @@ class ClusterSettings:
     context: str | None
     # A directory to write manifests to instead of applying them; None applies them.
     render_yaml_to: str | None
+    domain: str
 
 
 @dataclass(frozen=True)
 class Settings:
     stack: str
     cluster: ClusterSettings
-    cluster_domain: str
     namespace: NamespaceSettings
     app: AppSettings
     database: DatabaseSettings
@@ -182,6 +230,65 @@ def _suggest_dns_label(raw: str) -> str | None:
 def _suggest_dns_subdomain(raw: str) -> str | None:
     name = re.sub(r"[^a-z0-9.-]+", "-", raw.strip().lower()).strip("-.")
     return name[:253] or None
+
+
+def _boolean(raw: str) -> bool:
+    if raw not in ("true", "false"):
+        raise ValueError(raw)
+    return raw == "true"
+
+
+def _suggest_boolean(raw: str) -> str | None:
+    lowered = raw.strip().lower()
+    if lowered in ("true", "yes", "on", "1", "y"):
+        return "true"
+    if lowered in ("false", "no", "off", "0", "n"):
+        return "false"
+    return None
+
+
+def _optional_name(raw: str) -> str:
+    if raw and not (len(raw) <= 253 and _DNS_SUBDOMAIN.match(raw)):
+        raise ValueError(raw)
+    return raw
+
+
+_CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+# minute, hour, day of month, month, day of week: the ranges Kubernetes' cron parser takes.
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_CRON_NAMES = (
+    (),
+    (),
+    (),
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
+    ("sun", "mon", "tue", "wed", "thu", "fri", "sat"),
+)
+_CRON_ITEM = re.compile(r"^(?P<base>\*|\?|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/(?P<step>\d+))?$")
+
+
+def _cron_schedule(raw: str) -> str:
+    if raw in _CRON_MACROS:
+        return raw
+    fields = raw.split()
+    if len(fields) != 5 or raw != " ".join(fields):
+        raise ValueError(raw)
+    for field_text, (low, high), names in zip(fields, _CRON_RANGES, _CRON_NAMES, strict=True):
+        for item in field_text.lower().split(","):
+            match = _CRON_ITEM.match(item)
+            if match is None or match.group("step") == "0":
+                raise ValueError(raw)
+            base = match.group("base")
+            if base in ("*", "?"):
+                continue
+            for bound in base.split("-"):
+                value = (
+                    names.index(bound) + (1 if names is _CRON_NAMES[3] else 0)
+                    if (bound in names)
+                    else (int(bound) if bound.isdigit() else None)
+                )
+                if value is None or not low <= value <= high:
+                    raise ValueError(raw)
+    return raw
 
 
 def _whole_number(low: int, high: int) -> Callable[[str], int]:
@@ -337,21 +444,36 @@ def _check_quota(
     reader: _Reader, namespace: NamespaceSettings, app: AppSettings, database: DatabaseSettings
 ) -> None:
     """A ResourceQuota rejects pods beyond it, and `pulumi up` then waits for pods that
-    never come: check here that the workload, mid-rollout, fits in the namespace."""
-    app_pods = app.replicas + ROLLOUT_MAX_SURGE
+    never come: check here that the workload at its largest (most app replicas plus a
+    rollout's extra pod, the database with its exporter, a backup and a restore job)
+    fits in the namespace."""
+    app_pods = app.most_replicas + ROLLOUT_MAX_SURGE
+    pods: list[tuple[int, list[ContainerResources]]] = [
+        (app_pods, [app.resources]),
+        (1, [database.resources] + ([EXPORTER_RESOURCES] if database.metrics.enabled else [])),
+    ]
+    if database.backups.enabled:
+        pods.append((1, [BACKUP_RESOURCES]))
+    if database.backups.restore_from:
+        pods.append((1, [BACKUP_RESOURCES]))
+    parts = [f"{app_pods} app pods", "the database"]
+    parts += ["a backup"] if database.backups.enabled else []
+    parts += ["a restore"] if database.backups.restore_from else []
+    workload = ", ".join(parts[:-1]) + " and " + parts[-1]
+
+    def total(field: str) -> Decimal:
+        return sum(
+            (
+                count * parse_quantity(getattr(resources, field))[0]
+                for count, containers in pods
+                for resources in containers
+            ),
+            Decimal(0),
+        )
+
     needs = {
-        "quotaCpu": (
-            app_pods * parse_quantity(app.resources.cpu_limit)[0]
-            + parse_quantity(database.resources.cpu_limit)[0],
-            "CPU limits",
-            format_cpu,
-        ),
-        "quotaMemory": (
-            app_pods * parse_quantity(app.resources.memory_limit)[0]
-            + parse_quantity(database.resources.memory_limit)[0],
-            "memory limits",
-            format_bytes,
-        ),
+        "quotaCpu": (total("cpu_limit"), "CPU limits", format_cpu),
+        "quotaMemory": (total("memory_limit"), "memory limits", format_bytes),
     }
     for key, (needed, what, formatted) in needs.items():
         quota_raw = str(reader.raw(key))
@@ -359,26 +481,27 @@ def _check_quota(
             reader.fail(
                 key,
                 quota_raw,
-                f"it must hold the workload's {what} during a rollout ({app_pods} app pods "
-                f"and the database need {formatted(needed)})",
+                f"it must hold the workload's {what} ({workload} need {formatted(needed)})",
                 formatted(needed),
             )
     storage = parse_quantity(database.storage_size)[0]
+    storage_keys = f"{PROJECT}:storageSize '{database.storage_size}'"
+    if database.backups.enabled:
+        storage += parse_quantity(database.backups.storage_size)[0]
+        storage_keys += f" and {PROJECT}:backupStorageSize '{database.backups.storage_size}'"
     if parse_quantity(namespace.quota_storage)[0] < storage:
         reader.fail(
             "quotaStorage",
             namespace.quota_storage,
-            f"it must hold the database volume ({PROJECT}:storageSize is "
-            f"'{database.storage_size}')",
-            database.storage_size,
+            f"it must hold the database volumes ({storage_keys})",
+            format_bytes(storage),
         )
-    pods_needed = app_pods + 1
+    pods_needed = sum(count for count, _ in pods)
     if namespace.quota_pods < pods_needed:
         reader.fail(
             "quotaPods",
             str(namespace.quota_pods),
-            f"it must allow the {pods_needed} pods of a rollout ({app_pods} app pods and "
-            "the database)",
+            f"it must allow the {pods_needed} pods of {workload}",
             str(pods_needed),
         )
 
@@ -404,37 +527,145 @@ def present_config_keys() -> list[str]:
     return sorted(keys)
 
 
-def load_settings() -> Settings:
-    stack = pulumi.get_stack()
-    reader = _Reader(pulumi.Config(PROJECT), stack)
-    _unknown_keys(reader, present_config_keys())
+_IMAGE_ALLOWED = (
+    "it must be a container image with a pinned version, a tag other than 'latest' "
+    "or a digest (for example nginx:1.27)"
+)
+_IDENTIFIER_ALLOWED = (
+    "it must be a PostgreSQL identifier: lowercase letters, digits and '_', starting "
+    "with a letter or '_', at most 63 characters, not starting with 'pg_'"
+)
+_BOOLEAN_ALLOWED = "it must be true or false"
+_OPTIONAL_NAME_ALLOWED = (
+    "it must be empty or a Kubernetes object name (lowercase letters, digits, '-' and '.')"
+)
 
-    namespace_name = reader.read(
+
+def _read_namespace(reader: _Reader) -> NamespaceSettings | None:
+    name = reader.read(
         "namespace",
         _dns_label(63, RESERVED_NAMESPACES),
         "it must be a DNS label (lowercase letters, digits and '-', at most 63 characters, "
         "starting and ending with a letter or digit) that is not a system namespace",
         _suggest_dns_label,
     )
-    app_name = reader.read(
+    quota_cpu = reader.read("quotaCpu", _quantity("cpu"), _CPU_ALLOWED)
+    quota_memory = reader.read(
+        "quotaMemory", _quantity("bytes"), _BYTES_ALLOWED, suggest_byte_quantity
+    )
+    quota_storage = reader.read(
+        "quotaStorage", _quantity("bytes"), _BYTES_ALLOWED, suggest_byte_quantity
+    )
+    quota_pods = reader.read(
+        "quotaPods", _whole_number(1, 10000), "it must be a whole number from 1 to 10000"
+    )
+    protect = reader.read("protectData", _boolean, _BOOLEAN_ALLOWED, _suggest_boolean)
+    if None in (name, quota_cpu, quota_memory, quota_storage, quota_pods, protect):
+        return None
+    # Quantities are kept as written: Kubernetes takes the text, the checks took numbers.
+    return NamespaceSettings(
+        name=_present(name),
+        quota_cpu=str(reader.raw("quotaCpu")),
+        quota_memory=str(reader.raw("quotaMemory")),
+        quota_storage=str(reader.raw("quotaStorage")),
+        quota_pods=_present(quota_pods),
+        protect=_present(protect),
+    )
+
+
+def _read_autoscaling(reader: _Reader) -> AutoscalingSettings | None:
+    enabled = reader.read("autoscaling", _boolean, _BOOLEAN_ALLOWED, _suggest_boolean)
+    replicas_allowed = f"it must be a whole number from 1 to {MAX_REPLICAS}"
+    minimum = reader.read("minReplicas", _whole_number(1, MAX_REPLICAS), replicas_allowed)
+    maximum = reader.read("maxReplicas", _whole_number(1, MAX_REPLICAS), replicas_allowed)
+    percent_allowed = "it must be a whole percentage from {low} to 100{extra}"
+    cpu = reader.read(
+        "targetCpuPercent",
+        _whole_number(1, 100),
+        percent_allowed.format(low=1, extra=""),
+    )
+    memory = reader.read(
+        "targetMemoryPercent",
+        _whole_number(0, 100),
+        percent_allowed.format(low=0, extra=" (0 turns the memory target off)"),
+    )
+    if None in (enabled, minimum, maximum, cpu, memory):
+        return None
+    if _present(minimum) > _present(maximum):
+        reader.fail(
+            "minReplicas",
+            str(minimum),
+            f"it must not exceed {PROJECT}:maxReplicas ('{maximum}')",
+            str(maximum),
+        )
+        return None
+    return AutoscalingSettings(
+        enabled=_present(enabled),
+        min_replicas=_present(minimum),
+        max_replicas=_present(maximum),
+        cpu_percent=_present(cpu),
+        memory_percent=_present(memory) or None,
+    )
+
+
+def _read_ingress(reader: _Reader) -> IngressSettings | None:
+    host = reader.read(
+        "ingressHost",
+        lambda raw: raw if raw == "" or _DNS_SUBDOMAIN.match(raw) else _raise(raw),
+        "it must be empty (no Ingress) or a DNS host name such as app.example.com",
+        _suggest_dns_subdomain,
+    )
+    ingress_class = reader.read(
+        "ingressClass", _optional_name, _OPTIONAL_NAME_ALLOWED, _suggest_dns_subdomain
+    )
+    tls_secret = reader.read(
+        "ingressTlsSecret", _optional_name, _OPTIONAL_NAME_ALLOWED, _suggest_dns_subdomain
+    )
+    issuer = reader.read(
+        "ingressClusterIssuer", _optional_name, _OPTIONAL_NAME_ALLOWED, _suggest_dns_subdomain
+    )
+    controller_namespace = reader.read(
+        "ingressControllerNamespace",
+        _dns_label(63),
+        "it must be the namespace of the ingress controller, a DNS label",
+        _suggest_dns_label,
+    )
+    if None in (host, ingress_class, tls_secret, issuer, controller_namespace):
+        return None
+    if tls_secret and issuer:
+        reader.fail(
+            "ingressTlsSecret",
+            tls_secret,
+            f"it must be empty when {PROJECT}:ingressClusterIssuer is set (cert-manager "
+            "then creates the certificate's Secret)",
+            "",
+        )
+        return None
+    return IngressSettings(
+        host=_present(host) or None,
+        ingress_class=_present(ingress_class) or None,
+        tls_secret=_present(tls_secret) or None,
+        cluster_issuer=_present(issuer) or None,
+        controller_namespace=_present(controller_namespace),
+    )
+
+
+def _read_app(reader: _Reader) -> AppSettings | None:
+    name = reader.read(
         "appName",
         _dns_label(MAX_APP_NAME),
         f"it must be a DNS label of at most {MAX_APP_NAME} characters (lowercase letters, "
         "digits and '-', starting and ending with a letter or digit)",
         lambda raw: (_suggest_dns_label(raw) or "")[:MAX_APP_NAME].rstrip("-") or None,
     )
-    image_allowed = (
-        "it must be a container image with a pinned version, a tag other than 'latest' "
-        "or a digest (for example nginx:1.27)"
-    )
-    image = reader.read("image", _pinned_image, image_allowed, _suggest_image)
+    image = reader.read("image", _pinned_image, _IMAGE_ALLOWED, _suggest_image)
     replicas = reader.read(
         "replicas",
         _whole_number(1, MAX_REPLICAS),
         f"it must be a whole number from 1 to {MAX_REPLICAS}",
         _suggest_whole_number(1, MAX_REPLICAS),
     )
-    app_port = reader.read(
+    port = reader.read(
         "appPort",
         _whole_number(1024, 65535),
         "it must be a port from 1024 to 65535 (the app runs as non-root, without the "
@@ -449,24 +680,162 @@ def load_settings() -> Settings:
         f"it must be one of {', '.join(SERVICE_TYPES)}",
         _suggest_choice(SERVICE_TYPES),
     )
+    allow_load_balancer = reader.read(
+        "allowLoadBalancer", _boolean, _BOOLEAN_ALLOWED, _suggest_boolean
+    )
     path_allowed = "it must be an HTTP path starting with '/' (for example /healthz)"
     health_path = reader.read("healthPath", _http_path, path_allowed)
     readiness_path = reader.read("readinessPath", _http_path, path_allowed)
-    app_user = reader.read(
+    user_id = reader.read(
         "appUserId",
         _whole_number(1, 2**31 - 1),
         "it must be a non-root user id, a whole number from 1 to 2147483647",
     )
-    app_resources = _read_resources(reader, "app")
-
-    db_image = reader.read("dbImage", _pinned_image, image_allowed, _suggest_image)
-    identifier_allowed = (
-        "it must be a PostgreSQL identifier: lowercase letters, digits and '_', starting "
-        "with a letter or '_', at most 63 characters, not starting with 'pg_'"
+    drain = reader.read(
+        "drainSeconds",
+        _whole_number(0, 300),
+        "it must be a whole number of seconds from 0 to 300",
     )
-    db_name = reader.read("dbName", _pg_identifier, identifier_allowed, _suggest_pg_identifier)
-    db_user = reader.read("dbUser", _pg_identifier, identifier_allowed, _suggest_pg_identifier)
-    reader.read("storageSize", _quantity("bytes"), _BYTES_ALLOWED, suggest_byte_quantity)
+    grace = reader.read(
+        "terminationGracePeriodSeconds",
+        _whole_number(1, 3600),
+        "it must be a whole number of seconds from 1 to 3600",
+    )
+    resources = _read_resources(reader, "app")
+    autoscaling = _read_autoscaling(reader)
+    ingress = _read_ingress(reader)
+    values = (
+        name,
+        image,
+        replicas,
+        port,
+        service_port,
+        service_type,
+        allow_load_balancer,
+        health_path,
+        readiness_path,
+        user_id,
+        drain,
+        grace,
+        resources,
+        autoscaling,
+        ingress,
+    )
+    if None in values:
+        return None
+    if service_type == "LoadBalancer" and not allow_load_balancer:
+        reader.fail(
+            "allowLoadBalancer",
+            "false",
+            f"it must be true when {PROJECT}:serviceType is LoadBalancer, which exposes the "
+            "app outside the cluster and costs a cloud load balancer",
+            "true",
+        )
+        return None
+    if _present(grace) <= _present(drain):
+        reader.fail(
+            "terminationGracePeriodSeconds",
+            str(grace),
+            f"it must exceed {PROJECT}:drainSeconds ('{drain}') so the app has time to shut "
+            "down after endpoints drain",
+            str(_present(drain) + 30),
+        )
+        return None
+    return AppSettings(
+        name=_present(name),
+        image=_present(image),
+        replicas=_present(replicas),
+        port=_present(port),
+        service_port=_present(service_port),
+        service_type=_present(service_type),
+        health_path=_present(health_path),
+        readiness_path=_present(readiness_path),
+        user_id=_present(user_id),
+        resources=_present(resources),
+        drain_seconds=_present(drain),
+        termination_grace_seconds=_present(grace),
+        autoscaling=_present(autoscaling),
+        ingress=_present(ingress),
+    )
+
+
+def _read_backups(reader: _Reader) -> BackupSettings | None:
+    enabled = reader.read("backupEnabled", _boolean, _BOOLEAN_ALLOWED, _suggest_boolean)
+    schedule = reader.read(
+        "backupSchedule",
+        _cron_schedule,
+        "it must be a cron schedule of five fields (minute hour day month weekday, such as "
+        "'0 3 * * *') or a macro such as @daily",
+    )
+    keep = reader.read(
+        "backupRetain",
+        _whole_number(1, 365),
+        "it must be the number of dumps to keep, a whole number from 1 to 365",
+    )
+    storage = reader.read(
+        "backupStorageSize", _quantity("bytes"), _BYTES_ALLOWED, suggest_byte_quantity
+    )
+    restore_from = reader.read(
+        "restoreFrom",
+        lambda raw: raw if raw == "" or _DUMP_FILE.match(raw) else _raise(raw),
+        "it must be empty (no restore) or the file name of a dump in the backup volume, "
+        "such as app-20261125T030000Z.dump",
+        lambda raw: raw.strip().rsplit("/", 1)[-1] or None,
+    )
+    if None in (enabled, schedule, keep, storage, restore_from):
+        return None
+    if restore_from and not enabled:
+        reader.fail(
+            "restoreFrom",
+            restore_from,
+            f"a restore reads the backup volume, which exists only while "
+            f"{PROJECT}:backupEnabled is true",
+            "",
+        )
+        return None
+    return BackupSettings(
+        enabled=_present(enabled),
+        schedule=_present(schedule),
+        keep=_present(keep),
+        storage_size=str(reader.raw("backupStorageSize")),
+        restore_from=_present(restore_from) or None,
+    )
+
+
+def _read_metrics(reader: _Reader) -> MetricsSettings | None:
+    enabled = reader.read("metricsEnabled", _boolean, _BOOLEAN_ALLOWED, _suggest_boolean)
+    service_monitor = reader.read("serviceMonitor", _boolean, _BOOLEAN_ALLOWED, _suggest_boolean)
+    namespace = reader.read(
+        "metricsNamespace",
+        _dns_label(63),
+        "it must be the namespace Prometheus scrapes from, a DNS label",
+        _suggest_dns_label,
+    )
+    image = reader.read("exporterImage", _pinned_image, _IMAGE_ALLOWED, _suggest_image)
+    if None in (enabled, service_monitor, namespace, image):
+        return None
+    if service_monitor and not enabled:
+        reader.fail(
+            "serviceMonitor",
+            "true",
+            f"a ServiceMonitor scrapes the exporter, which runs only while "
+            f"{PROJECT}:metricsEnabled is true",
+            "false",
+        )
+        return None
+    return MetricsSettings(
+        enabled=_present(enabled),
+        service_monitor=_present(service_monitor),
+        scraper_namespace=_present(namespace),
+        exporter_image=_present(image),
+    )
+
+
+def _read_database(reader: _Reader) -> DatabaseSettings | None:
+    image = reader.read("dbImage", _pinned_image, _IMAGE_ALLOWED, _suggest_image)
+    name = reader.read("dbName", _pg_identifier, _IDENTIFIER_ALLOWED, _suggest_pg_identifier)
+    user = reader.read("dbUser", _pg_identifier, _IDENTIFIER_ALLOWED, _suggest_pg_identifier)
+    storage = reader.read("storageSize", _quantity("bytes"), _BYTES_ALLOWED, suggest_byte_quantity)
     storage_class = reader.read(
         "storageClass",
         lambda raw: (
@@ -476,20 +845,25 @@ def load_settings() -> Settings:
         "class (lowercase letters, digits, '-' and '.')",
         _suggest_dns_subdomain,
     )
-    db_resources = _read_resources(reader, "db")
-    cluster_domain = reader.read(
-        "clusterDomain",
-        lambda raw: raw if _DNS_SUBDOMAIN.match(raw) else _raise(raw),
-        "it must be a DNS domain such as cluster.local",
-    )
-    reader.read("quotaCpu", _quantity("cpu"), _CPU_ALLOWED)
-    reader.read("quotaMemory", _quantity("bytes"), _BYTES_ALLOWED, suggest_byte_quantity)
-    reader.read("quotaStorage", _quantity("bytes"), _BYTES_ALLOWED, suggest_byte_quantity)
-    quota_pods = reader.read(
-        "quotaPods", _whole_number(1, 10000), "it must be a whole number from 1 to 10000"
+    resources = _read_resources(reader, "db")
+    backups = _read_backups(reader)
+    metrics = _read_metrics(reader)
+    if None in (image, name, user, storage, storage_class, resources, backups, metrics):
+        return None
+    return DatabaseSettings(
+        image=_present(image),
+        name=_present(name),
+        user=_present(user),
+        storage_size=str(reader.raw("storageSize")),
+        storage_class=_present(storage_class) or None,
+        resources=_present(resources),
+        backups=_present(backups),
+        metrics=_present(metrics),
     )
 
-    kube_context = reader.read(
+
+def _read_cluster(reader: _Reader) -> ClusterSettings | None:
+    context = reader.read(
         "kubeContext",
         lambda raw: raw if raw == raw.strip() else _raise(raw),
         "it must be empty (the kubeconfig's current context) or the name of a kubeconfig "
@@ -503,53 +877,34 @@ def load_settings() -> Settings:
         "without surrounding spaces, not the project directory itself",
         lambda raw: raw.strip() if raw.strip() not in ("", ".", "./") else "rendered",
     )
+    domain = reader.read(
+        "clusterDomain",
+        lambda raw: raw if _DNS_SUBDOMAIN.match(raw) else _raise(raw),
+        "it must be a DNS domain such as cluster.local",
+    )
+    if None in (context, render_yaml_to, domain):
+        return None
+    return ClusterSettings(
+        context=_present(context) or None,
+        render_yaml_to=_present(render_yaml_to) or None,
+        domain=_present(domain),
+    )
 
-    if reader.errors:
+
+def load_settings() -> Settings:
+    stack = pulumi.get_stack()
+    reader = _Reader(pulumi.Config(PROJECT), stack)
+    _unknown_keys(reader, present_config_keys())
+    namespace = _read_namespace(reader)
+    app = _read_app(reader)
+    database = _read_database(reader)
+    cluster = _read_cluster(reader)
+    if reader.errors or namespace is None or app is None or database is None or cluster is None:
         raise ConfigError("\n".join(reader.errors))
-
-    # Every value below passed its check (errors would be non-empty otherwise). Quantities
-    # are kept as written: Kubernetes takes the text, the checks above took the numbers.
-    namespace = NamespaceSettings(
-        name=_present(namespace_name),
-        quota_cpu=str(reader.raw("quotaCpu")),
-        quota_memory=str(reader.raw("quotaMemory")),
-        quota_storage=str(reader.raw("quotaStorage")),
-        quota_pods=_present(quota_pods),
-    )
-    app = AppSettings(
-        name=_present(app_name),
-        image=_present(image),
-        replicas=_present(replicas),
-        port=_present(app_port),
-        service_port=_present(service_port),
-        service_type=_present(service_type),
-        health_path=_present(health_path),
-        readiness_path=_present(readiness_path),
-        user_id=_present(app_user),
-        resources=_present(app_resources),
-    )
-    database = DatabaseSettings(
-        image=_present(db_image),
-        name=_present(db_name),
-        user=_present(db_user),
-        storage_size=str(reader.raw("storageSize")),
-        storage_class=_present(storage_class) or None,
-        resources=_present(db_resources),
-    )
     _check_quota(reader, namespace, app, database)
     if reader.errors:
         raise ConfigError("\n".join(reader.errors))
-    return Settings(
-        stack=stack,
-        cluster=ClusterSettings(
-            context=_present(kube_context) or None,
-            render_yaml_to=_present(render_yaml_to) or None,
-        ),
-        cluster_domain=_present(cluster_domain),
-        namespace=namespace,
-        app=app,
-        database=database,
-    )
+    return Settings(stack=stack, cluster=cluster, namespace=namespace, app=app, database=database)
 
 
 def _render_directory(raw: str) -> str:

@@ -136,14 +136,15 @@ BAD_VALUES = [
     (
         "quotaCpu",
         "1",
-        "webapp:quotaCpu is '1', but it must hold the workload's CPU limits during a rollout "
-        f"(2 app pods and the database need 2); {FIX} webapp:quotaCpu 2",
+        "webapp:quotaCpu is '1', but it must hold the workload's CPU limits (2 app pods, the "
+        f"database and a backup need 2700m); {FIX} webapp:quotaCpu 2700m",
     ),
     (
         "quotaStorage",
         "500Mi",
-        "webapp:quotaStorage is '500Mi', but it must hold the database volume "
-        f"(webapp:storageSize is '1Gi'); {FIX} webapp:quotaStorage 1Gi",
+        "webapp:quotaStorage is '500Mi', but it must hold the database volumes "
+        "(webapp:storageSize '1Gi' and webapp:backupStorageSize '1Gi'); "
+        f"{FIX} webapp:quotaStorage 2Gi",
     ),
     (
         "storageClass",

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from components.quantity import parse_quantity
-from tests.harness import ProgramRun, run_main, stack_file
+from tests.harness import ProgramRun, pod_templates, run_main, stack_file
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"
@@ -30,8 +30,7 @@ def _web_service(run: ProgramRun) -> dict:
 
 
 def _claim(run: ProgramRun) -> dict:
-    (claim,) = run.of_type(PVC)
-    return claim.manifest()
+    return run.one(PVC, "webapp-db-data").manifest()
 
 
 def test_replicas_storage_and_service_type_follow_the_stack_file(stack_run: ProgramRun) -> None:
@@ -69,7 +68,10 @@ def test_exports(stack_run: ProgramRun) -> None:
     outputs = stack_run.outputs
     assert outputs["namespace"].value == namespace
     assert outputs["serviceName"].value == "webapp"
-    assert outputs["url"].value == f"http://webapp.{namespace}.svc.cluster.local:80"
+    host = stack_file(stack_run.stack)["config"].get("webapp:ingressHost")
+    assert outputs["url"].value == (
+        f"https://{host}/" if host else f"http://webapp.{namespace}.svc.cluster.local:80"
+    )
     assert outputs["databaseHost"].value == f"webapp-db.{namespace}.svc.cluster.local"
     assert outputs["databasePort"].value == 5432
     assert (outputs["databaseName"].value, outputs["databaseUser"].value) == ("app", "app")
@@ -180,7 +182,7 @@ def test_a_storage_change_resizes_the_claim_in_place(
 def test_database_data_lives_on_the_claim_below_its_mount_point(dev_run: ProgramRun) -> None:
     statefulset = dev_run.one(STATEFULSET, "webapp-db-statefulset").manifest()
     pod = statefulset["spec"]["template"]["spec"]
-    (container,) = pod["containers"]
+    container = next(c for c in pod["containers"] if c["name"] == "postgres")
     env = {e["name"]: e.get("value") for e in container["env"]}
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     data_volume = next(v["name"] for v in pod["volumes"] if "persistentVolumeClaim" in v)
@@ -189,23 +191,32 @@ def test_database_data_lives_on_the_claim_below_its_mount_point(dev_run: Program
     assert "POSTGRES_PASSWORD" not in env and env["POSTGRES_PASSWORD_FILE"]
 
 
-def test_quota_leaves_room_for_a_rollout(stack_run: ProgramRun) -> None:
+def test_quota_holds_the_workload_at_its_largest(stack_run: ProgramRun) -> None:
+    """Most app pods (autoscaler maximum) plus a rollout's extra pod, the database pod
+    with its sidecar, and one pod of every job must fit in the ResourceQuota."""
     quota = stack_run.of_type("kubernetes:core/v1:ResourceQuota")[0].manifest()["spec"]["hard"]
     deployment = _web_deployment(stack_run)
-    surge = deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
-    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    app_pods = deployment["spec"]["replicas"] + surge
+    rolling = deployment["spec"]["strategy"]["rollingUpdate"]
+    assert rolling["maxUnavailable"] == 0
+    autoscalers = stack_run.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    most = autoscalers[0].manifest()["spec"]["maxReplicas"] if autoscalers else None
+    app_pods = (most or deployment["spec"]["replicas"]) + rolling["maxSurge"]
     limits: dict[str, Decimal] = {"cpu": Decimal(0), "memory": Decimal(0)}
-    for record in stack_run.kubernetes():
-        manifest = record.manifest()
-        if manifest["kind"] not in ("Deployment", "StatefulSet"):
-            continue
-        pods = app_pods if manifest["kind"] == "Deployment" else manifest["spec"]["replicas"]
-        for container in manifest["spec"]["template"]["spec"]["containers"]:
+    pods = 0
+    for record, template in pod_templates(stack_run):
+        kind = record.manifest()["kind"]
+        spec = record.manifest()["spec"]
+        copies = {"Deployment": app_pods, "StatefulSet": spec.get("replicas")}.get(kind) or 1
+        pods += copies
+        for container in template["spec"]["containers"]:
             for resource in limits:
                 amount = parse_quantity(container["resources"]["limits"][resource])[0]
-                limits[resource] += pods * amount
+                limits[resource] += copies * amount
     assert limits["cpu"] <= parse_quantity(quota["limits.cpu"])[0]
     assert limits["memory"] <= parse_quantity(quota["limits.memory"])[0]
-    storage = parse_quantity(_claim(stack_run)["spec"]["resources"]["requests"]["storage"])[0]
+    assert pods <= int(quota["pods"])
+    storage = sum(
+        parse_quantity(r.manifest()["spec"]["resources"]["requests"]["storage"])[0]
+        for r in stack_run.of_type(PVC)
+    )
     assert storage <= parse_quantity(quota["requests.storage"])[0]
