@@ -241,16 +241,30 @@ def namespace_peer(namespace: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
 KUBE_DNS_PORTS = (("UDP", 53), ("TCP", 53))
 
 
+# NodeLocal DNSCache (default on GKE Autopilot and recent GKE Standard) answers on this
+# link-local address from host-network pods, which no pod selector matches.
+NODE_LOCAL_DNS_ADDRESS = "169.254.20.10/32"
+
+
 def dns_egress_rule() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
-    """Egress to the cluster DNS: a default-deny policy blocks name lookups otherwise."""
+    """Egress to the cluster DNS: a default-deny policy blocks name lookups otherwise.
+    Covers CoreDNS/kube-dns pods and a node-local DNS cache."""
+
+    def kube_system_pods(app: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+        return k8s.networking.v1.NetworkPolicyPeerArgs(
+            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                match_labels={"kubernetes.io/metadata.name": "kube-system"}
+            ),
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": app}),
+        )
+
     return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
         to=[
+            kube_system_pods("kube-dns"),
+            kube_system_pods("node-local-dns"),
             k8s.networking.v1.NetworkPolicyPeerArgs(
-                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
-                ),
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}),
-            )
+                ip_block=k8s.networking.v1.IPBlockArgs(cidr=NODE_LOCAL_DNS_ADDRESS)
+            ),
         ],
         ports=[
             k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=port)

@@ -50,21 +50,29 @@ TERMINATION_GRACE_SECONDS = 120
 # the real server listens on TCP (initdb's temporary server does not), set the role's
 # password from the mounted file over the local socket, which the image trusts. The
 # password goes through psql's stdin and a backquote, never a command line, and the
-# statement is kept out of the server log even if it fails.
+# statement is kept out of the server log even if it fails. It connects to the
+# `postgres` database, which always exists. A failed hook would make the kubelet kill
+# the server, so the hook reports problems and lets the server run: a server that
+# keeps its old password beats one that does not run.
 SYNC_PASSWORD_SCRIPT = """\
-set -eu
+set -u
 tries=0
-until pg_isready -q -h 127.0.0.1 -p "$PGPORT" -U "$POSTGRES_USER" -d "$POSTGRES_DB"; do
+until pg_isready -q -h 127.0.0.1 -p "$PGPORT"; do
   tries=$((tries + 1))
-  [ "$tries" -lt 150 ] || exit 1
+  if [ "$tries" -ge 300 ]; then
+    echo "password sync skipped: the server did not accept connections in 10 minutes" >&2
+    exit 0
+  fi
   sleep 2
 done
-psql -v ON_ERROR_STOP=1 -q -h /var/run/postgresql -U "$POSTGRES_USER" -d "$POSTGRES_DB" <<'SQL'
+psql -v ON_ERROR_STOP=1 -q -h /var/run/postgresql -U "$POSTGRES_USER" -d postgres <<'SQL' \
+  || echo "password sync failed: the role keeps its previous password" >&2
 SET log_statement = 'none';
 SET log_min_error_statement = 'panic';
 \\set new_password `cat "$POSTGRES_PASSWORD_FILE"`
 ALTER ROLE CURRENT_USER WITH PASSWORD :'new_password';
 SQL
+exit 0
 """
 
 
@@ -257,6 +265,10 @@ class PostgresDatabase(pulumi.ComponentResource):
                 service_name=headless_name,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
                 update_strategy=k8s.apps.v1.StatefulSetUpdateStrategyArgs(type="RollingUpdate"),
+                # With OrderedReady a pod that never gets ready (a bad image) blocks the
+                # rollout of its own fix until someone deletes it by hand; with one
+                # replica, Parallel gives up nothing.
+                pod_management_policy="Parallel",
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=labels,

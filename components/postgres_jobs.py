@@ -26,13 +26,13 @@ BACKUP_MOUNT = "/backups"
 BACKUP_SCRIPT = """\
 set -eu
 until pg_isready -q; do sleep 2; done
-rm -f /backups/*.dump.partial
-file="/backups/${PGDATABASE}-$(date -u +%Y%m%dT%H%M%SZ).dump"
+rm -f "$BACKUP_DIR"/*.dump.partial
+file="$BACKUP_DIR/${PGDATABASE}-$(date -u +%Y%m%dT%H%M%SZ).dump"
 pg_dump --format=custom --file="$file.partial"
 mv "$file.partial" "$file"
-ls -1t /backups/*.dump | tail -n +$((KEEP + 1)) | while read -r old; do rm -f -- "$old"; done
+ls -1t "$BACKUP_DIR"/*.dump | tail -n +$((KEEP + 1)) | while read -r old; do rm -f -- "$old"; done
 echo "backup written: $file"
-ls -l /backups
+ls -l "$BACKUP_DIR"
 """
 
 # --clean --if-exists replaces what the dump holds and leaves other objects alone;
@@ -40,14 +40,14 @@ ls -l /backups
 RESTORE_SCRIPT = """\
 set -eu
 until pg_isready -q; do sleep 2; done
-if [ ! -f "/backups/$RESTORE_FILE" ]; then
-  echo "no dump /backups/$RESTORE_FILE; the backup volume holds:"
-  ls -1 /backups
+if [ ! -f "$BACKUP_DIR/$RESTORE_FILE" ]; then
+  echo "no dump $BACKUP_DIR/$RESTORE_FILE; the backup volume holds:"
+  ls -1 "$BACKUP_DIR"
   exit 1
 fi
 pg_restore --clean --if-exists --no-owner --exit-on-error --dbname="$PGDATABASE" \\
-  "/backups/$RESTORE_FILE"
-echo "restored /backups/$RESTORE_FILE into $PGDATABASE"
+  "$BACKUP_DIR/$RESTORE_FILE"
+echo "restored $BACKUP_DIR/$RESTORE_FILE into $PGDATABASE"
 """
 
 
@@ -77,6 +77,7 @@ def _job_pod(
         k8s.core.v1.EnvVarArgs(name="PGPORT", value=str(client.port)),
         k8s.core.v1.EnvVarArgs(name="PGDATABASE", value=client.database),
         k8s.core.v1.EnvVarArgs(name="PGUSER", value=client.user),
+        k8s.core.v1.EnvVarArgs(name="BACKUP_DIR", value=BACKUP_MOUNT),
         k8s.core.v1.EnvVarArgs(
             name="PGPASSWORD",
             value_from=k8s.core.v1.EnvVarSourceArgs(

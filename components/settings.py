@@ -222,6 +222,14 @@ def _dns_label(max_length: int, reserved: tuple[str, ...] = ()) -> Callable[[str
     return parse
 
 
+def _app_name(raw: str) -> str:
+    # Service names derive from it, and before Kubernetes 1.37 they must start with a
+    # letter (RFC 1035), unlike other object names.
+    if not raw[:1].isalpha():
+        raise ValueError(raw)
+    return _dns_label(MAX_APP_NAME)(raw)
+
+
 def _suggest_dns_label(raw: str) -> str | None:
     label = re.sub(r"[^a-z0-9-]+", "-", raw.strip().lower()).strip("-")
     return label[:63].rstrip("-") or None
@@ -653,10 +661,12 @@ def _read_ingress(reader: _Reader) -> IngressSettings | None:
 def _read_app(reader: _Reader) -> AppSettings | None:
     name = reader.read(
         "appName",
-        _dns_label(MAX_APP_NAME),
-        f"it must be a DNS label of at most {MAX_APP_NAME} characters (lowercase letters, "
-        "digits and '-', starting and ending with a letter or digit)",
-        lambda raw: (_suggest_dns_label(raw) or "")[:MAX_APP_NAME].rstrip("-") or None,
+        _app_name,
+        f"it must be at most {MAX_APP_NAME} characters of lowercase letters, digits and '-', "
+        "starting with a letter and ending with a letter or digit",
+        lambda raw: (
+            (_suggest_dns_label(raw) or "").lstrip("0123456789-")[:MAX_APP_NAME].rstrip("-") or None
+        ),
     )
     image = reader.read("image", _pinned_image, _IMAGE_ALLOWED, _suggest_image)
     replicas = reader.read(

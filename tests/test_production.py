@@ -1,0 +1,370 @@
+"""Production capabilities: each is switched by config, on in prod, and fails a test
+when it breaks."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from components.postgres_jobs import BACKUP_SCRIPT, RESTORE_SCRIPT
+from tests.harness import ProgramRun, Registration, run_main, stack_file
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+CRONJOB = "kubernetes:batch/v1:CronJob"
+JOB = "kubernetes:batch/v1:Job"
+PVC = "kubernetes:core/v1:PersistentVolumeClaim"
+SERVICE = "kubernetes:core/v1:Service"
+NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
+
+
+def _config(stack: str, key: str) -> object:
+    return stack_file(stack)["config"][f"webapp:{key}"]
+
+
+def _deployment(run: ProgramRun) -> Registration:
+    (deployment,) = run.of_type(DEPLOYMENT)
+    return deployment
+
+
+def _pod_labels(manifest: dict) -> dict:
+    return manifest["spec"]["template"]["metadata"]["labels"]
+
+
+def _policy(run: ProgramRun, name: str) -> dict:
+    return run.one(NETPOL, name).manifest()["spec"]
+
+
+# --- autoscaling -------------------------------------------------------------------------
+
+
+def test_prod_autoscales_within_its_configured_bounds(prod_run: ProgramRun) -> None:
+    (hpa,) = prod_run.of_type(HPA)
+    spec = hpa.manifest()["spec"]
+    deployment = _deployment(prod_run).manifest()
+    assert spec["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": deployment["metadata"]["name"],
+    }
+    assert spec["minReplicas"] == _config("prod", "minReplicas")
+    assert spec["maxReplicas"] == _config("prod", "maxReplicas")
+    targets = {m["resource"]["name"]: m["resource"]["target"] for m in spec["metrics"]}
+    assert targets == {
+        "cpu": {"type": "Utilization", "averageUtilization": _config("prod", "targetCpuPercent")},
+        "memory": {
+            "type": "Utilization",
+            "averageUtilization": _config("prod", "targetMemoryPercent"),
+        },
+    }
+
+
+def test_pulumi_leaves_the_replica_count_to_the_autoscaler(
+    dev_run: ProgramRun, prod_run: ProgramRun
+) -> None:
+    """With an autoscaler, a later `pulumi up` must not reset the count it chose."""
+    assert "spec.replicas" in _deployment(prod_run).ignore_changes
+    assert _deployment(prod_run).manifest()["spec"]["replicas"] == _config("prod", "minReplicas")
+    assert dev_run.of_type(HPA) == []
+    assert _deployment(dev_run).ignore_changes == []
+
+
+# --- disruption --------------------------------------------------------------------------
+
+
+def test_multi_replica_app_has_a_budget_that_still_lets_nodes_drain(prod_run: ProgramRun) -> None:
+    (pdb,) = prod_run.of_type(PDB)
+    spec = pdb.manifest()["spec"]
+    assert spec["maxUnavailable"] == 1 and "minAvailable" not in spec
+    assert spec["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    pods = _pod_labels(_deployment(prod_run).manifest())
+    assert spec["selector"]["matchLabels"].items() <= pods.items()
+
+
+def test_single_replica_app_has_no_budget(dev_run: ProgramRun) -> None:
+    """A budget over one pod would either block every drain or protect nothing."""
+    assert dev_run.of_type(PDB) == []
+
+
+def test_two_fixed_replicas_get_a_budget() -> None:
+    run = run_main("dev", {"webapp:replicas": "2"})
+    assert len(run.of_type(PDB)) == 1
+
+
+def test_app_pods_spread_over_nodes_and_zones(stack_run: ProgramRun) -> None:
+    deployment = _deployment(stack_run).manifest()
+    constraints = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert {c["topologyKey"] for c in constraints} == {
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+    }
+    for constraint in constraints:
+        assert constraint["whenUnsatisfiable"] == "ScheduleAnyway"
+        assert constraint["labelSelector"]["matchLabels"].items() <= _pod_labels(deployment).items()
+
+
+# --- graceful rollout --------------------------------------------------------------------
+
+
+def test_rollout_keeps_old_pods_until_new_ones_are_ready(stack_run: ProgramRun) -> None:
+    spec = _deployment(stack_run).manifest()["spec"]
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert spec["minReadySeconds"] > 0
+
+
+def test_stopping_pods_drain_before_shutdown(stack_run: ProgramRun) -> None:
+    pod = _deployment(stack_run).manifest()["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    drain = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert drain == _config_or_default(stack_run.stack, "drainSeconds", 5)
+    assert pod["terminationGracePeriodSeconds"] > drain
+
+
+def _config_or_default(stack: str, key: str, default: object) -> object:
+    return (stack_file(stack).get("config") or {}).get(f"webapp:{key}", default)
+
+
+# --- ingress and exposure ----------------------------------------------------------------
+
+
+def test_prod_ingress_routes_its_host_to_the_app_with_tls(prod_run: ProgramRun) -> None:
+    (ingress,) = prod_run.of_type(INGRESS)
+    manifest = ingress.manifest()
+    host = _config("prod", "ingressHost")
+    assert manifest["metadata"]["annotations"] == {
+        "cert-manager.io/cluster-issuer": _config("prod", "ingressClusterIssuer")
+    }
+    assert manifest["spec"]["ingressClassName"] == _config("prod", "ingressClass")
+    assert manifest["spec"]["tls"] == [{"hosts": [host], "secretName": "webapp-tls"}]
+    (rule,) = manifest["spec"]["rules"]
+    assert rule["host"] == host
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    service = prod_run.one(SERVICE, "webapp-service").manifest()
+    assert backend["name"] == service["metadata"]["name"]
+    assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+    assert prod_run.outputs["url"].value == f"https://{host}/"
+
+
+def test_app_behind_an_ingress_admits_only_the_ingress_controller() -> None:
+    run = run_main("dev", {"webapp:ingressHost": "dev.example.com"})
+    (rule,) = _policy(run, "webapp-netpol")["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    ]
+    assert run.outputs["url"].value == "http://dev.example.com/"
+
+
+def test_app_without_ingress_admits_any_client_on_its_port(dev_run: ProgramRun) -> None:
+    (rule,) = _policy(dev_run, "webapp-netpol")["ingress"]
+    assert "from" not in rule and rule["ports"] == [{"protocol": "TCP", "port": 8080}]
+
+
+def test_load_balancer_carries_the_explicit_allow(
+    prod_run: ProgramRun, dev_run: ProgramRun
+) -> None:
+    from components.common import ALLOW_LOAD_BALANCER_ANNOTATION
+
+    prod_service = prod_run.one(SERVICE, "webapp-service").manifest()
+    assert prod_service["spec"]["type"] == "LoadBalancer"
+    assert prod_service["metadata"]["annotations"] == {ALLOW_LOAD_BALANCER_ANNOTATION: "true"}
+    dev_service = dev_run.one(SERVICE, "webapp-service").manifest()
+    assert "annotations" not in dev_service["metadata"]
+
+
+# --- backups and restore -----------------------------------------------------------------
+
+
+def test_backups_run_on_schedule_keep_n_dumps_and_read_the_password_by_reference(
+    stack_run: ProgramRun,
+) -> None:
+    (cronjob,) = stack_run.of_type(CRONJOB)
+    spec = cronjob.manifest()["spec"]
+    assert spec["schedule"] == _config_or_default(stack_run.stack, "backupSchedule", "0 3 * * *")
+    assert spec["concurrencyPolicy"] == "Forbid"
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["KEEP"]["value"] == str(_config(stack_run.stack, "backupRetain"))
+    password = env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]
+    database_secret = stack_run.one("kubernetes:core/v1:Secret", "webapp-db-credentials")
+    assert password == {"name": database_secret.manifest()["metadata"]["name"], "key": "password"}
+    assert env["PGHOST"]["value"] == "webapp-db" and container["image"].startswith("postgres:")
+    claim = stack_run.one(PVC, "webapp-db-backups").manifest()
+    assert claim["spec"]["resources"]["requests"]["storage"] == _config(
+        stack_run.stack, "backupStorageSize"
+    )
+    volume = next(v for v in pod["volumes"] if "persistentVolumeClaim" in v)
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+
+
+def test_backup_pods_may_reach_the_database_and_nothing_else(stack_run: ProgramRun) -> None:
+    (cronjob,) = stack_run.of_type(CRONJOB)
+    backup_labels = cronjob.manifest()["spec"]["jobTemplate"]["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    database_rules = _policy(stack_run, "webapp-db-netpol")["ingress"]
+    admitted = [
+        rule
+        for rule in database_rules
+        if any(
+            peer.get("podSelector", {}).get("matchLabels", {}).items() <= backup_labels.items()
+            and "podSelector" in peer
+            for peer in rule["from"]
+        )
+    ]
+    assert admitted and admitted[0]["ports"] == [{"protocol": "TCP", "port": 5432}]
+    egress = _policy(stack_run, "webapp-db-backup-netpol")
+    assert egress["podSelector"]["matchLabels"].items() <= backup_labels.items()
+    database_pods = _pod_labels(stack_run.one(STATEFULSET, "webapp-db-statefulset").manifest())
+    to_database, to_dns = egress["egress"]
+    assert to_database["to"][0]["podSelector"]["matchLabels"].items() <= database_pods.items()
+    assert {p["port"] for p in to_dns["ports"]} == {53}
+
+
+def test_restore_job_exists_only_when_asked_for(dev_run: ProgramRun) -> None:
+    assert dev_run.of_type(JOB) == []
+    run = run_main("dev", {"webapp:restoreFrom": "app-20261125T030000Z.dump"})
+    (job,) = run.of_type(JOB)
+    pod = job.manifest()["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["RESTORE_FILE"] == "app-20261125T030000Z.dump"
+    assert "pg_restore" in container["command"][-1]
+    assert "name" not in job.inputs["metadata"], "a new dump file must create a new Job"
+
+
+def _stub(directory: Path, name: str, body: str) -> None:
+    path = directory / name
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+@pytest.fixture
+def job_env(tmp_path: Path) -> dict[str, str]:
+    """The job scripts' environment, with the postgres tools replaced by stubs that
+    record their arguments."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    _stub(tools, "pg_isready", "exit 0")
+    _stub(
+        tools, "pg_dump", 'for a; do case "$a" in --file=*) echo dump > "${a#--file=}";; esac; done'
+    )
+    _stub(tools, "pg_restore", f'echo "$@" > {tmp_path}/restored')
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    return {
+        "PATH": f"{tools}:{os.environ['PATH']}",
+        "BACKUP_DIR": str(backups),
+        "PGDATABASE": "app",
+        "KEEP": "3",
+    }
+
+
+def test_backup_script_writes_a_dump_and_keeps_only_the_newest(job_env: dict[str, str]) -> None:
+    backups = Path(job_env["BACKUP_DIR"])
+    for age, name in enumerate(["app-4.dump", "app-3.dump", "app-2.dump", "app-1.dump"]):
+        (backups / name).write_text("old")
+        stamp = time.time() - 3600 * (age + 1)
+        os.utime(backups / name, (stamp, stamp))
+    (backups / "app-x.dump.partial").write_text("cut short")
+    result = subprocess.run(
+        ["sh", "-c", BACKUP_SCRIPT], env=job_env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    remaining = {path.name for path in backups.iterdir()}
+    old = {"app-1.dump", "app-2.dump", "app-3.dump", "app-4.dump"}
+    (new,) = remaining - old
+    assert new.startswith("app-") and new.endswith(".dump") and (backups / new).read_text()
+    # The two newest old dumps stay beside the new one; the rest go.
+    assert remaining & old == {"app-4.dump", "app-3.dump"}
+    assert not any(name.endswith(".partial") for name in remaining)
+
+
+def test_restore_script_restores_the_named_dump(job_env: dict[str, str], tmp_path: Path) -> None:
+    (Path(job_env["BACKUP_DIR"]) / "app-1.dump").write_text("dump")
+    env = {**job_env, "RESTORE_FILE": "app-1.dump"}
+    result = subprocess.run(["sh", "-c", RESTORE_SCRIPT], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    arguments = (tmp_path / "restored").read_text().split()
+    assert arguments[-1].endswith("/app-1.dump") and "--clean" in arguments
+
+
+def test_restore_script_fails_listing_the_dumps_when_the_file_is_missing(
+    job_env: dict[str, str], tmp_path: Path
+) -> None:
+    (Path(job_env["BACKUP_DIR"]) / "app-1.dump").write_text("dump")
+    env = {**job_env, "RESTORE_FILE": "app-9.dump"}
+    result = subprocess.run(["sh", "-c", RESTORE_SCRIPT], env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "app-1.dump" in result.stdout
+    assert not (tmp_path / "restored").exists()
+
+
+# --- metrics -----------------------------------------------------------------------------
+
+
+def test_exporter_runs_beside_the_database_with_scrape_annotations(stack_run: ProgramRun) -> None:
+    template = stack_run.one(STATEFULSET, "webapp-db-statefulset").manifest()["spec"]["template"]
+    assert template["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "9187",
+        "prometheus.io/path": "/metrics",
+    }
+    exporter = next(c for c in template["spec"]["containers"] if c["name"] == "exporter")
+    env = {e["name"]: e.get("value") for e in exporter["env"]}
+    assert env["DATA_SOURCE_PASS_FILE"] == "/run/secrets/postgres/password"
+    assert "DATA_SOURCE_PASS" not in env
+    assert exporter["ports"] == [{"name": "metrics", "containerPort": 9187}]
+    scrape_rule = _policy(stack_run, "webapp-db-netpol")["ingress"][-1]
+    assert scrape_rule["ports"] == [{"protocol": "TCP", "port": 9187}]
+    assert scrape_rule["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"
+    }
+
+
+def test_service_monitor_selects_the_metrics_service(
+    prod_run: ProgramRun, dev_run: ProgramRun
+) -> None:
+    (monitor,) = prod_run.of_type(SERVICE_MONITOR)
+    spec = monitor.manifest()["spec"]
+    service = prod_run.one(SERVICE, "webapp-db-metrics").manifest()
+    assert spec["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert spec["namespaceSelector"] == {"matchNames": ["webapp-prod"]}
+    assert spec["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}
+    # Matches only the metrics Service, not the database's other Services.
+    others = [s for s in prod_run.of_type(SERVICE) if s.name != "webapp-db-metrics"]
+    for other in others:
+        assert (
+            not spec["selector"]["matchLabels"].items()
+            <= other.manifest()["metadata"]["labels"].items()
+        )
+    assert dev_run.of_type(SERVICE_MONITOR) == []
+
+
+# --- data safety -------------------------------------------------------------------------
+
+
+def test_prod_data_survives_destroy_replacement_and_deletion(prod_run: ProgramRun) -> None:
+    """Protected: `pulumi destroy` and any replacement stop instead of deleting; retained:
+    deleted through Pulumi after unprotecting, they stay in the cluster. The namespace
+    is protected too, since deleting it would delete every volume in it. The claims are
+    not volumeClaimTemplates, so deleting the StatefulSet leaves them."""
+    guarded = [r for r in prod_run.of_type(PVC)] + prod_run.of_type("kubernetes:core/v1:Namespace")
+    assert len(guarded) == 3
+    for record in guarded:
+        assert record.protect and record.retain_on_delete, record.name
+    statefulset = prod_run.one(STATEFULSET, "webapp-db-statefulset").manifest()
+    assert "volumeClaimTemplates" not in statefulset["spec"]
+
+
+def test_dev_destroy_cleans_up_fully(dev_run: ProgramRun) -> None:
+    assert not any(r.protect or r.retain_on_delete for r in dev_run.registrations)
