@@ -790,7 +790,7 @@ def _read_backups(reader: _Reader) -> BackupSettings | None:
         lambda raw: raw if raw == "" or _DUMP_FILE.match(raw) else _raise(raw),
         "it must be empty (no restore) or the file name of a dump in the backup volume, "
         "such as app-20261125T030000Z.dump",
-        lambda raw: raw.strip().rsplit("/", 1)[-1] or None,
+        lambda raw: name if _DUMP_FILE.match(name := raw.strip().rsplit("/", 1)[-1]) else None,
     )
     if None in (enabled, schedule, keep, storage, restore_from):
         return None

@@ -167,6 +167,72 @@ BAD_VALUES = [
         "context) or the name of a kubeconfig context, without surrounding spaces; "
         f"{FIX} webapp:kubeContext kind-dev",
     ),
+    (
+        "serviceType",
+        "LoadBalancer",
+        "webapp:allowLoadBalancer is 'false', but it must be true when webapp:serviceType is "
+        "LoadBalancer, which exposes the app outside the cluster and costs a cloud load "
+        f"balancer; {FIX} webapp:allowLoadBalancer true",
+    ),
+    (
+        "minReplicas",
+        "9",
+        "webapp:minReplicas is '9', but it must not exceed webapp:maxReplicas ('5'); "
+        f"{FIX} webapp:minReplicas 5",
+    ),
+    (
+        "targetCpuPercent",
+        "150",
+        "webapp:targetCpuPercent is '150', but it must be a whole percentage from 1 to 100; "
+        f"{FIX} webapp:targetCpuPercent 70",
+    ),
+    (
+        "terminationGracePeriodSeconds",
+        "3",
+        "webapp:terminationGracePeriodSeconds is '3', but it must exceed webapp:drainSeconds "
+        "('5') so the app has time to shut down after endpoints drain; "
+        f"{FIX} webapp:terminationGracePeriodSeconds 35",
+    ),
+    (
+        "ingressHost",
+        "Not A Host",
+        "webapp:ingressHost is 'Not A Host', but it must be empty (no Ingress) or a DNS host "
+        f"name such as app.example.com; {FIX} webapp:ingressHost not-a-host",
+    ),
+    (
+        "appName",
+        "1shop",
+        "webapp:appName is '1shop', but it must be at most 30 characters of lowercase "
+        "letters, digits and '-', starting with a letter and ending with a letter or digit; "
+        f"{FIX} webapp:appName shop",
+    ),
+    (
+        "backupSchedule",
+        "0 25 * * *",
+        "webapp:backupSchedule is '0 25 * * *', but it must be a cron schedule of five fields "
+        "(minute hour day month weekday, such as '0 3 * * *') or a macro such as @daily; "
+        f"{FIX} webapp:backupSchedule '0 3 * * *'",
+    ),
+    (
+        "backupSchedule",
+        "every day",
+        "webapp:backupSchedule is 'every day', but it must be a cron schedule of five fields "
+        "(minute hour day month weekday, such as '0 3 * * *') or a macro such as @daily; "
+        f"{FIX} webapp:backupSchedule '0 3 * * *'",
+    ),
+    (
+        "restoreFrom",
+        "../etc/passwd",
+        "webapp:restoreFrom is '../etc/passwd', but it must be empty (no restore) or the file "
+        "name of a dump in the backup volume, such as app-20261125T030000Z.dump; "
+        f"{FIX} webapp:restoreFrom ''",
+    ),
+    (
+        "metricsEnabled",
+        "yes",
+        f"webapp:metricsEnabled is 'yes', but it must be true or false; {FIX} "
+        "webapp:metricsEnabled true",
+    ),
 ]
 
 
@@ -179,6 +245,24 @@ def test_bad_value_stops_the_program_with_one_sentence(key: str, value: str, mes
     with pytest.raises(ConfigError) as raised:
         run_main("dev", {f"webapp:{key}": value})
     assert str(raised.value) == message
+
+
+def test_service_monitor_needs_the_exporter() -> None:
+    with pytest.raises(ConfigError) as raised:
+        run_main("dev", {"webapp:serviceMonitor": "true", "webapp:metricsEnabled": "false"})
+    assert str(raised.value) == (
+        "webapp:serviceMonitor is 'true', but a ServiceMonitor scrapes the exporter, which runs "
+        f"only while webapp:metricsEnabled is true; {FIX} webapp:serviceMonitor false"
+    )
+
+
+@pytest.mark.parametrize(
+    "schedule", ["@daily", "*/15 * * * *", "0 3 * * 1-5", "30 2 1,15 jan-jun sun", "0 0 * * 7"]
+)
+def test_valid_backup_schedules_are_accepted(schedule: str) -> None:
+    run = run_main("dev", {"webapp:backupSchedule": schedule})
+    (cronjob,) = run.of_type("kubernetes:batch/v1:CronJob")
+    assert cronjob.manifest()["spec"]["schedule"] == schedule
 
 
 def test_misspelled_key_is_named_with_the_likely_intended_one() -> None:
