@@ -5,11 +5,6 @@ import pulumi
 from components import (
     AppNamespace,
     AppNamespaceArgs,
-    Autoscaling,
-    Backups,
-    DatabaseConnection,
-    Ingress,
-    Metrics,
     PostgresDatabase,
     PostgresDatabaseArgs,
     Quota,
@@ -56,21 +51,8 @@ database = PostgresDatabase(
         resources=db.resources,
         client_selector=WebService.pod_selector(app.name, web_name),
         cluster_domain=settings.cluster.domain,
-        backups=Backups(
-            schedule=db.backups.schedule,
-            keep=db.backups.keep,
-            storage_size=db.backups.storage_size,
-            restore_from=db.backups.restore_from,
-        )
-        if db.backups.enabled
-        else None,
-        metrics=Metrics(
-            exporter_image=db.metrics.exporter_image,
-            scraper_namespace=db.metrics.scraper_namespace,
-            service_monitor=db.metrics.service_monitor,
-        )
-        if db.metrics.enabled
-        else None,
+        backups=db.backups,
+        metrics=db.metrics,
         protect=settings.namespace.protect,
     ),
     opts=on_cluster,
@@ -92,32 +74,9 @@ web = WebService(
         readiness_path=app.readiness_path,
         user_id=app.user_id,
         resources=app.resources,
-        database=DatabaseConnection(
-            host=database.host,
-            port=database.port,
-            name=database.database,
-            user=database.user,
-            password=database.password,
-            url=database.url,
-            selector=database.selector,
-        ),
-        autoscaling=Autoscaling(
-            min_replicas=app.autoscaling.min_replicas,
-            max_replicas=app.autoscaling.max_replicas,
-            cpu_percent=app.autoscaling.cpu_percent,
-            memory_percent=app.autoscaling.memory_percent,
-        )
-        if app.autoscaling.enabled
-        else None,
-        ingress=Ingress(
-            host=app.ingress.host,
-            controller_namespace=app.ingress.controller_namespace,
-            ingress_class=app.ingress.ingress_class,
-            tls_secret=app.ingress.tls_secret,
-            cluster_issuer=app.ingress.cluster_issuer,
-        )
-        if app.ingress.host
-        else None,
+        database=database.connection,
+        autoscaling=app.autoscaling,
+        ingress=app.ingress,
         drain_seconds=app.drain_seconds,
         termination_grace_seconds=app.termination_grace_seconds,
         cluster_domain=settings.cluster.domain,

@@ -2,8 +2,14 @@
 
 from .app_namespace import AppNamespace, AppNamespaceArgs, Quota
 from .common import ContainerResources
-from .postgres_database import Backups, Metrics, PostgresDatabase, PostgresDatabaseArgs
-from .web_service import Autoscaling, DatabaseConnection, Ingress, WebService, WebServiceArgs
+from .postgres_database import (
+    Backups,
+    DatabaseConnection,
+    Metrics,
+    PostgresDatabase,
+    PostgresDatabaseArgs,
+)
+from .web_service import Autoscaling, Ingress, WebService, WebServiceArgs
 
 __all__ = [
     "AppNamespace",

@@ -84,6 +84,20 @@ def connection_url(user: str, password: str, host: str, port: int, database: str
 
 
 @dataclass(frozen=True)
+class DatabaseConnection:
+    """What a client needs to reach a PostgresDatabase."""
+
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    name: pulumi.Input[str]
+    user: pulumi.Input[str]
+    password: pulumi.Input[str]
+    url: pulumi.Input[str]
+    # Labels of the database pods, for the client's egress policy.
+    selector: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class Backups:
     schedule: str
     keep: int
@@ -123,7 +137,8 @@ class PostgresDatabaseArgs:
 class PostgresDatabase(pulumi.ComponentResource):
     """A StatefulSet of one PostgreSQL pod on its own volume claim, a generated password in
     a Secret, a headless and a client Service, and a NetworkPolicy that admits only the
-    app's pods.
+    app's pods; optionally a metrics exporter sidecar with its Service and ServiceMonitor,
+    and scheduled dumps to a volume of their own with a restore Job.
 
     The volume claim is a resource of its own rather than a volumeClaimTemplate: a
     template cannot change, so a new `storageSize` would replace the StatefulSet, while
@@ -137,6 +152,7 @@ class PostgresDatabase(pulumi.ComponentResource):
     password: pulumi.Output[str]
     url: pulumi.Output[str]
     selector: dict[str, str]
+    connection: DatabaseConnection
 
     def __init__(
         self, name: str, args: PostgresDatabaseArgs, opts: pulumi.ResourceOptions | None = None
@@ -329,6 +345,15 @@ class PostgresDatabase(pulumi.ComponentResource):
             pulumi.Output.all(self.user, self.password, self.host, self.port, self.database).apply(
                 lambda parts: connection_url(*parts)
             )
+        )
+        self.connection = DatabaseConnection(
+            host=self.host,
+            port=self.port,
+            name=self.database,
+            user=self.user,
+            password=self.password,
+            url=self.url,
+            selector=self.selector,
         )
         self.register_outputs(
             {

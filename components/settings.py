@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pulumi
 import yaml
 
 from .common import BACKUP_RESOURCES, EXPORTER_RESOURCES, ROLLOUT_MAX_SURGE, ContainerResources
+from .postgres_database import Backups, Metrics
 from .quantity import (
     QuantityError,
     format_bytes,
@@ -30,6 +31,7 @@ from .quantity import (
     parse_quantity,
     suggest_byte_quantity,
 )
+from .web_service import Autoscaling, Ingress
 
 PROJECT = "webapp"
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
@@ -68,24 +70,6 @@ class NamespaceSettings:
 
 
 @dataclass(frozen=True)
-class AutoscalingSettings:
-    enabled: bool
-    min_replicas: int
-    max_replicas: int
-    cpu_percent: int
-    memory_percent: int | None
-
-
-@dataclass(frozen=True)
-class IngressSettings:
-    host: str | None
-    ingress_class: str | None
-    tls_secret: str | None
-    cluster_issuer: str | None
-    controller_namespace: str
-
-
-@dataclass(frozen=True)
 class AppSettings:
     name: str
     image: str
@@ -99,29 +83,13 @@ class AppSettings:
     resources: ContainerResources
     drain_seconds: int
     termination_grace_seconds: int
-    autoscaling: AutoscalingSettings
-    ingress: IngressSettings
+    # None when the feature is off: the component arguments, ready to hand over.
+    autoscaling: Autoscaling | None
+    ingress: Ingress | None
 
     @property
     def most_replicas(self) -> int:
-        return self.autoscaling.max_replicas if self.autoscaling.enabled else self.replicas
-
-
-@dataclass(frozen=True)
-class BackupSettings:
-    enabled: bool
-    schedule: str
-    keep: int
-    storage_size: str
-    restore_from: str | None
-
-
-@dataclass(frozen=True)
-class MetricsSettings:
-    enabled: bool
-    service_monitor: bool
-    scraper_namespace: str
-    exporter_image: str
+        return self.autoscaling.max_replicas if self.autoscaling else self.replicas
 
 
 @dataclass(frozen=True)
@@ -132,8 +100,8 @@ class DatabaseSettings:
     storage_size: str
     storage_class: str | None
     resources: ContainerResources
-    backups: BackupSettings
-    metrics: MetricsSettings
+    backups: Backups | None
+    metrics: Metrics | None
 
 
 @dataclass(frozen=True)
@@ -163,6 +131,18 @@ def declared_config() -> Mapping[str, Mapping[str, Any]]:
 
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Feature(Generic[T]):
+    """A switchable feature's settings: `value` None means off; `valid` False means its
+    config had errors (already reported)."""
+
+    value: T | None
+    valid: bool = True
+
+
+INVALID: Feature[Any] = Feature(None, valid=False)
 
 
 class _Reader:
@@ -458,15 +438,16 @@ def _check_quota(
     app_pods = app.most_replicas + ROLLOUT_MAX_SURGE
     pods: list[tuple[int, list[ContainerResources]]] = [
         (app_pods, [app.resources]),
-        (1, [database.resources] + ([EXPORTER_RESOURCES] if database.metrics.enabled else [])),
+        (1, [database.resources] + ([EXPORTER_RESOURCES] if database.metrics else [])),
     ]
-    if database.backups.enabled:
+    backups = database.backups
+    if backups:
         pods.append((1, [BACKUP_RESOURCES]))
-    if database.backups.restore_from:
+    if backups and backups.restore_from:
         pods.append((1, [BACKUP_RESOURCES]))
     parts = [f"{app_pods} app pods", "the database"]
-    parts += ["a backup"] if database.backups.enabled else []
-    parts += ["a restore"] if database.backups.restore_from else []
+    parts += ["a backup"] if backups else []
+    parts += ["a restore"] if backups and backups.restore_from else []
     workload = ", ".join(parts[:-1]) + " and " + parts[-1]
 
     def total(field: str) -> Decimal:
@@ -494,9 +475,9 @@ def _check_quota(
             )
     storage = parse_quantity(database.storage_size)[0]
     storage_keys = f"{PROJECT}:storageSize '{database.storage_size}'"
-    if database.backups.enabled:
-        storage += parse_quantity(database.backups.storage_size)[0]
-        storage_keys += f" and {PROJECT}:backupStorageSize '{database.backups.storage_size}'"
+    if backups:
+        storage += parse_quantity(backups.storage_size)[0]
+        storage_keys += f" and {PROJECT}:backupStorageSize '{backups.storage_size}'"
     if parse_quantity(namespace.quota_storage)[0] < storage:
         reader.fail(
             "quotaStorage",
@@ -581,7 +562,7 @@ def _read_namespace(reader: _Reader) -> NamespaceSettings | None:
     )
 
 
-def _read_autoscaling(reader: _Reader) -> AutoscalingSettings | None:
+def _read_autoscaling(reader: _Reader) -> Feature[Autoscaling]:
     enabled = reader.read("autoscaling", _boolean, _BOOLEAN_ALLOWED, _suggest_boolean)
     replicas_allowed = f"it must be a whole number from 1 to {MAX_REPLICAS}"
     minimum = reader.read("minReplicas", _whole_number(1, MAX_REPLICAS), replicas_allowed)
@@ -598,7 +579,7 @@ def _read_autoscaling(reader: _Reader) -> AutoscalingSettings | None:
         percent_allowed.format(low=0, extra=" (0 turns the memory target off)"),
     )
     if None in (enabled, minimum, maximum, cpu, memory):
-        return None
+        return INVALID
     if _present(minimum) > _present(maximum):
         reader.fail(
             "minReplicas",
@@ -606,17 +587,20 @@ def _read_autoscaling(reader: _Reader) -> AutoscalingSettings | None:
             f"it must not exceed {PROJECT}:maxReplicas ('{maximum}')",
             str(maximum),
         )
-        return None
-    return AutoscalingSettings(
-        enabled=_present(enabled),
-        min_replicas=_present(minimum),
-        max_replicas=_present(maximum),
-        cpu_percent=_present(cpu),
-        memory_percent=_present(memory) or None,
+        return INVALID
+    if not enabled:
+        return Feature(None)
+    return Feature(
+        Autoscaling(
+            min_replicas=_present(minimum),
+            max_replicas=_present(maximum),
+            cpu_percent=_present(cpu),
+            memory_percent=_present(memory) or None,
+        )
     )
 
 
-def _read_ingress(reader: _Reader) -> IngressSettings | None:
+def _read_ingress(reader: _Reader) -> Feature[Ingress]:
     host = reader.read(
         "ingressHost",
         lambda raw: raw if raw == "" or _DNS_SUBDOMAIN.match(raw) else _raise(raw),
@@ -639,7 +623,7 @@ def _read_ingress(reader: _Reader) -> IngressSettings | None:
         _suggest_dns_label,
     )
     if None in (host, ingress_class, tls_secret, issuer, controller_namespace):
-        return None
+        return INVALID
     if tls_secret and issuer:
         reader.fail(
             "ingressTlsSecret",
@@ -648,13 +632,17 @@ def _read_ingress(reader: _Reader) -> IngressSettings | None:
             "then creates the certificate's Secret)",
             "",
         )
-        return None
-    return IngressSettings(
-        host=_present(host) or None,
-        ingress_class=_present(ingress_class) or None,
-        tls_secret=_present(tls_secret) or None,
-        cluster_issuer=_present(issuer) or None,
-        controller_namespace=_present(controller_namespace),
+        return INVALID
+    if not host:
+        return Feature(None)
+    return Feature(
+        Ingress(
+            host=host,
+            controller_namespace=_present(controller_namespace),
+            ingress_class=ingress_class or None,
+            tls_secret=tls_secret or None,
+            cluster_issuer=issuer or None,
+        )
     )
 
 
@@ -764,12 +752,12 @@ def _read_app(reader: _Reader) -> AppSettings | None:
         resources=_present(resources),
         drain_seconds=_present(drain),
         termination_grace_seconds=_present(grace),
-        autoscaling=_present(autoscaling),
-        ingress=_present(ingress),
+        autoscaling=autoscaling.value,
+        ingress=ingress.value,
     )
 
 
-def _read_backups(reader: _Reader) -> BackupSettings | None:
+def _read_backups(reader: _Reader) -> Feature[Backups]:
     enabled = reader.read("backupEnabled", _boolean, _BOOLEAN_ALLOWED, _suggest_boolean)
     schedule = reader.read(
         "backupSchedule",
@@ -793,7 +781,7 @@ def _read_backups(reader: _Reader) -> BackupSettings | None:
         lambda raw: name if _DUMP_FILE.match(name := raw.strip().rsplit("/", 1)[-1]) else None,
     )
     if None in (enabled, schedule, keep, storage, restore_from):
-        return None
+        return INVALID
     if restore_from and not enabled:
         reader.fail(
             "restoreFrom",
@@ -802,17 +790,20 @@ def _read_backups(reader: _Reader) -> BackupSettings | None:
             f"{PROJECT}:backupEnabled is true",
             "",
         )
-        return None
-    return BackupSettings(
-        enabled=_present(enabled),
-        schedule=_present(schedule),
-        keep=_present(keep),
-        storage_size=str(reader.raw("backupStorageSize")),
-        restore_from=_present(restore_from) or None,
+        return INVALID
+    if not enabled:
+        return Feature(None)
+    return Feature(
+        Backups(
+            schedule=_present(schedule),
+            keep=_present(keep),
+            storage_size=str(reader.raw("backupStorageSize")),
+            restore_from=restore_from or None,
+        )
     )
 
 
-def _read_metrics(reader: _Reader) -> MetricsSettings | None:
+def _read_metrics(reader: _Reader) -> Feature[Metrics]:
     enabled = reader.read("metricsEnabled", _boolean, _BOOLEAN_ALLOWED, _suggest_boolean)
     service_monitor = reader.read("serviceMonitor", _boolean, _BOOLEAN_ALLOWED, _suggest_boolean)
     namespace = reader.read(
@@ -823,7 +814,7 @@ def _read_metrics(reader: _Reader) -> MetricsSettings | None:
     )
     image = reader.read("exporterImage", _pinned_image, _IMAGE_ALLOWED, _suggest_image)
     if None in (enabled, service_monitor, namespace, image):
-        return None
+        return INVALID
     if service_monitor and not enabled:
         reader.fail(
             "serviceMonitor",
@@ -832,12 +823,15 @@ def _read_metrics(reader: _Reader) -> MetricsSettings | None:
             f"{PROJECT}:metricsEnabled is true",
             "false",
         )
-        return None
-    return MetricsSettings(
-        enabled=_present(enabled),
-        service_monitor=_present(service_monitor),
-        scraper_namespace=_present(namespace),
-        exporter_image=_present(image),
+        return INVALID
+    if not enabled:
+        return Feature(None)
+    return Feature(
+        Metrics(
+            exporter_image=_present(image),
+            scraper_namespace=_present(namespace),
+            service_monitor=bool(service_monitor),
+        )
     )
 
 
@@ -858,7 +852,9 @@ def _read_database(reader: _Reader) -> DatabaseSettings | None:
     resources = _read_resources(reader, "db")
     backups = _read_backups(reader)
     metrics = _read_metrics(reader)
-    if None in (image, name, user, storage, storage_class, resources, backups, metrics):
+    if None in (image, name, user, storage, storage_class, resources):
+        return None
+    if not backups.valid or not metrics.valid:
         return None
     return DatabaseSettings(
         image=_present(image),
@@ -867,8 +863,8 @@ def _read_database(reader: _Reader) -> DatabaseSettings | None:
         storage_size=str(reader.raw("storageSize")),
         storage_class=_present(storage_class) or None,
         resources=_present(resources),
-        backups=_present(backups),
-        metrics=_present(metrics),
+        backups=backups.value,
+        metrics=metrics.value,
     )
 
 

@@ -25,23 +25,12 @@ from .common import (
     standard_labels,
     topology_spread,
 )
+from .postgres_database import DatabaseConnection
 
 COMPONENT = "web"
 # New pods must stay ready this long before the rollout counts them and moves on, so a
 # pod that crashes right after its first successful probe stops the rollout.
 MIN_READY_SECONDS = 5
-
-
-@dataclass(frozen=True)
-class DatabaseConnection:
-    host: pulumi.Input[str]
-    port: pulumi.Input[int]
-    name: pulumi.Input[str]
-    user: pulumi.Input[str]
-    password: pulumi.Input[str]
-    url: pulumi.Input[str]
-    # Labels of the database pods, which the app's egress policy admits.
-    selector: Mapping[str, str]
 
 
 @dataclass(frozen=True)

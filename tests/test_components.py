@@ -10,7 +10,6 @@ from components import (
     AppNamespace,
     AppNamespaceArgs,
     ContainerResources,
-    DatabaseConnection,
     PostgresDatabase,
     PostgresDatabaseArgs,
     Quota,
@@ -56,15 +55,7 @@ def web_args(namespace: str, database: PostgresDatabase) -> WebServiceArgs:
         readiness_path="/readyz",
         user_id=1000,
         resources=RESOURCES,
-        database=DatabaseConnection(
-            host=database.host,
-            port=database.port,
-            name=database.database,
-            user=database.user,
-            password=database.password,
-            url=database.url,
-            selector=database.selector,
-        ),
+        database=database.connection,
     )
 
 
