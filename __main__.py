@@ -7,7 +7,6 @@ from components import (
     AppNamespaceArgs,
     PostgresDatabase,
     PostgresDatabaseArgs,
-    Quota,
     WebService,
     WebServiceArgs,
 )
@@ -27,12 +26,7 @@ namespace = AppNamespace(
     AppNamespaceArgs(
         namespace=settings.namespace.name,
         app=app.name,
-        quota=Quota(
-            cpu=settings.namespace.quota_cpu,
-            memory=settings.namespace.quota_memory,
-            storage=settings.namespace.quota_storage,
-            pods=settings.namespace.quota_pods,
-        ),
+        quota=settings.namespace.quota,
         protect=settings.namespace.protect,
     ),
     opts=on_cluster,

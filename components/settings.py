@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 import pulumi
 import yaml
 
+from .app_namespace import Quota
 from .common import BACKUP_RESOURCES, EXPORTER_RESOURCES, ROLLOUT_MAX_SURGE, ContainerResources
 from .postgres_database import Backups, Metrics
 from .quantity import (
@@ -61,10 +62,7 @@ class ConfigError(pulumi.RunError):
 @dataclass(frozen=True)
 class NamespaceSettings:
     name: str
-    quota_cpu: str
-    quota_memory: str
-    quota_storage: str
-    quota_pods: int
+    quota: Quota
     # Protect the namespace and the data volumes from deletion and replacement.
     protect: bool
 
@@ -478,18 +476,18 @@ def _check_quota(
     if backups:
         storage += parse_quantity(backups.storage_size)[0]
         storage_keys += f" and {PROJECT}:backupStorageSize '{backups.storage_size}'"
-    if parse_quantity(namespace.quota_storage)[0] < storage:
+    if parse_quantity(namespace.quota.storage)[0] < storage:
         reader.fail(
             "quotaStorage",
-            namespace.quota_storage,
+            namespace.quota.storage,
             f"it must hold the database volumes ({storage_keys})",
             format_bytes(storage),
         )
     pods_needed = sum(count for count, _ in pods)
-    if namespace.quota_pods < pods_needed:
+    if namespace.quota.pods < pods_needed:
         reader.fail(
             "quotaPods",
-            str(namespace.quota_pods),
+            str(namespace.quota.pods),
             f"it must allow the {pods_needed} pods of {workload}",
             str(pods_needed),
         )
@@ -554,10 +552,12 @@ def _read_namespace(reader: _Reader) -> NamespaceSettings | None:
     # Quantities are kept as written: Kubernetes takes the text, the checks took numbers.
     return NamespaceSettings(
         name=_present(name),
-        quota_cpu=str(reader.raw("quotaCpu")),
-        quota_memory=str(reader.raw("quotaMemory")),
-        quota_storage=str(reader.raw("quotaStorage")),
-        quota_pods=_present(quota_pods),
+        quota=Quota(
+            cpu=str(reader.raw("quotaCpu")),
+            memory=str(reader.raw("quotaMemory")),
+            storage=str(reader.raw("quotaStorage")),
+            pods=_present(quota_pods),
+        ),
         protect=_present(protect),
     )
 
