@@ -19,10 +19,10 @@ export PULUMI_SKIP_UPDATE_CHECK ?= true
 
 .PHONY: test lint venv preview up destroy render stack pulumi-cli
 
-$(BIN)/.installed: requirements.txt
+$(BIN)/.installed: requirements.txt requirements-dev.txt policy/requirements.txt deployment/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 venv: $(BIN)/.installed
