@@ -87,3 +87,6 @@ pulumi.export("databaseName", database.database)
 pulumi.export("databaseUser", database.user)
 pulumi.export("databasePassword", database.password)
 pulumi.export("databaseUrl", database.url)
+if database.restore_job:
+    # `kubectl logs -n <namespace> job/<restoreJob> --all-containers` shows how it went.
+    pulumi.export("restoreJob", database.restore_job)

@@ -3,12 +3,12 @@
 from .app_namespace import AppNamespace, AppNamespaceArgs, Quota
 from .common import ContainerResources
 from .postgres_database import (
-    Backups,
     DatabaseConnection,
     Metrics,
     PostgresDatabase,
     PostgresDatabaseArgs,
 )
+from .postgres_jobs import Backups, ObjectStorage
 from .web_service import Autoscaling, Ingress, WebService, WebServiceArgs
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "DatabaseConnection",
     "Ingress",
     "Metrics",
+    "ObjectStorage",
     "PostgresDatabase",
     "PostgresDatabaseArgs",
     "Quota",

@@ -1,5 +1,5 @@
-"""PostgresDatabase: a single PostgreSQL server with persistent storage and a generated
-password."""
+"""PostgresDatabase: a single PostgreSQL server with persistent storage, least-privilege
+roles with generated passwords, and backups that can leave the cluster."""
 
 from __future__ import annotations
 
@@ -28,7 +28,19 @@ from .common import (
     selector_labels,
     standard_labels,
 )
-from .postgres_jobs import DatabaseClient, backup_job_spec, restore_job_spec
+from .postgres_jobs import (
+    ACCESS_KEY_ID,
+    IDENTITY_ENDPOINTS,
+    RESTORE_DEADLINE_SECONDS,
+    SECRET_ACCESS_KEY,
+    Backups,
+    JobPods,
+    ObjectStorage,
+    backup_job_spec,
+    restore_job_name,
+    restore_job_spec,
+)
+from .postgres_scripts import EXPORTER_ROLE, PG_HBA_CONF, SYNC_ROLES_SCRIPT
 
 POSTGRES_PORT = 5432
 EXPORTER_PORT = 9187
@@ -38,42 +50,25 @@ DATA_MOUNT = "/var/lib/postgresql/data"
 # initdb refuses a mount point that holds `lost+found`, so PGDATA is one level down. Set
 # explicitly, it also holds for images from 18 on, whose default PGDATA moved.
 PGDATA = f"{DATA_MOUNT}/pgdata"
+SOCKET_DIR = "/var/run/postgresql"
+CONFIG_MOUNT = "/etc/postgresql/webapp"
 SECRETS_MOUNT = "/run/secrets/postgres"
+EXPORTER_SECRETS_MOUNT = "/run/secrets/exporter"
+# Keys of the database's Secret: one password per role.
 PASSWORD_KEY = "password"
+SUPERUSER_PASSWORD_KEY = "superuser-password"
+EXPORTER_PASSWORD_KEY = "exporter-password"
+BACKUP_PASSWORD_KEY = "backup-password"
+ROLE_PASSWORD_KEYS = (
+    PASSWORD_KEY,
+    SUPERUSER_PASSWORD_KEY,
+    EXPORTER_PASSWORD_KEY,
+    BACKUP_PASSWORD_KEY,
+)
 # Postgres stops on SIGINT with a fast shutdown and a checkpoint; on a busy or slow disk
 # that takes longer than Kubernetes' default 30 s, after which it would be killed and
 # have to run crash recovery on the next start.
 TERMINATION_GRACE_SECONDS = 120
-
-# The Secret is the source of truth for the password, but the image applies
-# POSTGRES_PASSWORD_FILE only when it first creates the cluster. On every start, once
-# the real server listens on TCP (initdb's temporary server does not), set the role's
-# password from the mounted file over the local socket, which the image trusts. The
-# password goes through psql's stdin and a backquote, never a command line, and the
-# statement is kept out of the server log even if it fails. It connects to the
-# `postgres` database, which always exists. A failed hook would make the kubelet kill
-# the server, so the hook reports problems and lets the server run: a server that
-# keeps its old password beats one that does not run.
-SYNC_PASSWORD_SCRIPT = """\
-set -u
-tries=0
-until pg_isready -q -h 127.0.0.1 -p "$PGPORT"; do
-  tries=$((tries + 1))
-  if [ "$tries" -ge 300 ]; then
-    echo "password sync skipped: the server did not accept connections in 10 minutes" >&2
-    exit 0
-  fi
-  sleep 2
-done
-psql -v ON_ERROR_STOP=1 -q -h /var/run/postgresql -U "$POSTGRES_USER" -d postgres <<'SQL' \
-  || echo "password sync failed: the role keeps its previous password" >&2
-SET log_statement = 'none';
-SET log_min_error_statement = 'panic';
-\\set new_password `cat "$POSTGRES_PASSWORD_FILE"`
-ALTER ROLE CURRENT_USER WITH PASSWORD :'new_password';
-SQL
-exit 0
-"""
 
 
 def connection_url(user: str, password: str, host: str, port: int, database: str) -> str:
@@ -95,15 +90,6 @@ class DatabaseConnection:
     url: pulumi.Input[str]
     # Labels of the database pods, for the client's egress policy.
     selector: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class Backups:
-    schedule: str
-    keep: int
-    storage_size: str
-    # A dump in the backup volume to restore with a Job; None for no restore.
-    restore_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,10 +121,16 @@ class PostgresDatabaseArgs:
 
 
 class PostgresDatabase(pulumi.ComponentResource):
-    """A StatefulSet of one PostgreSQL pod on its own volume claim, a generated password in
+    """A StatefulSet of one PostgreSQL pod on its own volume claim, generated passwords in
     a Secret, a headless and a client Service, and a NetworkPolicy that admits only the
     app's pods; optionally a metrics exporter sidecar with its Service and ServiceMonitor,
-    and scheduled dumps to a volume of their own with a restore Job.
+    and scheduled dumps to a volume of their own (and to object storage) with a restore
+    Job.
+
+    Roles: a superuser that nothing routine uses and no TCP client can log in as; the
+    app's role, which owns its database and nothing beyond it; an exporter role with
+    `pg_monitor` only; a backup role that can read everything and write nothing. Every TCP
+    connection needs a password (scram-sha-256).
 
     The volume claim is a resource of its own rather than a volumeClaimTemplate: a
     template cannot change, so a new `storageSize` would replace the StatefulSet, while
@@ -151,6 +143,8 @@ class PostgresDatabase(pulumi.ComponentResource):
     secret_name: pulumi.Output[str]
     password: pulumi.Output[str]
     url: pulumi.Output[str]
+    # The restore Job's name while a restore is requested.
+    restore_job: pulumi.Output[str] | None
     selector: dict[str, str]
     connection: DatabaseConnection
 
@@ -158,180 +152,23 @@ class PostgresDatabase(pulumi.ComponentResource):
         self, name: str, args: PostgresDatabaseArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(component_type("PostgresDatabase"), name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        labels = standard_labels(args.app, name, "database")
+        self._name, self._args = name, args
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._labels = standard_labels(args.app, name, "database")
         self.selector = selector_labels(args.app, name, "database")
-        headless_name = f"{name}-headless"
 
-        password = random.RandomPassword(
-            f"{name}-password",
-            length=32,
-            # Alphanumeric only: the password goes into URLs and shell-free SQL unescaped.
-            special=False,
-            opts=child,
-        )
-        credentials = k8s.core.v1.Secret(
-            f"{name}-credentials",
-            # Auto-named: a new password gives a new Secret name, which rolls the pod,
-            # whose start-up hook then applies the new password.
-            metadata=object_meta(labels, args.namespace),
-            type="Opaque",
-            data=secret_data({PASSWORD_KEY: password.result}),
-            opts=child,
-        )
-        data_claim = self._claim(f"{name}-data", args.storage_size, args, labels)
-        service_ports = [
-            k8s.core.v1.ServicePortArgs(
-                name="postgres", port=POSTGRES_PORT, target_port="postgres", protocol="TCP"
-            )
-        ]
-        k8s.core.v1.Service(
-            f"{name}-headless",
-            metadata=object_meta(labels, args.namespace, headless_name),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                cluster_ip="None", selector=self.selector, ports=service_ports
-            ),
-            opts=child,
-        )
-        k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=object_meta(labels, args.namespace, name),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP", selector=self.selector, ports=service_ports
-            ),
-            opts=child,
-        )
-
-        probes = exec_probes(
-            [
-                "pg_isready",
-                "-q",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(POSTGRES_PORT),
-                "-U",
-                args.user,
-                "-d",
-                args.database,
-            ]
-        )
-        container = k8s.core.v1.ContainerArgs(
-            name="postgres",
-            image=args.image,
-            ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=POSTGRES_PORT)],
-            env=[
-                k8s.core.v1.EnvVarArgs(name="POSTGRES_USER", value=args.user),
-                k8s.core.v1.EnvVarArgs(name="POSTGRES_DB", value=args.database),
-                k8s.core.v1.EnvVarArgs(
-                    name="POSTGRES_PASSWORD_FILE", value=f"{SECRETS_MOUNT}/{PASSWORD_KEY}"
-                ),
-                k8s.core.v1.EnvVarArgs(name="PGDATA", value=PGDATA),
-                k8s.core.v1.EnvVarArgs(name="PGPORT", value=str(POSTGRES_PORT)),
-            ],
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_MOUNT),
-                k8s.core.v1.VolumeMountArgs(name="run", mount_path="/var/run/postgresql"),
-                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
-                k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
-                k8s.core.v1.VolumeMountArgs(
-                    name="credentials", mount_path=SECRETS_MOUNT, read_only=True
-                ),
-            ],
-            resources=args.resources.to_k8s(),
-            security_context=container_security_context(),
-            startup_probe=probes.startup,
-            readiness_probe=probes.readiness,
-            liveness_probe=probes.liveness,
-            lifecycle=k8s.core.v1.LifecycleArgs(
-                post_start=k8s.core.v1.LifecycleHandlerArgs(
-                    exec_=k8s.core.v1.ExecActionArgs(
-                        command=["/bin/sh", "-c", SYNC_PASSWORD_SCRIPT]
-                    )
-                )
-            ),
-        )
-        volumes = [
-            k8s.core.v1.VolumeArgs(
-                name="data",
-                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                    claim_name=data_claim.metadata.name
-                ),
-            ),
-            empty_dir_volume("run", "16Mi"),
-            empty_dir_volume("tmp", "256Mi"),
-            # Postgres' parallel queries use /dev/shm; the runtime's default is 64 MB.
-            empty_dir_volume("shm", "256Mi", in_memory=True),
-            k8s.core.v1.VolumeArgs(
-                name="credentials",
-                secret=k8s.core.v1.SecretVolumeSourceArgs(
-                    secret_name=credentials.metadata.name,
-                    default_mode=0o440,
-                    items=[k8s.core.v1.KeyToPathArgs(key=PASSWORD_KEY, path=PASSWORD_KEY)],
-                ),
-            ),
-        ]
-        k8s.apps.v1.StatefulSet(
-            f"{name}-statefulset",
-            metadata=object_meta(labels, args.namespace, name),
-            spec=k8s.apps.v1.StatefulSetSpecArgs(
-                # One server: this component does not replicate; more pods would each
-                # need their own volume and a replication setup.
-                replicas=1,
-                service_name=headless_name,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
-                update_strategy=k8s.apps.v1.StatefulSetUpdateStrategyArgs(type="RollingUpdate"),
-                # With OrderedReady a pod that never gets ready (a bad image) blocks the
-                # rollout of its own fix until someone deletes it by hand; with one
-                # replica, Parallel gives up nothing.
-                pod_management_policy="Parallel",
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels=labels,
-                        annotations={
-                            "prometheus.io/scrape": "true",
-                            "prometheus.io/port": str(EXPORTER_PORT),
-                            "prometheus.io/path": "/metrics",
-                        }
-                        if args.metrics
-                        else None,
-                    ),
-                    spec=hardened_pod_spec(
-                        user_id=POSTGRES_USER_ID,
-                        containers=[container]
-                        + ([self._exporter(args, args.metrics)] if args.metrics else []),
-                        volumes=volumes,
-                        termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
-                    ),
-                ),
-            ),
-            opts=child,
-        )
-        job_labels = standard_labels(args.app, name, "backup")
-        job_selector = selector_labels(args.app, name, "backup")
-        admitted = [(args.client_selector, POSTGRES_PORT)]
-        if args.backups:
-            admitted.append((job_selector, POSTGRES_PORT))
-        self._network_policy(name, args, labels, admitted)
+        passwords = self._passwords()
+        credentials = self._credentials_secret(passwords)
+        server_config = self._server_config()
+        data_claim = self._claim(f"{name}-data", args.storage_size, self._labels)
+        self._services()
+        self._statefulset(credentials, server_config, data_claim)
+        self._network_policy()
         if args.metrics:
-            self._metrics_service(name, args, args.metrics)
+            self._metrics_service(args.metrics)
+        self.restore_job = None
         if args.backups:
-            client = DatabaseClient(
-                image=args.image,
-                # The short name resolves within the namespace, and is known before the
-                # Service is ready.
-                host=name,
-                port=POSTGRES_PORT,
-                database=args.database,
-                user=args.user,
-                password_secret=credentials.metadata.name,
-                password_key=PASSWORD_KEY,
-                user_id=POSTGRES_USER_ID,
-                backup_claim=self._claim(
-                    f"{name}-backups", args.backups.storage_size, args, job_labels
-                ).metadata.name,
-            )
-            self._backups(name, args, args.backups, client, job_labels, job_selector)
+            self._backups(args.backups, credentials)
 
         # Built from names, not from the Services' outputs: those resolve only once the
         # database is ready, and the app must not wait for that to start rolling out.
@@ -340,7 +177,7 @@ class PostgresDatabase(pulumi.ComponentResource):
         self.database = pulumi.Output.from_input(args.database)
         self.user = pulumi.Output.from_input(args.user)
         self.secret_name = credentials.metadata.name
-        self.password = pulumi.Output.secret(password.result)
+        self.password = pulumi.Output.secret(passwords[PASSWORD_KEY].result)
         self.url = pulumi.Output.secret(
             pulumi.Output.all(self.user, self.password, self.host, self.port, self.database).apply(
                 lambda parts: connection_url(*parts)
@@ -364,16 +201,227 @@ class PostgresDatabase(pulumi.ComponentResource):
                 "secret_name": self.secret_name,
                 "password": self.password,
                 "url": self.url,
+                **({"restore_job": self.restore_job} if self.restore_job else {}),
             }
         )
 
-    def _claim(
+    def _passwords(self) -> dict[str, random.RandomPassword]:
+        """One generated password per role. The app's keeps the name it always had, so an
+        existing stack keeps its password."""
+        names = {
+            PASSWORD_KEY: f"{self._name}-password",
+            SUPERUSER_PASSWORD_KEY: f"{self._name}-superuser-password",
+            EXPORTER_PASSWORD_KEY: f"{self._name}-exporter-password",
+            BACKUP_PASSWORD_KEY: f"{self._name}-backup-password",
+        }
+        return {
+            key: random.RandomPassword(
+                resource_name,
+                length=32,
+                # Alphanumeric only: the password goes into URLs unescaped.
+                special=False,
+                opts=self._child,
+            )
+            for key, resource_name in names.items()
+        }
+
+    def _credentials_secret(
+        self, passwords: Mapping[str, random.RandomPassword]
+    ) -> k8s.core.v1.Secret:
+        return k8s.core.v1.Secret(
+            f"{self._name}-credentials",
+            # Auto-named: a new password gives a new Secret name, which rolls the pod,
+            # whose start-up hook then applies the new password.
+            metadata=object_meta(self._labels, self._args.namespace),
+            type="Opaque",
+            data=secret_data({key: password.result for key, password in passwords.items()}),
+            opts=self._child,
+        )
+
+    def _server_config(self) -> k8s.core.v1.ConfigMap:
+        # Auto-named, like the Secret: a change rolls the server.
+        return k8s.core.v1.ConfigMap(
+            f"{self._name}-config",
+            metadata=object_meta(self._labels, self._args.namespace),
+            data={"pg_hba.conf": PG_HBA_CONF},
+            opts=self._child,
+        )
+
+    def _services(self) -> None:
+        ports = [
+            k8s.core.v1.ServicePortArgs(
+                name="postgres", port=POSTGRES_PORT, target_port="postgres", protocol="TCP"
+            )
+        ]
+        for suffix, metadata_name, cluster_ip in (
+            ("headless", f"{self._name}-headless", "None"),
+            ("service", self._name, None),
+        ):
+            k8s.core.v1.Service(
+                f"{self._name}-{suffix}",
+                metadata=object_meta(self._labels, self._args.namespace, metadata_name),
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    type=None if cluster_ip else "ClusterIP",
+                    cluster_ip=cluster_ip,
+                    selector=self.selector,
+                    ports=ports,
+                ),
+                opts=self._child,
+            )
+
+    def _server_container(self) -> k8s.core.v1.ContainerArgs:
+        args = self._args
+        probes = exec_probes(
+            [
+                "pg_isready",
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(POSTGRES_PORT),
+                "-U",
+                args.user,
+                "-d",
+                args.database,
+            ]
+        )
+        secret_file = f"{SECRETS_MOUNT}/{{}}".format
+        return k8s.core.v1.ContainerArgs(
+            name="postgres",
+            image=args.image,
+            # The image's entrypoint runs with these arguments; our own client
+            # authentication rules replace the ones initdb wrote into PGDATA.
+            args=["postgres", "-c", f"hba_file={CONFIG_MOUNT}/pg_hba.conf"],
+            ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=POSTGRES_PORT)],
+            env=[
+                k8s.core.v1.EnvVarArgs(name=key, value=value)
+                for key, value in {
+                    # Used by the image only when it creates the cluster: the superuser's
+                    # password, and the app's database.
+                    "POSTGRES_PASSWORD_FILE": secret_file(SUPERUSER_PASSWORD_KEY),
+                    "POSTGRES_DB": args.database,
+                    "PGDATA": PGDATA,
+                    "PGPORT": str(POSTGRES_PORT),
+                    # Read by the start-up hook that keeps the roles in line.
+                    "SOCKET_DIR": SOCKET_DIR,
+                    "APP_USER": args.user,
+                    "APP_PASSWORD_FILE": secret_file(PASSWORD_KEY),
+                    "SUPERUSER_PASSWORD_FILE": secret_file(SUPERUSER_PASSWORD_KEY),
+                    "EXPORTER_PASSWORD_FILE": secret_file(EXPORTER_PASSWORD_KEY),
+                    "BACKUP_PASSWORD_FILE": secret_file(BACKUP_PASSWORD_KEY),
+                }.items()
+            ],
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_MOUNT),
+                k8s.core.v1.VolumeMountArgs(name="run", mount_path=SOCKET_DIR),
+                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+                k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
+                k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_MOUNT, read_only=True),
+                k8s.core.v1.VolumeMountArgs(
+                    name="credentials", mount_path=SECRETS_MOUNT, read_only=True
+                ),
+            ],
+            resources=args.resources.to_k8s(),
+            security_context=container_security_context(),
+            startup_probe=probes.startup,
+            readiness_probe=probes.readiness,
+            liveness_probe=probes.liveness,
+            lifecycle=k8s.core.v1.LifecycleArgs(
+                post_start=k8s.core.v1.LifecycleHandlerArgs(
+                    exec_=k8s.core.v1.ExecActionArgs(command=["/bin/sh", "-c", SYNC_ROLES_SCRIPT])
+                )
+            ),
+        )
+
+    def _statefulset(
         self,
-        claim_name: str,
-        size: str,
-        args: PostgresDatabaseArgs,
-        labels: Mapping[str, str],
+        credentials: k8s.core.v1.Secret,
+        server_config: k8s.core.v1.ConfigMap,
+        data_claim: k8s.core.v1.PersistentVolumeClaim,
+    ) -> None:
+        args = self._args
+        volumes = [
+            k8s.core.v1.VolumeArgs(
+                name="data",
+                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                    claim_name=data_claim.metadata.name
+                ),
+            ),
+            empty_dir_volume("run", "16Mi"),
+            empty_dir_volume("tmp", "256Mi"),
+            # Postgres' parallel queries use /dev/shm; the runtime's default is 64 MB.
+            empty_dir_volume("shm", "256Mi", in_memory=True),
+            k8s.core.v1.VolumeArgs(
+                name="config",
+                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=server_config.metadata.name),
+            ),
+            self._secret_volume("credentials", credentials, ROLE_PASSWORD_KEYS),
+        ]
+        containers = [self._server_container()]
+        if args.metrics:
+            containers.append(self._exporter(args.metrics))
+            volumes.append(
+                self._secret_volume(
+                    "exporter-credentials", credentials, [EXPORTER_PASSWORD_KEY], PASSWORD_KEY
+                )
+            )
+        k8s.apps.v1.StatefulSet(
+            f"{self._name}-statefulset",
+            metadata=object_meta(self._labels, args.namespace, self._name),
+            spec=k8s.apps.v1.StatefulSetSpecArgs(
+                # One server: this component does not replicate; more pods would each
+                # need their own volume and a replication setup.
+                replicas=1,
+                service_name=f"{self._name}-headless",
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
+                update_strategy=k8s.apps.v1.StatefulSetUpdateStrategyArgs(type="RollingUpdate"),
+                # With OrderedReady a pod that never gets ready (a bad image) blocks the
+                # rollout of its own fix until someone deletes it by hand; with one
+                # replica, Parallel gives up nothing.
+                pod_management_policy="Parallel",
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=self._labels,
+                        annotations={
+                            "prometheus.io/scrape": "true",
+                            "prometheus.io/port": str(EXPORTER_PORT),
+                            "prometheus.io/path": "/metrics",
+                        }
+                        if args.metrics
+                        else None,
+                    ),
+                    spec=hardened_pod_spec(
+                        user_id=POSTGRES_USER_ID,
+                        containers=containers,
+                        volumes=volumes,
+                        termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
+                    ),
+                ),
+            ),
+            opts=self._child,
+        )
+
+    @staticmethod
+    def _secret_volume(
+        volume: str,
+        secret: k8s.core.v1.Secret,
+        keys: list[str] | tuple[str, ...],
+        path: str | None = None,
+    ) -> k8s.core.v1.VolumeArgs:
+        """Only the listed keys; `path` renames a single key."""
+        return k8s.core.v1.VolumeArgs(
+            name=volume,
+            secret=k8s.core.v1.SecretVolumeSourceArgs(
+                secret_name=secret.metadata.name,
+                default_mode=0o440,
+                items=[k8s.core.v1.KeyToPathArgs(key=key, path=path or key) for key in keys],
+            ),
+        )
+
+    def _claim(
+        self, claim_name: str, size: str, labels: Mapping[str, str]
     ) -> k8s.core.v1.PersistentVolumeClaim:
+        args = self._args
         return k8s.core.v1.PersistentVolumeClaim(
             claim_name,
             # Not awaited: with a WaitForFirstConsumer storage class the claim binds only
@@ -391,9 +439,9 @@ class PostgresDatabase(pulumi.ComponentResource):
             ),
         )
 
-    def _exporter(self, args: PostgresDatabaseArgs, metrics: Metrics) -> k8s.core.v1.ContainerArgs:
-        """Reads the server's statistics over the pod's loopback, so it needs no
-        NetworkPolicy opening of its own toward the database."""
+    def _exporter(self, metrics: Metrics) -> k8s.core.v1.ContainerArgs:
+        """Reads the server's statistics over the pod's loopback as the exporter role
+        (`pg_monitor` only), so it needs no NetworkPolicy opening toward the database."""
         probes = http_probes("metrics", "/", "/")
         return k8s.core.v1.ContainerArgs(
             name="exporter",
@@ -402,16 +450,16 @@ class PostgresDatabase(pulumi.ComponentResource):
             env=[
                 k8s.core.v1.EnvVarArgs(
                     name="DATA_SOURCE_URI",
-                    value=f"127.0.0.1:{POSTGRES_PORT}/{args.database}?sslmode=disable",
+                    value=f"127.0.0.1:{POSTGRES_PORT}/{self._args.database}?sslmode=disable",
                 ),
-                k8s.core.v1.EnvVarArgs(name="DATA_SOURCE_USER", value=args.user),
+                k8s.core.v1.EnvVarArgs(name="DATA_SOURCE_USER", value=EXPORTER_ROLE),
                 k8s.core.v1.EnvVarArgs(
-                    name="DATA_SOURCE_PASS_FILE", value=f"{SECRETS_MOUNT}/{PASSWORD_KEY}"
+                    name="DATA_SOURCE_PASS_FILE", value=f"{EXPORTER_SECRETS_MOUNT}/{PASSWORD_KEY}"
                 ),
             ],
             volume_mounts=[
                 k8s.core.v1.VolumeMountArgs(
-                    name="credentials", mount_path=SECRETS_MOUNT, read_only=True
+                    name="exporter-credentials", mount_path=EXPORTER_SECRETS_MOUNT, read_only=True
                 )
             ],
             resources=EXPORTER_RESOURCES.to_k8s(),
@@ -421,7 +469,8 @@ class PostgresDatabase(pulumi.ComponentResource):
             liveness_probe=probes.liveness,
         )
 
-    def _metrics_service(self, name: str, args: PostgresDatabaseArgs, metrics: Metrics) -> None:
+    def _metrics_service(self, metrics: Metrics) -> None:
+        name, args = self._name, self._args
         labels = standard_labels(args.app, name, "database-metrics")
         service = k8s.core.v1.Service(
             f"{name}-metrics",
@@ -435,7 +484,7 @@ class PostgresDatabase(pulumi.ComponentResource):
                     )
                 ],
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child,
         )
         if metrics.service_monitor:
             k8s.apiextensions.CustomResource(
@@ -453,13 +502,11 @@ class PostgresDatabase(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[service]),
             )
 
-    def _network_policy(
-        self,
-        name: str,
-        args: PostgresDatabaseArgs,
-        labels: Mapping[str, str],
-        admitted: list[tuple[Mapping[str, str], int]],
-    ) -> None:
+    def _network_policy(self) -> None:
+        args = self._args
+        admitted = [args.client_selector]
+        if args.backups:
+            admitted.append(selector_labels(args.app, self._name, "backup"))
         rules = [
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                 from_=[
@@ -467,9 +514,9 @@ class PostgresDatabase(pulumi.ComponentResource):
                         pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector))
                     )
                 ],
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=POSTGRES_PORT)],
             )
-            for selector, port in admitted
+            for selector in admitted
         ]
         if args.metrics:
             rules.append(
@@ -481,26 +528,40 @@ class PostgresDatabase(pulumi.ComponentResource):
                 )
             )
         k8s.networking.v1.NetworkPolicy(
-            f"{name}-netpol",
-            metadata=object_meta(labels, args.namespace, name),
+            f"{self._name}-netpol",
+            metadata=object_meta(self._labels, args.namespace, self._name),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
                 policy_types=["Ingress"],
                 ingress=rules,
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child,
         )
 
-    def _backups(
-        self,
-        name: str,
-        args: PostgresDatabaseArgs,
-        backups: Backups,
-        client: DatabaseClient,
-        job_labels: Mapping[str, str],
-        job_selector: Mapping[str, str],
-    ) -> None:
-        child = pulumi.ResourceOptions(parent=self)
+    def _backups(self, backups: Backups, credentials: k8s.core.v1.Secret) -> None:
+        name, args = self._name, self._args
+        job_labels = standard_labels(args.app, name, "backup")
+        job_selector = selector_labels(args.app, name, "backup")
+        storage = backups.object_storage
+        pods = JobPods(
+            image=args.image,
+            # The short name resolves within the namespace, and is known before the
+            # Service is ready.
+            host=name,
+            port=POSTGRES_PORT,
+            database=args.database,
+            app_user=args.user,
+            credentials_secret=credentials.metadata.name,
+            app_password_key=PASSWORD_KEY,
+            backup_password_key=BACKUP_PASSWORD_KEY,
+            user_id=POSTGRES_USER_ID,
+            backup_claim=self._claim(
+                f"{name}-backups", backups.storage_size, job_labels
+            ).metadata.name,
+            object_storage=storage,
+            storage_secret=self._storage_secret(storage, job_labels) if storage else None,
+            service_account=self._storage_identity(storage, job_labels) if storage else None,
+        )
         k8s.batch.v1.CronJob(
             f"{name}-backup",
             metadata=object_meta(job_labels, args.namespace, f"{name}-backup"),
@@ -513,43 +574,133 @@ class PostgresDatabase(pulumi.ComponentResource):
                 failed_jobs_history_limit=3,
                 job_template=k8s.batch.v1.JobTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(job_labels)),
-                    spec=backup_job_spec(client, job_labels, backups.keep),
+                    spec=backup_job_spec(pods, job_labels, backups.keep),
                 ),
             ),
-            opts=child,
+            opts=self._child,
         )
         if backups.restore_from:
-            # Auto-named: another dump file is another Job, created before the old one
-            # is deleted. `pulumi up` waits for the restore to finish, and fails with it.
-            k8s.batch.v1.Job(
-                f"{name}-restore",
-                metadata=object_meta(job_labels, args.namespace),
-                spec=restore_job_spec(client, job_labels, backups.restore_from),
-                opts=child,
+            self._restore(backups.restore_from, pods, job_labels)
+        self._backup_network_policy(storage, job_labels, job_selector)
+
+    def _restore(self, restore_from: str, pods: JobPods, labels: Mapping[str, str]) -> None:
+        """The Job's name comes from the requested dump alone, and changes to its spec are
+        ignored: a new image or a rotated password (a new Secret name) must not replace
+        the Job, since a new Job would restore the old dump over the live data again.
+        `pulumi up` waits for the restore for as long as the Job may run, so a long
+        restore does not fail the update. The finished Job stays (no TTL): were it to
+        vanish, a refresh would drop it from the state and the next update recreate it."""
+        job_name = restore_job_name(self._name, restore_from)
+        job = k8s.batch.v1.Job(
+            f"{self._name}-restore",
+            metadata=object_meta(labels, self._args.namespace, job_name),
+            spec=restore_job_spec(pods, labels, restore_from),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                ignore_changes=["spec"],
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=f"{RESTORE_DEADLINE_SECONDS // 60 + 10}m"
+                ),
+            ),
+        )
+        self.restore_job = job.metadata.name
+
+    def _storage_secret(
+        self, storage: ObjectStorage, labels: Mapping[str, str]
+    ) -> pulumi.Input[str] | None:
+        """The Secret the job pods read object storage credentials from: ours, made from
+        secret config, or the user's own; none with workload identity."""
+        if storage.credentials_secret:
+            return storage.credentials_secret
+        if storage.access_key_id is None or storage.secret_access_key is None:
+            return None
+        secret = k8s.core.v1.Secret(
+            f"{self._name}-backup-s3",
+            # Auto-named: new credentials roll nothing by themselves, but the next job
+            # reads the new Secret.
+            metadata=object_meta(labels, self._args.namespace),
+            type="Opaque",
+            data=secret_data(
+                {
+                    ACCESS_KEY_ID: storage.access_key_id,
+                    SECRET_ACCESS_KEY: storage.secret_access_key,
+                }
+            ),
+            opts=self._child,
+        )
+        return secret.metadata.name
+
+    def _storage_identity(
+        self, storage: ObjectStorage, labels: Mapping[str, str]
+    ) -> pulumi.Input[str] | None:
+        """A ServiceAccount carrying the annotation through which the cluster grants the
+        job pods access to the bucket (IAM roles for service accounts, GKE workload
+        identity)."""
+        if storage.identity_annotation is None:
+            return None
+        key, value = storage.identity_annotation
+        account = k8s.core.v1.ServiceAccount(
+            f"{self._name}-backup-sa",
+            metadata=object_meta(
+                labels, self._args.namespace, f"{self._name}-backup", annotations={key: value}
+            ),
+            automount_service_account_token=False,
+            opts=self._child,
+        )
+        return account.metadata.name
+
+    def _backup_network_policy(
+        self,
+        storage: ObjectStorage | None,
+        labels: Mapping[str, str],
+        selector: Mapping[str, str],
+    ) -> None:
+        egress = [
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(
+                        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector)
+                    )
+                ],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=POSTGRES_PORT)],
+            ),
+            dns_egress_rule(),
+        ]
+        if storage:
+            # Object storage lives at addresses no policy can name in advance: any address,
+            # on the bucket's port only.
+            egress.append(
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=[
+                        k8s.networking.v1.NetworkPolicyPeerArgs(
+                            ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)
+                        )
+                        for cidr in ("0.0.0.0/0", "::/0")
+                    ],
+                    ports=[
+                        k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=storage.port)
+                    ],
+                )
+            )
+        if storage and storage.identity_annotation:
+            egress.extend(
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=[
+                        k8s.networking.v1.NetworkPolicyPeerArgs(
+                            ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)
+                        )
+                    ],
+                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)],
+                )
+                for cidr, port in IDENTITY_ENDPOINTS
             )
         k8s.networking.v1.NetworkPolicy(
-            f"{name}-backup-netpol",
-            metadata=object_meta(job_labels, args.namespace, f"{name}-backup"),
+            f"{self._name}-backup-netpol",
+            metadata=object_meta(labels, self._args.namespace, f"{self._name}-backup"),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(job_selector)),
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
                 policy_types=["Ingress", "Egress"],
-                egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels=self.selector
-                                )
-                            )
-                        ],
-                        ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(
-                                protocol="TCP", port=POSTGRES_PORT
-                            )
-                        ],
-                    ),
-                    dns_egress_rule(),
-                ],
+                egress=egress,
             ),
-            opts=child,
+            opts=self._child,
         )

@@ -1,13 +1,18 @@
-"""The pods PostgresDatabase runs besides the server: scheduled dumps and a restore.
+"""The pods PostgresDatabase runs besides the server: scheduled dumps, their off-cluster
+copies, and a restore.
 
-Both use the database's own image, so pg_dump and pg_restore match the server's major
-version, and connect over the client Service with the password from the database's
-Secret (by reference, never as a literal)."""
+Dumps and restores use the database's own image, so pg_dump and pg_restore match the
+server's major version; object storage is reached with the AWS CLI image. Each connects
+over the client Service with its role's password from the database's Secret (by
+reference, never as a literal). The scripts are in postgres_scripts.py.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -18,98 +23,185 @@ from .common import (
     empty_dir_volume,
     hardened_pod_spec,
 )
+from .postgres_scripts import (
+    BACKUP_ROLE,
+    BACKUP_SCRIPT,
+    DOWNLOAD_SCRIPT,
+    RESTORE_SCRIPT,
+    UPLOAD_SCRIPT,
+)
 
 BACKUP_MOUNT = "/backups"
-
-# Dump to a partial file and rename it, so a dump cut short never counts as a backup;
-# then keep only the newest $KEEP dumps.
-BACKUP_SCRIPT = """\
-set -eu
-until pg_isready -q; do sleep 2; done
-rm -f "$BACKUP_DIR"/*.dump.partial
-file="$BACKUP_DIR/${PGDATABASE}-$(date -u +%Y%m%dT%H%M%SZ).dump"
-pg_dump --format=custom --file="$file.partial"
-mv "$file.partial" "$file"
-ls -1t "$BACKUP_DIR"/*.dump | tail -n +$((KEEP + 1)) | while read -r old; do rm -f -- "$old"; done
-echo "backup written: $file"
-ls -l "$BACKUP_DIR"
-"""
-
-# --clean --if-exists replaces what the dump holds and leaves other objects alone;
-# --no-owner because roles may differ between the dumped and the restored server.
-RESTORE_SCRIPT = """\
-set -eu
-until pg_isready -q; do sleep 2; done
-if [ ! -f "$BACKUP_DIR/$RESTORE_FILE" ]; then
-  echo "no dump $BACKUP_DIR/$RESTORE_FILE; the backup volume holds:"
-  ls -1 "$BACKUP_DIR"
-  exit 1
-fi
-pg_restore --clean --if-exists --no-owner --exit-on-error --dbname="$PGDATABASE" \\
-  "$BACKUP_DIR/$RESTORE_FILE"
-echo "restored $BACKUP_DIR/$RESTORE_FILE into $PGDATABASE"
-"""
+# Seconds a job waits for the database before it fails: long enough for a restart of the
+# server, short enough that an outage shows up as a failed job.
+DATABASE_WAIT_SECONDS = 300
+BACKUP_DEADLINE_SECONDS = 3 * 3600
+RESTORE_DEADLINE_SECONDS = 6 * 3600
+# Keys of a Secret holding object storage credentials, ours or one the user made.
+ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
+SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
+# Workload identity: the GKE metadata server, and EKS' pod identity agent.
+IDENTITY_ENDPOINTS = (("169.254.169.254/32", 80), ("169.254.170.23/32", 80))
 
 
 @dataclass(frozen=True)
-class DatabaseClient:
-    """How a job pod reaches the database."""
+class ObjectStorage:
+    """Off-cluster copies of the dumps in an S3-compatible bucket. Credentials come from
+    exactly one of: `access_key_id` with `secret_access_key` (secrets, put into a Secret),
+    `credentials_secret` (an existing Secret with the keys AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY), or `identity_annotation` (a ServiceAccount annotation through
+    which the cluster grants access: workload identity)."""
+
+    bucket_url: str
+    image: str
+    region: str
+    endpoint: str | None = None
+    access_key_id: pulumi.Input[str] | None = None
+    secret_access_key: pulumi.Input[str] | None = None
+    credentials_secret: str | None = None
+    identity_annotation: tuple[str, str] | None = None
+
+    @property
+    def port(self) -> int:
+        """The TCP port the backup pods must reach."""
+        if not self.endpoint:
+            return 443
+        parts = urlsplit(self.endpoint)
+        return parts.port or (80 if parts.scheme == "http" else 443)
+
+
+@dataclass(frozen=True)
+class Backups:
+    schedule: str
+    keep: int
+    storage_size: str
+    object_storage: ObjectStorage | None = None
+    # A dump to restore with a Job: a file name in the backup volume, or an s3:// URL in
+    # the bucket. None for no restore.
+    restore_from: str | None = None
+
+
+@dataclass(frozen=True)
+class JobPods:
+    """What the job pods share: where the database is and how they log in."""
 
     image: str
     host: str
     port: int
     database: str
-    user: str
-    password_secret: pulumi.Input[str]
-    password_key: str
+    app_user: str
+    credentials_secret: pulumi.Input[str]
+    app_password_key: str
+    backup_password_key: str
     user_id: int
     backup_claim: pulumi.Input[str]
+    object_storage: ObjectStorage | None
+    # The Secret with object storage credentials (ours or the user's); None with identity.
+    storage_secret: pulumi.Input[str] | None
+    service_account: pulumi.Input[str] | None
 
 
-def _job_pod(
-    client: DatabaseClient,
-    labels: Mapping[str, str],
-    script: str,
-    extra_env: Mapping[str, str],
-) -> k8s.core.v1.PodTemplateSpecArgs:
-    env = [
-        k8s.core.v1.EnvVarArgs(name="PGHOST", value=client.host),
-        k8s.core.v1.EnvVarArgs(name="PGPORT", value=str(client.port)),
-        k8s.core.v1.EnvVarArgs(name="PGDATABASE", value=client.database),
-        k8s.core.v1.EnvVarArgs(name="PGUSER", value=client.user),
-        k8s.core.v1.EnvVarArgs(name="BACKUP_DIR", value=BACKUP_MOUNT),
-        k8s.core.v1.EnvVarArgs(
-            name="PGPASSWORD",
-            value_from=k8s.core.v1.EnvVarSourceArgs(
-                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
-                    name=client.password_secret, key=client.password_key
-                )
-            ),
+def _env(values: Mapping[str, str]) -> list[k8s.core.v1.EnvVarArgs]:
+    return [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in values.items()]
+
+
+def _secret_env(name: str, secret: pulumi.Input[str], key: str) -> k8s.core.v1.EnvVarArgs:
+    return k8s.core.v1.EnvVarArgs(
+        name=name,
+        value_from=k8s.core.v1.EnvVarSourceArgs(
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret, key=key)
         ),
-        *(k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in extra_env.items()),
-    ]
-    container = k8s.core.v1.ContainerArgs(
-        name="pg",
-        image=client.image,
+    )
+
+
+_MOUNTS = [
+    k8s.core.v1.VolumeMountArgs(name="backups", mount_path=BACKUP_MOUNT),
+    k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+]
+
+
+def _postgres_container(
+    pods: JobPods, name: str, script: str, role: str, password_key: str, env: Mapping[str, str]
+) -> k8s.core.v1.ContainerArgs:
+    return k8s.core.v1.ContainerArgs(
+        name=name,
+        image=pods.image,
         command=["/bin/sh", "-c", script],
-        env=env,
-        volume_mounts=[
-            k8s.core.v1.VolumeMountArgs(name="backups", mount_path=BACKUP_MOUNT),
-            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+        env=[
+            *_env(
+                {
+                    "PGHOST": pods.host,
+                    "PGPORT": str(pods.port),
+                    "PGDATABASE": pods.database,
+                    "PGUSER": role,
+                    "BACKUP_DIR": BACKUP_MOUNT,
+                    "WAIT_SECONDS": str(DATABASE_WAIT_SECONDS),
+                    **env,
+                }
+            ),
+            _secret_env("PGPASSWORD", pods.credentials_secret, password_key),
         ],
+        volume_mounts=_MOUNTS,
         resources=BACKUP_RESOURCES.to_k8s(),
         security_context=container_security_context(),
     )
+
+
+def _storage_container(
+    pods: JobPods, storage: ObjectStorage, name: str, script: str, env: Mapping[str, str]
+) -> k8s.core.v1.ContainerArgs:
+    settings = {
+        "BUCKET_URL": storage.bucket_url,
+        "PGDATABASE": pods.database,
+        "BACKUP_DIR": BACKUP_MOUNT,
+        "AWS_REGION": storage.region,
+        "AWS_DEFAULT_REGION": storage.region,
+        # Bounded retries: an unreachable bucket fails the job instead of hanging it.
+        "AWS_MAX_ATTEMPTS": "3",
+        "AWS_RETRY_MODE": "standard",
+        # The CLI caches credentials under $HOME; the root filesystem is read-only.
+        "HOME": "/tmp",
+        **({"AWS_ENDPOINT_URL": storage.endpoint} if storage.endpoint else {}),
+        **env,
+    }
+    credentials = (
+        [
+            _secret_env(ACCESS_KEY_ID, pods.storage_secret, ACCESS_KEY_ID),
+            _secret_env(SECRET_ACCESS_KEY, pods.storage_secret, SECRET_ACCESS_KEY),
+        ]
+        if pods.storage_secret is not None
+        else []
+    )
+    return k8s.core.v1.ContainerArgs(
+        name=name,
+        image=storage.image,
+        command=["/bin/sh", "-c", script],
+        env=[*_env(settings), *credentials],
+        volume_mounts=_MOUNTS,
+        resources=BACKUP_RESOURCES.to_k8s(),
+        security_context=container_security_context(),
+    )
+
+
+def _job_pod(
+    pods: JobPods,
+    labels: Mapping[str, str],
+    steps: list[k8s.core.v1.ContainerArgs],
+) -> k8s.core.v1.PodTemplateSpecArgs:
+    """Steps run in order: all but the last as init containers, so a failed step stops
+    the job before the next one runs."""
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(labels)),
         spec=hardened_pod_spec(
-            user_id=client.user_id,
-            containers=[container],
+            user_id=pods.user_id,
+            init_containers=steps[:-1],
+            containers=steps[-1:],
+            service_account_name=pods.service_account,
             volumes=[
                 k8s.core.v1.VolumeArgs(
                     name="backups",
                     persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                        claim_name=client.backup_claim
+                        claim_name=pods.backup_claim
                     ),
                 ),
                 empty_dir_volume("tmp", "64Mi"),
@@ -120,21 +212,70 @@ def _job_pod(
 
 
 def backup_job_spec(
-    client: DatabaseClient, labels: Mapping[str, str], keep: int
+    pods: JobPods, labels: Mapping[str, str], keep: int
 ) -> k8s.batch.v1.JobSpecArgs:
+    """Dump as the backup role, then (with a bucket) upload, verify and prune the bucket."""
+    steps = [
+        _postgres_container(
+            pods, "dump", BACKUP_SCRIPT, BACKUP_ROLE, pods.backup_password_key, {"KEEP": str(keep)}
+        )
+    ]
+    if pods.object_storage:
+        steps.append(
+            _storage_container(
+                pods, pods.object_storage, "upload", UPLOAD_SCRIPT, {"KEEP": str(keep)}
+            )
+        )
     return k8s.batch.v1.JobSpecArgs(
         backoff_limit=2,
         # A dump that hangs (a lock, a full disk) must not hold the volume forever.
-        active_deadline_seconds=3 * 3600,
-        template=_job_pod(client, labels, BACKUP_SCRIPT, {"KEEP": str(keep)}),
+        active_deadline_seconds=BACKUP_DEADLINE_SECONDS,
+        template=_job_pod(pods, labels, steps),
     )
 
 
+def restore_job_name(database: str, restore_from: str) -> str:
+    """One name per requested dump: a new request is a new Job, and the same request
+    never runs twice."""
+    digest = hashlib.sha256(restore_from.encode()).hexdigest()[:10]
+    return f"{database}-restore-{digest}"
+
+
 def restore_job_spec(
-    client: DatabaseClient, labels: Mapping[str, str], dump_file: str
+    pods: JobPods, labels: Mapping[str, str], restore_from: str
 ) -> k8s.batch.v1.JobSpecArgs:
+    """Restore as the app's role, which owns the database and everything in it; a dump in
+    the bucket is downloaded and checked first."""
+    steps = []
+    if restore_from.startswith("s3://"):
+        if pods.object_storage is None:
+            raise ValueError("a restore from object storage needs the object storage settings")
+        steps.append(
+            _storage_container(
+                pods,
+                pods.object_storage,
+                "download",
+                DOWNLOAD_SCRIPT,
+                {"RESTORE_FROM": restore_from},
+            )
+        )
+        restore_file = "restore/" + restore_from.rsplit("/", 1)[-1]
+    else:
+        restore_file = restore_from
+    steps.append(
+        _postgres_container(
+            pods,
+            "restore",
+            RESTORE_SCRIPT,
+            pods.app_user,
+            pods.app_password_key,
+            {"RESTORE_FILE": restore_file},
+        )
+    )
     return k8s.batch.v1.JobSpecArgs(
-        backoff_limit=1,
-        active_deadline_seconds=6 * 3600,
-        template=_job_pod(client, labels, RESTORE_SCRIPT, {"RESTORE_FILE": dump_file}),
+        # Once per request: a failed restore changed nothing, and runs again only when
+        # the user asks again.
+        backoff_limit=0,
+        active_deadline_seconds=RESTORE_DEADLINE_SECONDS,
+        template=_job_pod(pods, labels, steps),
     )

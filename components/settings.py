@@ -24,7 +24,9 @@ import yaml
 
 from .app_namespace import Quota
 from .common import BACKUP_RESOURCES, EXPORTER_RESOURCES, ROLLOUT_MAX_SURGE, ContainerResources
-from .postgres_database import Backups, Metrics
+from .postgres_database import Metrics
+from .postgres_jobs import Backups, ObjectStorage
+from .postgres_scripts import RESERVED_ROLES
 from .quantity import (
     QuantityError,
     format_bytes,
@@ -52,6 +54,15 @@ _IMAGE_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _IMAGE_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::\d+)?$")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DUMP_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.dump$")
+_BUCKET_URL = re.compile(
+    r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?P<prefix>(/[A-Za-z0-9!_.*'()-]+)*)/?$"
+)
+_ENDPOINT = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
+_REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+_ANNOTATION_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 _IMAGE_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 
@@ -160,10 +171,25 @@ class _Reader:
             return "true" if default else "false"
         return str(default)
 
-    def fail(self, key: str, raw: str | None, allowed: str, fix_value: str | None = None) -> None:
+    def fail(
+        self,
+        key: str,
+        raw: str | None,
+        allowed: str,
+        fix_value: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        """`fix` replaces the whole `pulumi config set` command where that is not the fix."""
         shown = "not set" if raw is None else f"'{raw}'"
-        fix = self.fix_command(key, fix_value if fix_value is not None else self.example(key))
+        if fix is None:
+            fix = self.fix_command(key, fix_value if fix_value is not None else self.example(key))
         self.errors.append(f"{PROJECT}:{key} is {shown}, but {allowed}; fix it with: {fix}")
+
+    def remove_command(self, key: str) -> str:
+        return f"pulumi config rm --stack {self._stack} {PROJECT}:{key}"
+
+    def is_secret(self, key: str) -> bool:
+        return pulumi.runtime.config.is_config_secret(f"{PROJECT}:{key}")
 
     def raw(self, key: str) -> str | None:
         if key not in declared_config():
@@ -757,6 +783,177 @@ def _read_app(reader: _Reader) -> AppSettings | None:
     )
 
 
+def _bucket_url(raw: str) -> str:
+    if raw and not _BUCKET_URL.match(raw):
+        raise ValueError(raw)
+    return raw.rstrip("/")
+
+
+def _suggest_bucket_url(raw: str) -> str | None:
+    bucket, _, prefix = re.sub(r"^[A-Za-z0-9]+://", "", raw.strip()).strip("/").partition("/")
+    bucket = re.sub(r"[^a-z0-9.-]+", "-", bucket.lower()).strip("-.")
+    candidate = f"s3://{bucket}" + (f"/{prefix}" if prefix else "")
+    return candidate if bucket and _BUCKET_URL.match(candidate) else None
+
+
+def _endpoint(raw: str) -> str:
+    if raw and not _ENDPOINT.match(raw):
+        raise ValueError(raw)
+    return raw.rstrip("/")
+
+
+def _identity_annotation(raw: str) -> tuple[str, str] | None:
+    if not raw:
+        return None
+    key, separator, value = raw.partition("=")
+    if not separator or not value or not _ANNOTATION_KEY.match(key) or len(key) > 316:
+        raise ValueError(raw)
+    return key, value
+
+
+_SECRET_KEYS_ALLOWED = "it must be set as a secret, so it is encrypted in the stack file"
+
+
+# Access key id and secret (secret Outputs), an existing Secret's name, an annotation.
+_Credentials = tuple[
+    pulumi.Output[str] | None, pulumi.Output[str] | None, str, tuple[str, str] | None
+]
+
+
+def _read_storage_credentials(reader: _Reader, bucket: str) -> _Credentials | None:
+    """Exactly one way to the bucket: access keys as secret config, an existing Secret,
+    or workload identity. Secret values are never shown in a message."""
+    secret_keys = ("backupS3AccessKeyId", "backupS3SecretAccessKey")
+    present = {key: bool(reader.raw(key)) for key in secret_keys}
+    valid = True
+    for key in secret_keys:
+        if present[key] and not reader.is_secret(key):
+            reader.fail(
+                key,
+                "set in plaintext",
+                _SECRET_KEYS_ALLOWED,
+                fix=f"pulumi config set --secret --stack {reader._stack} {PROJECT}:{key} <value>",
+            )
+            valid = False
+    if present[secret_keys[0]] != present[secret_keys[1]]:
+        missing = secret_keys[1] if present[secret_keys[0]] else secret_keys[0]
+        reader.fail(
+            missing,
+            None,
+            f"access keys come in pairs: {PROJECT}:{secret_keys[0]} and "
+            f"{PROJECT}:{secret_keys[1]} are set together",
+            fix=f"pulumi config set --secret --stack {reader._stack} {PROJECT}:{missing} <value>",
+        )
+        valid = False
+    existing_secret = reader.read(
+        "backupS3CredentialsSecret", _optional_name, _OPTIONAL_NAME_ALLOWED, _suggest_dns_subdomain
+    )
+    identity = reader.read(
+        "backupS3IdentityAnnotation",
+        _identity_annotation,
+        "it must be empty or one ServiceAccount annotation as key=value, such as "
+        "eks.amazonaws.com/role-arn=arn:aws:iam::111122223333:role/webapp-backups",
+    )
+    if existing_secret is None or not valid:
+        return None
+    if identity is None and reader.raw("backupS3IdentityAnnotation"):
+        return None
+    modes = [
+        name
+        for name, on in (
+            (f"{PROJECT}:backupS3AccessKeyId", present[secret_keys[0]]),
+            (f"{PROJECT}:backupS3CredentialsSecret", bool(existing_secret)),
+            (f"{PROJECT}:backupS3IdentityAnnotation", identity is not None),
+        )
+        if on
+    ]
+    if modes and not bucket:
+        key = modes[0].split(":", 1)[1]
+        reader.fail(
+            key,
+            "set" if key == "backupS3AccessKeyId" else reader.raw(key),
+            f"object storage credentials are used only with {PROJECT}:backupBucket, which is "
+            "empty",
+            fix=reader.remove_command(key),
+        )
+        return None
+    if bucket and len(modes) != 1:
+        allowed = (
+            "off-cluster copies need exactly one way to the bucket: secret access keys "
+            f"({PROJECT}:backupS3AccessKeyId and {PROJECT}:backupS3SecretAccessKey), an "
+            f"existing Secret ({PROJECT}:backupS3CredentialsSecret) or workload identity "
+            f"({PROJECT}:backupS3IdentityAnnotation)"
+        )
+        if modes:
+            allowed += f"; {' and '.join(modes)} are all set"
+        reader.fail(
+            "backupBucket",
+            bucket,
+            allowed,
+            fix=(
+                f"pulumi config rm --stack {reader._stack} {modes[1]}"
+                if modes
+                else f"pulumi config set --stack {reader._stack} "
+                f"{PROJECT}:backupS3CredentialsSecret webapp-backup-s3"
+            ),
+        )
+        return None
+    config = pulumi.Config(PROJECT)
+    access_key = config.get_secret(secret_keys[0]) if present[secret_keys[0]] else None
+    secret_key = config.get_secret(secret_keys[1]) if present[secret_keys[1]] else None
+    return access_key, secret_key, existing_secret, identity
+
+
+def _read_object_storage(reader: _Reader) -> Feature[ObjectStorage]:
+    bucket = reader.read(
+        "backupBucket",
+        _bucket_url,
+        "it must be empty (no off-cluster copies) or an S3 URL such as "
+        "s3://my-backups/webapp/prod (bucket name in lowercase)",
+        _suggest_bucket_url,
+    )
+    endpoint = reader.read(
+        "backupS3Endpoint",
+        _endpoint,
+        "it must be empty (AWS S3) or the URL of an S3-compatible API without a path, such "
+        "as https://minio.example.com:9000",
+        lambda raw: f"https://{raw.strip().strip('/')}" if "://" not in raw else None,
+    )
+    region = reader.read(
+        "backupS3Region",
+        lambda raw: raw if _REGION.match(raw) else _raise(raw),
+        "it must be a region name such as us-east-1 (or auto, for Cloudflare R2)",
+        lambda raw: re.sub(r"[^a-z0-9]+", "-", raw.strip().lower()).strip("-") or None,
+    )
+    image = reader.read("backupS3Image", _pinned_image, _IMAGE_ALLOWED, _suggest_image)
+    credentials = _read_storage_credentials(reader, bucket or "")
+    if None in (bucket, endpoint, region, image, credentials):
+        return INVALID
+    if not bucket:
+        return Feature(None)
+    access_key, secret_key, existing_secret, identity = _present(credentials)
+    return Feature(
+        ObjectStorage(
+            bucket_url=_present(bucket),
+            image=_present(image),
+            region=_present(region),
+            endpoint=endpoint or None,
+            access_key_id=access_key,
+            secret_access_key=secret_key,
+            credentials_secret=existing_secret or None,
+            identity_annotation=identity,
+        )
+    )
+
+
+def _restore_from(raw: str) -> str:
+    if raw == "" or _DUMP_FILE.match(raw):
+        return raw
+    if raw.startswith("s3://") and _DUMP_FILE.match(raw.rsplit("/", 1)[-1]):
+        return raw
+    raise ValueError(raw)
+
+
 def _read_backups(reader: _Reader) -> Feature[Backups]:
     enabled = reader.read("backupEnabled", _boolean, _BOOLEAN_ALLOWED, _suggest_boolean)
     schedule = reader.read(
@@ -775,22 +972,35 @@ def _read_backups(reader: _Reader) -> Feature[Backups]:
     )
     restore_from = reader.read(
         "restoreFrom",
-        lambda raw: raw if raw == "" or _DUMP_FILE.match(raw) else _raise(raw),
-        "it must be empty (no restore) or the file name of a dump in the backup volume, "
-        "such as app-20261125T030000Z.dump",
+        _restore_from,
+        "it must be empty (no restore), the file name of a dump in the backup volume such "
+        "as app-20261125T030000Z.dump, or the s3:// URL of a dump in webapp:backupBucket",
         lambda raw: name if _DUMP_FILE.match(name := raw.strip().rsplit("/", 1)[-1]) else None,
     )
-    if None in (enabled, schedule, keep, storage, restore_from):
+    object_storage = _read_object_storage(reader)
+    if None in (enabled, schedule, keep, storage, restore_from) or not object_storage.valid:
         return INVALID
-    if restore_from and not enabled:
+    if (restore_from or object_storage.value) and not enabled:
+        key = "restoreFrom" if restore_from else "backupBucket"
         reader.fail(
-            "restoreFrom",
-            restore_from,
-            f"a restore reads the backup volume, which exists only while "
+            key,
+            reader.raw(key),
+            f"restores and off-cluster copies use the backup volume, which exists only while "
             f"{PROJECT}:backupEnabled is true",
-            "",
+            fix=reader.fix_command("backupEnabled", "true"),
         )
         return INVALID
+    if restore_from.startswith("s3://"):
+        bucket = object_storage.value.bucket_url if object_storage.value else ""
+        if not bucket or not restore_from.startswith(f"{bucket}/"):
+            reader.fail(
+                "restoreFrom",
+                restore_from,
+                f"a dump from object storage must be in {PROJECT}:backupBucket "
+                f"('{bucket}'), whose credentials the restore uses",
+                f"{bucket}/{restore_from.rsplit('/', 1)[-1]}" if bucket else "",
+            )
+            return INVALID
     if not enabled:
         return Feature(None)
     return Feature(
@@ -798,6 +1008,7 @@ def _read_backups(reader: _Reader) -> Feature[Backups]:
             schedule=_present(schedule),
             keep=_present(keep),
             storage_size=str(reader.raw("backupStorageSize")),
+            object_storage=object_storage.value,
             restore_from=restore_from or None,
         )
     )
@@ -838,7 +1049,15 @@ def _read_metrics(reader: _Reader) -> Feature[Metrics]:
 def _read_database(reader: _Reader) -> DatabaseSettings | None:
     image = reader.read("dbImage", _pinned_image, _IMAGE_ALLOWED, _suggest_image)
     name = reader.read("dbName", _pg_identifier, _IDENTIFIER_ALLOWED, _suggest_pg_identifier)
-    user = reader.read("dbUser", _pg_identifier, _IDENTIFIER_ALLOWED, _suggest_pg_identifier)
+    user = reader.read(
+        "dbUser",
+        lambda raw: _pg_identifier(raw) if raw not in RESERVED_ROLES else _raise(raw),
+        f"{_IDENTIFIER_ALLOWED}, and not {', '.join(RESERVED_ROLES)} (roles the database "
+        "keeps for its superuser, exporter and backups)",
+        lambda raw: (
+            f"{raw}_app" if raw in RESERVED_ROLES else _suggest_pg_identifier(raw)
+        ),
+    )
     storage = reader.read("storageSize", _quantity("bytes"), _BYTES_ALLOWED, suggest_byte_quantity)
     storage_class = reader.read(
         "storageClass",

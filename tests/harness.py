@@ -30,9 +30,10 @@ SECRET_SIG_KEY = rpc._special_sig_key
 SECRET_SIG = rpc._special_secret_sig
 
 
-def fake_password(name: str) -> str:
-    """Alphanumeric like the real one, and unique enough to be searched for anywhere."""
-    return "MockPw" + hashlib.sha256(name.encode()).hexdigest()[:26]
+def fake_password(name: str, generation: str = "") -> str:
+    """Alphanumeric like the real one, and unique enough to be searched for anywhere;
+    another `generation` stands for a rotated password."""
+    return "MockPw" + hashlib.sha256((name + generation).encode()).hexdigest()[:26]
 
 
 def unwrap_secrets(value: Any, path: str = "") -> tuple[Any, set[str]]:
@@ -75,6 +76,7 @@ class Registration:
     retain_on_delete: bool
     delete_before_replace: bool
     ignore_changes: list[str]
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -87,10 +89,14 @@ class Registration:
 
 
 class Mocks(pulumi.runtime.Mocks):
+    def __init__(self, password_generation: str = "") -> None:
+        super().__init__()
+        self.password_generation = password_generation
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state, _ = unwrap_secrets(args.inputs)
         if args.typ == "random:index/randomPassword:RandomPassword":
-            state["result"] = fake_password(args.name)
+            state["result"] = fake_password(args.name, self.password_generation)
         if args.typ.startswith("kubernetes:") and "metadata" in state:
             metadata = state["metadata"]
             # The provider auto-names objects without a name: `<logical name>-<random>`.
@@ -130,6 +136,11 @@ class RecordingMonitor(MockMonitor):
             retain_on_delete=bool(request.retainOnDelete),
             delete_before_replace=bool(request.deleteBeforeReplace),
             ignore_changes=list(request.ignoreChanges),
+            custom_timeouts={
+                phase: getattr(request.customTimeouts, phase)
+                for phase in ("create", "update", "delete")
+                if getattr(request.customTimeouts, phase)
+            },
         )
         record.state = self.resources[response.urn].state if record.custom else {}
         self.registrations.append(record)
@@ -215,7 +226,11 @@ def _config_text(value: Any) -> str:
     return str(value)
 
 
-def cli_config(stack: str, overrides: dict[str, str] | None = None) -> tuple[dict, list]:
+def cli_config(
+    stack: str,
+    overrides: dict[str, str] | None = None,
+    secret_overrides: dict[str, str] | None = None,
+) -> tuple[dict, list]:
     """The config the CLI would hand the program for `stack`: the stack file's values over
     the defaults declared in Pulumi.yaml. Encrypted values cannot be decrypted here: they
     get a placeholder and are passed as secret keys."""
@@ -234,6 +249,9 @@ def cli_config(stack: str, overrides: dict[str, str] | None = None) -> tuple[dic
         else:
             config[key] = _config_text(value)
     config.update(overrides or {})
+    # As `pulumi config set --secret` would leave them: the value, listed as secret.
+    config.update(secret_overrides or {})
+    secret_keys += [key for key in secret_overrides or {} if key not in secret_keys]
     return config, secret_keys
 
 
@@ -246,7 +264,7 @@ def run(
 ) -> ProgramRun:
     """Runs `program` under mocks; pass `monitor` to see what was registered even when the
     program fails."""
-    mocks = Mocks()
+    mocks = monitor.mocks if monitor else Mocks()
     monitor = monitor or RecordingMonitor(mocks)
     logger = logging.getLogger(f"pulumi-mock-{stack}")
     capture = _LogCapture()
@@ -289,9 +307,11 @@ def run_main(
     stack: str,
     overrides: dict[str, str] | None = None,
     monitor: RecordingMonitor | None = None,
+    secret_overrides: dict[str, str] | None = None,
 ) -> ProgramRun:
-    """Runs the real `__main__.py` with the config the CLI would give it for `stack`."""
-    config, secret_keys = cli_config(stack, overrides)
+    """Runs the real `__main__.py` with the config the CLI would give it for `stack`;
+    `secret_overrides` are set as `pulumi config set --secret` would."""
+    config, secret_keys = cli_config(stack, overrides, secret_overrides)
     return run(
         stack,
         lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),

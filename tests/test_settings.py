@@ -119,7 +119,16 @@ BAD_VALUES = [
         "App-User",
         "webapp:dbUser is 'App-User', but it must be a PostgreSQL identifier: lowercase "
         "letters, digits and '_', starting with a letter or '_', at most 63 characters, not "
-        f"starting with 'pg_'; {FIX} webapp:dbUser app_user",
+        "starting with 'pg_', and not postgres, exporter, backup (roles the database keeps "
+        f"for its superuser, exporter and backups); {FIX} webapp:dbUser app_user",
+    ),
+    (
+        "dbUser",
+        "postgres",
+        "webapp:dbUser is 'postgres', but it must be a PostgreSQL identifier: lowercase "
+        "letters, digits and '_', starting with a letter or '_', at most 63 characters, not "
+        "starting with 'pg_', and not postgres, exporter, backup (roles the database keeps "
+        f"for its superuser, exporter and backups); {FIX} webapp:dbUser postgres_app",
     ),
     (
         "appCpuLimit",
@@ -223,9 +232,59 @@ BAD_VALUES = [
     (
         "restoreFrom",
         "../etc/passwd",
-        "webapp:restoreFrom is '../etc/passwd', but it must be empty (no restore) or the file "
-        "name of a dump in the backup volume, such as app-20261125T030000Z.dump; "
-        f"{FIX} webapp:restoreFrom ''",
+        "webapp:restoreFrom is '../etc/passwd', but it must be empty (no restore), the file "
+        "name of a dump in the backup volume such as app-20261125T030000Z.dump, or the s3:// "
+        f"URL of a dump in webapp:backupBucket; {FIX} webapp:restoreFrom ''",
+    ),
+    (
+        "backupBucket",
+        "my-backups/webapp",
+        "webapp:backupBucket is 'my-backups/webapp', but it must be empty (no off-cluster "
+        "copies) or an S3 URL such as s3://my-backups/webapp/prod (bucket name in lowercase); "
+        f"{FIX} webapp:backupBucket s3://my-backups/webapp",
+    ),
+    (
+        "backupBucket",
+        "s3://My_Bucket",
+        "webapp:backupBucket is 's3://My_Bucket', but it must be empty (no off-cluster "
+        "copies) or an S3 URL such as s3://my-backups/webapp/prod (bucket name in lowercase); "
+        f"{FIX} webapp:backupBucket s3://my-bucket",
+    ),
+    (
+        "backupS3Endpoint",
+        "minio.example.com:9000",
+        "webapp:backupS3Endpoint is 'minio.example.com:9000', but it must be empty (AWS S3) "
+        "or the URL of an S3-compatible API without a path, such as "
+        f"https://minio.example.com:9000; {FIX} webapp:backupS3Endpoint "
+        "https://minio.example.com:9000",
+    ),
+    (
+        "backupS3Region",
+        "EU West 1",
+        "webapp:backupS3Region is 'EU West 1', but it must be a region name such as us-east-1 "
+        f"(or auto, for Cloudflare R2); {FIX} webapp:backupS3Region eu-west-1",
+    ),
+    (
+        "backupS3IdentityAnnotation",
+        "eks.amazonaws.com/role-arn",
+        "webapp:backupS3IdentityAnnotation is 'eks.amazonaws.com/role-arn', but it must be "
+        "empty or one ServiceAccount annotation as key=value, such as "
+        "eks.amazonaws.com/role-arn=arn:aws:iam::111122223333:role/webapp-backups; "
+        f"{FIX} webapp:backupS3IdentityAnnotation ''",
+    ),
+    (
+        "backupS3CredentialsSecret",
+        "Backup_Keys",
+        "webapp:backupS3CredentialsSecret is 'Backup_Keys', but it must be empty or a "
+        "Kubernetes object name (lowercase letters, digits, '-' and '.'); "
+        f"{FIX} webapp:backupS3CredentialsSecret backup-keys",
+    ),
+    (
+        "backupS3Image",
+        "amazon/aws-cli",
+        "webapp:backupS3Image is 'amazon/aws-cli', but it must be a container image with a "
+        "pinned version, a tag other than 'latest' or a digest (for example nginx:1.27); "
+        f"{FIX} webapp:backupS3Image 'amazon/aws-cli:<version>'",
     ),
     (
         "metricsEnabled",

@@ -1,0 +1,361 @@
+"""What runs inside the database's pods: the server's client authentication, the start-up
+hook that keeps roles and passwords in line with the Secret, and the backup, upload,
+download and restore scripts.
+
+Every script is POSIX sh using only the tools of the image it runs in (the official
+`postgres` image, or the AWS CLI image for object storage), reads its settings from
+environment variables, and says what went wrong in one line before it exits non-zero.
+The test suite runs these exact texts, taken from the rendered objects, against a real
+PostgreSQL server and a real S3 API.
+"""
+
+from __future__ import annotations
+
+SUPERUSER = "postgres"
+"""The one superuser: used by nothing routine, and refused on every TCP connection."""
+EXPORTER_ROLE = "exporter"
+"""The metrics exporter's role: `pg_monitor` only."""
+BACKUP_ROLE = "backup"
+"""The backup's role: reads every table (`pg_read_all_data`, and past row security), writes
+nothing."""
+RESERVED_ROLES = (SUPERUSER, EXPORTER_ROLE, BACKUP_ROLE)
+# Exists only while a stack deployed with the old layout (the app's role as the bootstrap
+# superuser) is being moved to the new one; see SYNC_ROLES_SCRIPT.
+UPGRADE_ROLE = "webapp_layout_upgrade"
+
+# Only processes inside the database container reach the socket (its directory is an
+# emptyDir of that container alone); every network client needs a password, and the
+# superuser has none that works over the network.
+PG_HBA_CONF = f"""\
+# TYPE  DATABASE  USER          ADDRESS     METHOD
+local   all       all                       trust
+host    all       {SUPERUSER:<13} 0.0.0.0/0   reject
+host    all       {SUPERUSER:<13} ::/0        reject
+host    all       all           0.0.0.0/0   scram-sha-256
+host    all       all           ::/0        scram-sha-256
+"""
+
+# postStart output is discarded by the kubelet, so the hook writes to the server's own
+# stdout (PID 1 of the container, running as the same user): its lines are in
+# `kubectl logs`. It runs on every start, once the real server listens on TCP (initdb's
+# temporary server does not), connects over the trusted local socket, and never fails:
+# a failed postStart hook makes the kubelet kill the server, and a server that keeps its
+# old passwords beats one that does not run. Passwords travel through files and psql
+# variables, never a command line, and are kept out of the server log.
+#
+# Old layout (before the least-privilege roles): the image created the app's role as the
+# bootstrap superuser, which PostgreSQL does not let anyone demote. The hook renames it to
+# the superuser's name, creates the app's role anew, and hands it the database and every
+# object in it. A temporary superuser marks the move as under way until it is complete, so
+# a move cut short is finished on the next start.
+SYNC_ROLES_SCRIPT = (
+    r"""set -u
+log() {
+  printf '%s postgres-roles: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" \
+    >> "${HOOK_LOG:-/proc/1/fd/1}" 2>/dev/null || true
+}
+sql() {
+  role=$1
+  db=$2
+  shift 2
+  psql -X -v ON_ERROR_STOP=1 -q -At -h "$SOCKET_DIR" -p "$PGPORT" -U "$role" -d "$db" "$@"
+}
+usable_secret() {
+  if [ ! -r "$1" ]; then
+    log "cannot read $1; $2 keeps its current password"
+    return 1
+  fi
+  if [ -z "$(tr -d '[:space:]' < "$1")" ]; then
+    log "$1 is empty; $2 keeps its current password"
+    return 1
+  fi
+}
+move_to_new_layout() {
+  sql @UPGRADE@ postgres -v app_user="$APP_USER" -v app_db="$POSTGRES_DB" <<'SQL' || return 1
+BEGIN;
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+  WHERE usesysid = 10 AND pid <> pg_backend_pid() \g /dev/null
+SELECT format('ALTER ROLE %I RENAME TO @SUPERUSER@', rolname) FROM pg_roles
+  WHERE oid = 10 AND rolname <> '@SUPERUSER@' \gexec
+SELECT format('CREATE ROLE %I LOGIN', :'app_user')
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'app_user') \gexec
+ALTER DATABASE :"app_db" OWNER TO :"app_user";
+COMMIT;
+SQL
+  sql @UPGRADE@ "$POSTGRES_DB" -v app_user="$APP_USER" <<'SQL'
+SET webapp.app_user = :'app_user';
+DO $move$
+DECLARE
+  app_role text := current_setting('webapp.app_user');
+  statement text;
+BEGIN
+  FOR statement IN
+    SELECT format('ALTER SCHEMA %I OWNER TO %I', nspname, app_role)
+      FROM pg_namespace
+      WHERE nspowner = 10 AND nspname NOT LIKE 'pg\_%' AND nspname <> 'information_schema'
+    UNION ALL
+    SELECT format('ALTER TABLE %s OWNER TO %I', c.oid::regclass, app_role)
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relowner = 10 AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+        AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema'
+        AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+          AND d.objid = c.oid AND d.deptype IN ('a', 'i', 'e'))
+    UNION ALL
+    SELECT format('ALTER ROUTINE %s OWNER TO %I', p.oid::regprocedure, app_role)
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+      WHERE p.proowner = 10 AND p.prokind IN ('f', 'p', 'w')
+        AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema'
+        AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+          AND d.objid = p.oid AND d.deptype = 'e')
+    UNION ALL
+    SELECT format('ALTER AGGREGATE %s OWNER TO %I', p.oid::regprocedure, app_role)
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+      WHERE p.proowner = 10 AND p.prokind = 'a'
+        AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema'
+        AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+          AND d.objid = p.oid AND d.deptype = 'e')
+    UNION ALL
+    SELECT format('ALTER TYPE %s OWNER TO %I', t.oid::regtype, app_role)
+      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+      WHERE t.typowner = 10 AND t.typtype IN ('e', 'd', 'r', 'm', 'c')
+        AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+        AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema'
+        AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
+          AND d.objid = t.oid AND d.deptype = 'e')
+    UNION ALL
+    SELECT format('ALTER LARGE OBJECT %s OWNER TO %I', oid, app_role)
+      FROM pg_largeobject_metadata WHERE lomowner = 10
+  LOOP
+    EXECUTE statement;
+  END LOOP;
+END
+$move$;
+SQL
+}
+roles_sql() {
+  cat <<'SQL'
+SET log_statement = 'none';
+SET log_min_error_statement = 'panic';
+SELECT format('CREATE ROLE %I', r) FROM unnest(ARRAY[:'app_user', '@EXPORTER@', '@BACKUP@']) r
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) \gexec
+ALTER ROLE :"app_user" WITH LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS;
+ALTER ROLE @EXPORTER@ WITH LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS;
+ALTER ROLE @BACKUP@ WITH LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION BYPASSRLS;
+GRANT pg_monitor TO @EXPORTER@;
+GRANT pg_read_all_data TO @BACKUP@;
+ALTER DATABASE :"app_db" OWNER TO :"app_user";
+SQL
+  synced=""
+  for pair in "$APP_USER=$APP_PASSWORD_FILE" "@EXPORTER@=$EXPORTER_PASSWORD_FILE" \
+      "@BACKUP@=$BACKUP_PASSWORD_FILE" "@SUPERUSER@=$SUPERUSER_PASSWORD_FILE"; do
+    role=${pair%%=*}
+    file=${pair#*=}
+    if usable_secret "$file" "$role"; then
+      printf '\\set new_password `cat %s`\n' "'$file'"
+      printf 'ALTER ROLE "%s" WITH PASSWORD :'"'"'new_password'"'"';\n' "$role"
+      synced="$synced $role"
+    fi
+  done
+  printf '\\echo passwords set for:%s\n' "${synced:- none}"
+}
+
+tries=0
+until pg_isready -q -h 127.0.0.1 -p "$PGPORT" -U "$APP_USER" -d postgres; do
+  tries=$((tries + 1))
+  if [ "$tries" -ge "${WAIT_TRIES:-300}" ]; then
+    log "the server did not accept TCP connections in time; roles were not checked"
+    exit 0
+  fi
+  sleep 2
+done
+
+state_query="SELECT (SELECT count(*) FROM pg_roles WHERE rolname = '@SUPERUSER@')
+  || ' ' || (SELECT count(*) FROM pg_roles WHERE rolname = '@UPGRADE@')
+  || ' ' || (SELECT count(*) FROM pg_roles WHERE rolname = current_user AND oid = 10)"
+state=$(sql @SUPERUSER@ postgres -c "$state_query" 2>/dev/null \
+  || sql "$APP_USER" postgres -c "$state_query" 2>/dev/null || echo unknown)
+case "$state" in
+  "0 0 1")
+    log "old layout: $APP_USER is the superuser; moving to a separate superuser"
+    sql "$APP_USER" postgres -c 'CREATE ROLE @UPGRADE@ SUPERUSER LOGIN' > /dev/null \
+      && state="0 1 1"
+    ;;
+esac
+case "$state" in
+  ?" 1 "?)
+    if move_to_new_layout && sql @SUPERUSER@ postgres -c 'DROP ROLE @UPGRADE@'; then
+      log "moved to the new layout: $APP_USER owns $POSTGRES_DB and is no superuser"
+    else
+      log "the move to the new layout did not finish; it is tried again on the next start"
+    fi
+    ;;
+esac
+
+script="$SOCKET_DIR/roles.sql"
+roles_sql > "$script"
+if result=$(sql @SUPERUSER@ postgres -v app_user="$APP_USER" -v app_db="$POSTGRES_DB" \
+    -f "$script" 2>&1); then
+  log "roles checked: $APP_USER owns $POSTGRES_DB; $result"
+else
+  log "roles not checked: $result"
+fi
+rm -f "$script"
+exit 0
+""".replace("@SUPERUSER@", SUPERUSER)
+    .replace("@EXPORTER@", EXPORTER_ROLE)
+    .replace("@BACKUP@", BACKUP_ROLE)
+    .replace("@UPGRADE@", UPGRADE_ROLE)
+)
+
+# Shared by the job scripts: a database that does not answer fails the job after a bounded
+# wait, with a sentence that says where it looked.
+_WAIT_FOR_DATABASE = r"""fail() {
+  echo "$0: $*" >&2
+  exit 1
+}
+waited=0
+until pg_isready -q -t 5; do
+  if [ "$waited" -ge "${WAIT_SECONDS:-300}" ]; then
+    fail "the database at $PGHOST:$PGPORT did not accept connections within ${waited}s"
+  fi
+  sleep 2
+  waited=$((waited + 2))
+done
+"""
+
+# Dumps are named <database>-<UTC time>.dump, so names sort by age; files of other names
+# (a dump copied in by hand) are never pruned.
+_DUMP_NAMES = r"""dump_names() {
+  grep -E "^${1:-}${PGDATABASE}-[0-9]{8}T[0-9]{6}Z\.dump$" | sort
+}
+"""
+
+# Room is made before the dump (one fewer than KEEP, never fewer than one good dump), so a
+# volume sized for KEEP dumps never fills up for good. The dump goes to a partial file
+# that is read back and renamed only when complete, with its checksum beside it.
+BACKUP_SCRIPT = (
+    "set -eu\n"
+    + _WAIT_FOR_DATABASE
+    + _DUMP_NAMES
+    + r"""prune_to() {
+  excess=$(($(ls -1 "$BACKUP_DIR" | dump_names | wc -l) - $1))
+  if [ "$excess" -gt 0 ]; then
+    ls -1 "$BACKUP_DIR" | dump_names | head -n "$excess" | while read -r old; do
+      rm -f -- "$BACKUP_DIR/$old" "$BACKUP_DIR/$old.sha256"
+      echo "removed $old"
+    done
+  fi
+}
+rm -f "$BACKUP_DIR"/*.partial
+room=$((KEEP - 1))
+if [ "$room" -lt 1 ]; then room=1; fi
+prune_to "$room"
+name="${PGDATABASE}-$(date -u +%Y%m%dT%H%M%SZ).dump"
+partial="$BACKUP_DIR/$name.partial"
+trap 'rm -f "$partial"' EXIT
+pg_dump --format=custom --file="$partial" \
+  || fail "pg_dump failed (see above); the earlier dumps are kept"
+pg_restore --list "$partial" > /dev/null || fail "the new dump cannot be read back"
+sum=$(sha256sum "$partial" | cut -d' ' -f1)
+mv "$partial" "$BACKUP_DIR/$name"
+printf '%s  %s\n' "$sum" "$name" > "$BACKUP_DIR/$name.sha256"
+trap - EXIT
+prune_to "$KEEP"
+echo "backup written: $name ($(wc -c < "$BACKUP_DIR/$name") bytes, sha256 $sum)"
+"""
+)
+
+# Object storage scripts run in the AWS CLI image. Timeouts and retries are bounded, so an
+# unreachable bucket fails the job within minutes.
+_S3_COMMON = r"""set -eu
+fail() {
+  echo "$0: $*" >&2
+  exit 1
+}
+s3_path=${BUCKET_URL#s3://}
+bucket=${s3_path%%/*}
+prefix=${s3_path#"$bucket"}
+prefix=${prefix#/}
+if [ -n "$prefix" ]; then prefix="${prefix%/}/"; fi
+s3() {
+  aws --cli-connect-timeout 10 --cli-read-timeout 120 "$@"
+}
+"""
+
+# After a successful dump: the copy is verified by size and by the checksum stored with
+# it, then the bucket is pruned to the same retention. A failed upload fails the job and
+# deletes nothing local.
+UPLOAD_SCRIPT = (
+    _S3_COMMON
+    + _DUMP_NAMES
+    + r"""name=$(ls -1 "$BACKUP_DIR" | dump_names | tail -n 1)
+[ -n "$name" ] || fail "no dump in $BACKUP_DIR to upload"
+file="$BACKUP_DIR/$name"
+sum=$(sha256sum "$file" | cut -d' ' -f1)
+size=$(wc -c < "$file" | tr -d ' ')
+s3 s3 cp "$file" "s3://$bucket/$prefix$name" --metadata "sha256=$sum" --only-show-errors \
+  || fail "uploading $name to s3://$bucket/$prefix failed; the local dumps are kept"
+stored=$(s3 s3api head-object --bucket "$bucket" --key "$prefix$name" \
+  --query '[ContentLength, Metadata.sha256]' --output text) \
+  || fail "cannot read back s3://$bucket/$prefix$name"
+[ "$stored" = "$(printf '%s\t%s' "$size" "$sum")" ] \
+  || fail "s3://$bucket/$prefix$name does not match the dump (stored: $stored)"
+echo "uploaded $name to s3://$bucket/$prefix ($size bytes, sha256 $sum)"
+keys=$(s3 s3api list-objects-v2 --bucket "$bucket" --prefix "$prefix$PGDATABASE-" \
+  --query 'Contents[].Key' --output text) || fail "cannot list s3://$bucket/$prefix"
+for key in $(printf '%s\n' $keys | dump_names "$prefix" | head -n "-$KEEP"); do
+  s3 s3api delete-object --bucket "$bucket" --key "$key" > /dev/null \
+    || fail "cannot delete s3://$bucket/$key"
+  echo "removed s3://$bucket/$key"
+done
+"""
+)
+
+# Fetches a dump from the bucket into the backup volume, checked against the checksum
+# stored with it, before the restore container runs.
+DOWNLOAD_SCRIPT = (
+    _S3_COMMON
+    + r"""key=${RESTORE_FROM#"s3://$bucket/"}
+name=${key##*/}
+mkdir -p "$BACKUP_DIR/restore"
+target="$BACKUP_DIR/restore/$name"
+rm -f "$target" "$target.partial" "$target.sha256"
+expected=$(s3 s3api head-object --bucket "$bucket" --key "$key" --query 'Metadata.sha256' \
+  --output text) || fail "cannot find $RESTORE_FROM"
+s3 s3 cp "s3://$bucket/$key" "$target.partial" --only-show-errors \
+  || fail "downloading $RESTORE_FROM failed"
+actual=$(sha256sum "$target.partial" | cut -d' ' -f1)
+if [ "$expected" != "$actual" ]; then
+  rm -f "$target.partial"
+  fail "$RESTORE_FROM does not match the checksum stored with it; nothing was restored"
+fi
+mv "$target.partial" "$target"
+printf '%s  %s\n' "$actual" "$name" > "$target.sha256"
+echo "downloaded $RESTORE_FROM ($(wc -c < "$target") bytes, sha256 $actual)"
+"""
+)
+
+# One transaction: a restore cut short (eviction, deadline, restart) rolls back and leaves
+# the database exactly as it was. The app's other sessions are ended first, since they
+# hold locks the restore needs; the app reconnects and waits until the restore commits.
+RESTORE_SCRIPT = (
+    "set -eu\n"
+    + _WAIT_FOR_DATABASE
+    + r"""file="$BACKUP_DIR/$RESTORE_FILE"
+if [ ! -f "$file" ]; then
+  echo "no dump $file; the backup volume holds:" >&2
+  ls -1R "$BACKUP_DIR" >&2
+  exit 1
+fi
+if [ -f "$file.sha256" ]; then
+  (cd "$(dirname "$file")" && sha256sum -c --status "$(basename "$file").sha256") \
+    || fail "$file does not match its checksum; nothing was restored"
+fi
+psql -X -q -At -v ON_ERROR_STOP=1 -c "SELECT count(pg_terminate_backend(pid))
+  FROM pg_stat_activity WHERE datname = current_database() AND usename = current_user
+  AND pid <> pg_backend_pid()" > /dev/null
+pg_restore --single-transaction --clean --if-exists --no-owner --exit-on-error \
+  --dbname="$PGDATABASE" "$file" || fail "restoring $RESTORE_FILE failed; nothing was changed"
+echo "restored $RESTORE_FILE into $PGDATABASE"
+"""
+)

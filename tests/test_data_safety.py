@@ -1,0 +1,361 @@
+"""Data safety of the built-in database, as the program declares it: least-privilege
+roles, restores that run once per request, off-cluster copies configured safely.
+
+What these objects do at run time (the scripts against a real PostgreSQL server and a
+real S3 API) is in test_database_scripts.py.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from components.settings import ConfigError
+from tests.harness import Mocks, ProgramRun, RecordingMonitor, Registration, run_main, stack_file
+
+SECRET = "kubernetes:core/v1:Secret"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+CRONJOB = "kubernetes:batch/v1:CronJob"
+JOB = "kubernetes:batch/v1:Job"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+FIX = "fix it with: pulumi config"
+DUMP = "app-20261125T030000Z.dump"
+BUCKET = "s3://team-backups/webapp/dev"
+ACCESS_KEYS = {
+    "webapp:backupS3AccessKeyId": "AKIAEXAMPLEKEYID0001",
+    "webapp:backupS3SecretAccessKey": "wJalrXUtnFEMIexampleSecretAccessKey0001",
+}
+
+
+def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in container.get("env") or []}
+
+
+def _job_steps(template: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = template["spec"]
+    return (spec.get("initContainers") or []) + spec["containers"]
+
+
+def _cronjob_steps(run: ProgramRun) -> list[dict[str, Any]]:
+    (cronjob,) = run.of_type(CRONJOB)
+    return _job_steps(cronjob.manifest()["spec"]["jobTemplate"]["spec"]["template"])
+
+
+def _restore_job(run: ProgramRun) -> Registration:
+    (job,) = run.of_type(JOB)
+    return job
+
+
+def _database_container(run: ProgramRun, name: str) -> dict[str, Any]:
+    template = run.one(STATEFULSET, "webapp-db-statefulset").manifest()["spec"]["template"]
+    return next(c for c in template["spec"]["containers"] if c["name"] == name)
+
+
+# --- roles -------------------------------------------------------------------------------
+
+
+def test_the_server_authenticates_with_our_rules_password_required_over_tcp(
+    stack_run: ProgramRun,
+) -> None:
+    container = _database_container(stack_run, "postgres")
+    (flag, hba_arg) = container["args"][1:]
+    assert flag == "-c" and hba_arg.startswith("hba_file=")
+    hba_path = hba_arg.removeprefix("hba_file=")
+    mount = next(m for m in container["volumeMounts"] if hba_path.startswith(m["mountPath"] + "/"))
+    template = stack_run.one(STATEFULSET, "webapp-db-statefulset").manifest()["spec"]["template"]
+    volume = next(v for v in template["spec"]["volumes"] if v["name"] == mount["name"])
+    (config,) = [
+        c
+        for c in stack_run.of_type(CONFIG_MAP)
+        if c.manifest()["metadata"]["name"] == volume["configMap"]["name"]
+    ]
+    rules = [
+        line.split()
+        for line in config.manifest()["data"]["pg_hba.conf"].splitlines()
+        if line and not line.startswith("#")
+    ]
+    host_rules = [rule for rule in rules if rule[0].startswith("host")]
+    # First match wins: the superuser is refused before the password rule is reached,
+    # and no TCP rule lets anyone in without a password.
+    assert host_rules[0][2] == "postgres" and host_rules[0][-1] == "reject"
+    assert {rule[-1] for rule in host_rules} == {"reject", "scram-sha-256"}
+    assert all(rule[0] == "host" for rule in host_rules), "no replication or hostssl rule"
+    assert [rule for rule in rules if rule[0] == "local"] == [["local", "all", "all", "trust"]]
+
+
+def test_the_app_is_not_the_superuser_anywhere(stack_run: ProgramRun) -> None:
+    """The image makes POSTGRES_USER the bootstrap superuser: it must stay unset, so the
+    superuser is `postgres`, and the app's role is created by the start-up hook."""
+    env = _env(_database_container(stack_run, "postgres"))
+    assert "POSTGRES_USER" not in env
+    assert env["APP_USER"]["value"] == "app"
+    assert env["POSTGRES_PASSWORD_FILE"]["value"] == env["SUPERUSER_PASSWORD_FILE"]["value"]
+    exporter = _env(_database_container(stack_run, "exporter"))
+    assert exporter["DATA_SOURCE_USER"]["value"] == "exporter"
+    (dump,) = [step for step in _cronjob_steps(stack_run) if step["name"] == "dump"]
+    assert _env(dump)["PGUSER"]["value"] == "backup"
+    assert _env(dump)["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "backup-password"
+
+
+def test_each_container_gets_only_its_own_password(stack_run: ProgramRun) -> None:
+    template = stack_run.one(STATEFULSET, "webapp-db-statefulset").manifest()["spec"]["template"]
+    volumes = {v["name"]: v for v in template["spec"]["volumes"]}
+    exporter = _database_container(stack_run, "exporter")
+    (mount,) = exporter["volumeMounts"]
+    assert volumes[mount["name"]]["secret"]["items"] == [
+        {"key": "exporter-password", "path": "password"}
+    ]
+    for step in _cronjob_steps(stack_run):
+        assert not step.get("volumeMounts") or all(
+            "secret" not in volumes.get(m["name"], {}) for m in step["volumeMounts"]
+        )
+
+
+# --- restores ----------------------------------------------------------------------------
+
+
+def _would_replace(old: Registration, new: Registration) -> bool:
+    """What pulumi-kubernetes decides for a Job (batch/v1 spec.template is immutable):
+    a new name or namespace, or any change to the spec the engine does not ignore."""
+    assert old.ignore_changes == new.ignore_changes
+    old_meta, new_meta = old.inputs["metadata"], new.inputs["metadata"]
+    if (old_meta.get("name"), old_meta.get("namespace")) != (
+        new_meta.get("name"),
+        new_meta.get("namespace"),
+    ):
+        return True
+    if not old_meta.get("name"):
+        return True  # auto-named: every replacement gets a new name anyway
+    return "spec" not in new.ignore_changes and old.inputs["spec"] != new.inputs["spec"]
+
+
+@pytest.fixture(scope="module")
+def pending_restore() -> ProgramRun:
+    return run_main("dev", {"webapp:restoreFrom": DUMP})
+
+
+def test_a_pending_restore_survives_a_new_database_image(pending_restore: ProgramRun) -> None:
+    upgraded = run_main("dev", {"webapp:restoreFrom": DUMP, "webapp:dbImage": "postgres:17.7"})
+    old, new = _restore_job(pending_restore), _restore_job(upgraded)
+    assert old.inputs["spec"] != new.inputs["spec"], "the image is in the Job's pod template"
+    assert not _would_replace(old, new)
+
+
+def test_a_pending_restore_survives_a_password_rotation(pending_restore: ProgramRun) -> None:
+    rotated = run_main(
+        "dev",
+        {"webapp:restoreFrom": DUMP},
+        monitor=RecordingMonitor(Mocks(password_generation="rotated")),
+    )
+    old, new = _restore_job(pending_restore), _restore_job(rotated)
+    assert old.inputs["spec"] != new.inputs["spec"], "the Secret's name is in the template"
+    assert not _would_replace(old, new)
+
+
+def test_each_new_restore_request_is_a_new_job(pending_restore: ProgramRun) -> None:
+    other = run_main("dev", {"webapp:restoreFrom": "app-20261126T030000Z.dump"})
+    assert _would_replace(_restore_job(pending_restore), _restore_job(other))
+    again = run_main("dev", {"webapp:restoreFrom": DUMP})
+    assert not _would_replace(_restore_job(pending_restore), _restore_job(again))
+
+
+def test_a_long_restore_does_not_fail_the_update(pending_restore: ProgramRun) -> None:
+    """`pulumi up` waits for a Job for 10 minutes unless told otherwise; it must wait at
+    least as long as the Job may run, and the Job must not retry on its own."""
+    job = _restore_job(pending_restore)
+    spec = job.manifest()["spec"]
+    assert spec["backoffLimit"] == 0
+    create_timeout = job.custom_timeouts.get("create", "")
+    assert create_timeout.endswith("m"), f"create timeout {create_timeout!r}"
+    assert int(create_timeout[:-1]) * 60 > spec["activeDeadlineSeconds"]
+    assert "ttlSecondsAfterFinished" not in spec, "a vanished Job would be recreated"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_app_keeps_its_size_during_and_after_a_restore(stack: str) -> None:
+    """No scale-down: the restore ends the app's sessions and the app waits on its locks,
+    so an autoscaled app is never left at 0 replicas."""
+    without = run_main(stack)
+    with_restore = run_main(stack, {"webapp:restoreFrom": DUMP})
+    for kind in (DEPLOYMENT, HPA):
+        assert [r.inputs["spec"] for r in without.of_type(kind)] == [
+            r.inputs["spec"] for r in with_restore.of_type(kind)
+        ]
+
+
+def test_a_restore_from_the_bucket_downloads_and_checks_first() -> None:
+    run = run_main(
+        "dev",
+        {"webapp:backupBucket": BUCKET, "webapp:restoreFrom": f"{BUCKET}/{DUMP}"},
+        secret_overrides=ACCESS_KEYS,
+    )
+    download, restore = _job_steps(_restore_job(run).manifest()["spec"]["template"])
+    assert download["name"] == "download" and restore["name"] == "restore"
+    assert _env(download)["RESTORE_FROM"]["value"] == f"{BUCKET}/{DUMP}"
+    assert _env(restore)["RESTORE_FILE"]["value"] == f"restore/{DUMP}"
+    assert _env(restore)["PGUSER"]["value"] == "app"
+
+
+# --- off-cluster copies ------------------------------------------------------------------
+
+
+def test_access_keys_reach_the_pods_only_through_a_secret() -> None:
+    run = run_main("dev", {"webapp:backupBucket": BUCKET}, secret_overrides=ACCESS_KEYS)
+    dump, upload = _cronjob_steps(run)
+    assert upload["image"].startswith("amazon/aws-cli:")
+    env = _env(upload)
+    secret_name = env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"]
+    (secret,) = [
+        s for s in run.of_type(SECRET) if s.manifest()["metadata"]["name"] == secret_name
+    ]
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert secret.secret_paths & {"data", f"data.{key}"}, f"{key} is not a secret input"
+    decoded = {
+        key: base64.b64decode(value).decode() for key, value in secret.manifest()["data"].items()
+    }
+    assert decoded == {
+        "AWS_ACCESS_KEY_ID": ACCESS_KEYS["webapp:backupS3AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": ACCESS_KEYS["webapp:backupS3SecretAccessKey"],
+    }
+    for record in run.registrations:
+        if record is secret:
+            continue
+        text = str(record.inputs)
+        for value in ACCESS_KEYS.values():
+            assert value not in text, record.name
+    for output in run.outputs.values():
+        assert not any(value in str(output.value) for value in ACCESS_KEYS.values())
+    assert "AWS_ACCESS_KEY_ID" not in _env(dump)
+
+
+def test_an_existing_secret_or_workload_identity_instead_of_keys() -> None:
+    existing = run_main(
+        "dev", {"webapp:backupBucket": BUCKET, "webapp:backupS3CredentialsSecret": "my-keys"}
+    )
+    upload = _cronjob_steps(existing)[-1]
+    assert _env(upload)["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "my-keys",
+        "key": "AWS_SECRET_ACCESS_KEY",
+    }
+    assert {s.name for s in existing.of_type(SECRET)} == {
+        "webapp-db-credentials",
+        "webapp-credentials",
+    }
+    identity = run_main(
+        "dev",
+        {
+            "webapp:backupBucket": BUCKET,
+            "webapp:backupS3IdentityAnnotation": (
+                "iam.gke.io/gcp-service-account=b@p.iam.gserviceaccount.com"
+            ),
+        },
+    )
+    account = identity.one("kubernetes:core/v1:ServiceAccount", "webapp-db-backup-sa")
+    assert account.manifest()["metadata"]["annotations"] == {
+        "iam.gke.io/gcp-service-account": "b@p.iam.gserviceaccount.com"
+    }
+    (cronjob,) = identity.of_type(CRONJOB)
+    pod = cronjob.manifest()["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == account.manifest()["metadata"]["name"]
+    assert pod["automountServiceAccountToken"] is False
+    assert "AWS_ACCESS_KEY_ID" not in _env(_job_steps({"spec": pod})[-1])
+
+
+def test_backup_pods_may_reach_the_bucket_port_only() -> None:
+    run = run_main(
+        "dev",
+        {"webapp:backupBucket": BUCKET, "webapp:backupS3Endpoint": "http://minio.minio:9000"},
+        secret_overrides=ACCESS_KEYS,
+    )
+    policy = run.one(NETPOL, "webapp-db-backup-netpol").manifest()["spec"]
+    to_bucket = policy["egress"][-1]
+    assert to_bucket["ports"] == [{"protocol": "TCP", "port": 9000}]
+    assert {peer["ipBlock"]["cidr"] for peer in to_bucket["to"]} == {"0.0.0.0/0", "::/0"}
+    assert _env(_cronjob_steps(run)[-1])["AWS_ENDPOINT_URL"]["value"] == "http://minio.minio:9000"
+
+
+def test_prod_copies_off_the_cluster_without_secrets_in_its_stack_file(
+    prod_run: ProgramRun, dev_run: ProgramRun
+) -> None:
+    config = stack_file("prod")["config"]
+    assert config["webapp:backupBucket"].startswith("s3://")
+    assert not [key for key, value in config.items() if isinstance(value, dict)]
+    assert [step["name"] for step in _cronjob_steps(prod_run)] == ["dump", "upload"]
+    assert [step["name"] for step in _cronjob_steps(dev_run)] == ["dump"]
+
+
+CREDENTIAL_ERRORS = [
+    (
+        {"webapp:backupBucket": BUCKET},
+        {},
+        "webapp:backupBucket is 's3://team-backups/webapp/dev', but off-cluster copies need "
+        "exactly one way to the bucket: secret access keys (webapp:backupS3AccessKeyId and "
+        "webapp:backupS3SecretAccessKey), an existing Secret (webapp:backupS3CredentialsSecret) "
+        "or workload identity (webapp:backupS3IdentityAnnotation); "
+        f"{FIX} set --stack dev webapp:backupS3CredentialsSecret webapp-backup-s3",
+    ),
+    (
+        {"webapp:backupBucket": BUCKET, **ACCESS_KEYS},
+        {},
+        "webapp:backupS3AccessKeyId is 'set in plaintext', but it must be set as a secret, so "
+        f"it is encrypted in the stack file; {FIX} set --secret --stack dev "
+        "webapp:backupS3AccessKeyId <value>\n"
+        "webapp:backupS3SecretAccessKey is 'set in plaintext', but it must be set as a secret, "
+        f"so it is encrypted in the stack file; {FIX} set --secret --stack dev "
+        "webapp:backupS3SecretAccessKey <value>",
+    ),
+    (
+        {"webapp:backupBucket": BUCKET},
+        {"webapp:backupS3AccessKeyId": "AKIAEXAMPLEKEYID0001"},
+        "webapp:backupS3SecretAccessKey is not set, but access keys come in pairs: "
+        "webapp:backupS3AccessKeyId and webapp:backupS3SecretAccessKey are set together; "
+        f"{FIX} set --secret --stack dev webapp:backupS3SecretAccessKey <value>",
+    ),
+    (
+        {"webapp:backupBucket": BUCKET, "webapp:backupS3CredentialsSecret": "my-keys"},
+        ACCESS_KEYS,
+        "webapp:backupBucket is 's3://team-backups/webapp/dev', but off-cluster copies need "
+        "exactly one way to the bucket: secret access keys (webapp:backupS3AccessKeyId and "
+        "webapp:backupS3SecretAccessKey), an existing Secret (webapp:backupS3CredentialsSecret) "
+        "or workload identity (webapp:backupS3IdentityAnnotation); webapp:backupS3AccessKeyId "
+        "and webapp:backupS3CredentialsSecret are all set; "
+        f"{FIX} rm --stack dev webapp:backupS3CredentialsSecret",
+    ),
+    (
+        {"webapp:backupS3CredentialsSecret": "my-keys"},
+        {},
+        "webapp:backupS3CredentialsSecret is 'my-keys', but object storage credentials are "
+        "used only with webapp:backupBucket, which is empty; "
+        f"{FIX} rm --stack dev webapp:backupS3CredentialsSecret",
+    ),
+    (
+        {"webapp:backupBucket": BUCKET, "webapp:backupEnabled": "false"},
+        ACCESS_KEYS,
+        "webapp:backupBucket is 's3://team-backups/webapp/dev', but restores and off-cluster "
+        "copies use the backup volume, which exists only while webapp:backupEnabled is true; "
+        f"{FIX} set --stack dev webapp:backupEnabled true",
+    ),
+    (
+        {"webapp:backupBucket": BUCKET, "webapp:restoreFrom": f"s3://elsewhere/{DUMP}"},
+        ACCESS_KEYS,
+        f"webapp:restoreFrom is 's3://elsewhere/{DUMP}', but a dump from object storage must "
+        f"be in webapp:backupBucket ('{BUCKET}'), whose credentials the restore uses; "
+        f"{FIX} set --stack dev webapp:restoreFrom {BUCKET}/{DUMP}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("plain", "secret", "message"), CREDENTIAL_ERRORS)
+def test_object_storage_mistakes_stop_the_program_with_one_sentence_each(
+    plain: dict[str, str], secret: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        run_main("dev", plain, secret_overrides=secret)
+    assert str(raised.value) == message
+    for value in ACCESS_KEYS.values():
+        assert value not in str(raised.value)
