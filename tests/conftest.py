@@ -37,3 +37,76 @@ def dev_run() -> ProgramRun:
 @pytest.fixture
 def prod_run() -> ProgramRun:
     return program_run("prod")
+
+
+# Real servers on 127.0.0.1 for the scripts the program renders (see tests/servers.py).
+import shutil  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+from tests.servers import (  # noqa: E402
+    PostgresFactory,
+    PostgresServer,
+    S3Server,
+    aws_cli,
+    bucket_name,
+    owned_dir,
+    start_postgres,
+    start_s3,
+)
+
+
+@pytest.fixture
+def postgres_factory(tmp_path: Path) -> Iterator[PostgresFactory]:
+    """Starts PostgreSQL servers under tmp_path; all of them stop when the test ends."""
+    servers: list[PostgresServer] = []
+
+    def create(
+        *,
+        bootstrap_user: str = "postgres",
+        hba_file: Path | None = None,
+        extra_settings: dict[str, str] | None = None,
+    ) -> PostgresServer:
+        server = start_postgres(
+            tmp_path / f"postgres{len(servers)}",
+            bootstrap_user=bootstrap_user,
+            hba_file=hba_file,
+            extra_settings=extra_settings,
+        )
+        servers.append(server)
+        return server
+
+    yield create
+    errors = []
+    for index, server in enumerate(servers):
+        try:
+            server.close()
+        except Exception as error:  # one server's failure must not leave the others running
+            errors.append(error)
+        if server.log_path.exists() and not server.log_path.is_relative_to(tmp_path):
+            # Under root the server lived in the session's directory, gone when the session
+            # ends; its log stays with the test's own files for a look after a failure.
+            shutil.copy(server.log_path, tmp_path / f"postgres{index}.log")
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One S3 API for the session (moto in server mode): tests keep to their own buckets
+    (see s3_bucket). The `aws` CLI the scripts call is checked here too."""
+    aws_cli()
+    server = start_s3(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server, request: pytest.FixtureRequest) -> str:
+    """A new empty bucket on s3_server, named after the test."""
+    return s3_server.create_bucket(bucket_name(request.node.name))
+
+
+@pytest.fixture
+def unprivileged_tmp_path(tmp_path: Path) -> Path:
+    """A directory the unprivileged user owns, for scripts' HOME and working files."""
+    return owned_dir(tmp_path / "unprivileged")
