@@ -14,7 +14,9 @@ BIN := $(VENV)/bin
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 # The file backend encrypts secrets with a passphrase; set your own to keep it private.
 export PULUMI_CONFIG_PASSPHRASE ?=
-# Pulumi installs the program's requirements into the same ./venv (see Pulumi.yaml).
+# ./venv is shared: Pulumi.yaml (toolchain pip, virtualenv venv) makes the Pulumi CLI create
+# it from requirements.txt when it runs the program or on `pulumi install`, if it does not
+# exist yet; `make test` creates it with requirements-dev.txt (program and test tools).
 export PULUMI_SKIP_UPDATE_CHECK ?= true
 
 .PHONY: test lint venv preview up destroy render stack pulumi-cli

@@ -14,7 +14,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 TYPE_PREFIX = "webapp:components"
-"""Type tokens need three parts (`package:module:Type`); the engine rejects fewer."""
+"""Prefix of the component type tokens. `package:module:Type` is the convention (the engine
+also accepts tokens of fewer parts); changing a token changes the URN of everything below."""
 
 MANAGED_BY = "pulumi"
 # The explicit allow the policy pack looks for on a LoadBalancer Service.
