@@ -330,6 +330,8 @@ def test_integration_runs_against_a_kind_cluster() -> None:
     index, step = pytest_steps[0]
     assert kind[0] < index and cli[0] < index
     env = effective_env(workflow_of("integration"), integration, step)
+    # The tests skip unless asked, so without these the job would pass having run nothing.
+    assert str(env.get("WEBAPP_IT")) == "1"
     assert str(env.get("WEBAPP_IT_CLUSTER")) == "1"
 
 
