@@ -252,11 +252,11 @@ def test_preview_comments_on_pull_requests_for_dev_and_prod() -> None:
     assert is_true(inputs.get("comment-on-pr")), "preview must comment its result on the PR"
     assert "matrix.stack" in str(inputs.get("stack-name")), "preview must target each stack"
 
-    # Pulumi.yaml names a `venv` virtualenv: the dependencies must be installed first.
+    # The program's packages are in venv/ before the preview runs.
     installs = [
         i
         for i, s in enumerate(steps(preview))
-        if re.search(r"\bmake venv\b|pip install -r requirements\.txt", str(s.get("run", "")))
+        if re.search(r"pip install -r requirements\.txt", str(s.get("run", "")))
     ]
     assert installs and installs[0] < step_index(preview, step)
 
@@ -333,6 +333,70 @@ def test_integration_runs_against_a_kind_cluster() -> None:
     # The tests skip unless asked, so without these the job would pass having run nothing.
     assert str(env.get("WEBAPP_IT")) == "1"
     assert str(env.get("WEBAPP_IT_CLUSTER")) == "1"
+
+
+# ---------------------------------------------------------------------------------------
+# Python packages: what each job installs, and the cache key that follows it
+# ---------------------------------------------------------------------------------------
+
+PROGRAM_REQUIREMENTS = "requirements.txt"
+DEV_REQUIREMENTS = "requirements-dev.txt"
+MAKE_INSTALLS = re.compile(r"\bmake (test|venv)\b")
+PIP_INSTALLS = re.compile(r"pip install[^\n]*?-r\s+(\S+)")
+
+
+def requirement_files(path: str) -> set[str]:
+    """`path` and every requirements file it includes with -r, relative to the repository."""
+    files = {path}
+    for line in (REPO_ROOT / path).read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            included = (Path(path).parent / line[3:].strip()).as_posix()
+            files |= requirement_files(included)
+    return files
+
+
+def installed_requirements(a_job: dict[str, Any]) -> set[str]:
+    """Requirements files the job's run steps install (`make test`/`make venv` install
+    requirements-dev.txt, see the Makefile)."""
+    files: set[str] = set()
+    for step in steps(a_job):
+        command = str(step.get("run", ""))
+        if MAKE_INSTALLS.search(command):
+            files |= requirement_files(DEV_REQUIREMENTS)
+        for path in PIP_INSTALLS.findall(command):
+            files |= requirement_files(path)
+    return files
+
+
+def test_the_makefile_installs_requirements_dev() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    assert f"pip install --quiet -r {DEV_REQUIREMENTS}" in makefile
+
+
+def test_pip_caches_follow_what_each_job_installs() -> None:
+    checked = 0
+    for job_id, (_, a_job) in JOBS.items():
+        for step in steps(a_job):
+            if action_name(step) != "actions/setup-python":
+                continue
+            inputs = step.get("with") or {}
+            if inputs.get("cache") != "pip":
+                continue
+            paths = set(str(inputs.get("cache-dependency-path", "")).split())
+            assert paths == installed_requirements(a_job), (
+                f"{job_id}: the pip cache key is {sorted(paths)} but the job installs "
+                f"{sorted(installed_requirements(a_job))}"
+            )
+            checked += 1
+    assert checked >= len(REQUIRED_JOBS)
+
+
+@pytest.mark.parametrize("job_id", ["preview", "deploy-dev", "deploy-prod"])
+def test_pulumi_jobs_install_only_the_program_packages(job_id: str) -> None:
+    # The test tools' plugins (pulumi-pulumiservice) in the program's venv would make the
+    # engine download them for every preview and update.
+    assert installed_requirements(job(job_id)) == {PROGRAM_REQUIREMENTS}
 
 
 # ---------------------------------------------------------------------------------------

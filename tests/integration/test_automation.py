@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,30 +45,55 @@ def pulumi_cli() -> str:
         )
     return found
 
+
+# What the program needs to run: requirements.txt holds its packages only (the test tools
+# are in requirements-dev.txt), so a copy of these is a deployable program.
 PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt", "components")
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    """A copy of the program beside a private file backend, reusing ./venv so the run
-    installs nothing; stack files it writes stay out of the repository."""
-    project = tmp_path / "project"
-    project.mkdir()
+def _copy_program(project: Path) -> None:
+    project.mkdir(parents=True, exist_ok=True)
     for name in PROGRAM_FILES:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, project / name)
-    (project / "venv").symlink_to(ROOT / "venv")
-    backend = tmp_path / "state"
-    backend.mkdir()
-    env = {
-        "PULUMI_BACKEND_URL": f"file://{backend}",
+
+
+def _backend(directory: Path) -> dict[str, str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    return {
+        "PULUMI_BACKEND_URL": f"file://{directory}",
         "PULUMI_CONFIG_PASSPHRASE": "integration-test",
         "PULUMI_SKIP_UPDATE_CHECK": "true",
     }
-    yield project, env
+
+
+@pytest.fixture(scope="module")
+def program_venv(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str) -> Path:
+    """The program's own virtualenv, made the way a deployment makes it: `pulumi install`
+    creates venv/ from requirements.txt (Pulumi.yaml: toolchain pip). ./venv would not do:
+    it also holds the test tools, whose plugins (pulumi-pulumiservice) the engine would
+    then fetch."""
+    project = tmp_path_factory.mktemp("program")
+    _copy_program(project)
+    env = {**os.environ, **_backend(tmp_path_factory.mktemp("install-state"))}
+    subprocess.run([pulumi_cli, "install"], cwd=project, env=env, check=True, timeout=900)
+    venv = project / "venv"
+    assert (venv / "bin" / "python").exists(), "pulumi install created no venv/"
+    return venv
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, program_venv: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A copy of the program beside a private file backend, sharing the program's
+    virtualenv so each run installs nothing; stack files it writes stay out of the
+    repository."""
+    project = tmp_path / "project"
+    _copy_program(project)
+    (project / "venv").symlink_to(program_venv)
+    yield project, _backend(tmp_path / "state")
 
 
 def _stack(project: Path, env: dict[str, str], name: str, overrides: dict[str, str]):  # noqa: ANN202
