@@ -427,6 +427,25 @@ def test_pulumi_actions_is_a_current_major_version() -> None:
             )
 
 
+def test_pulumi_cli_version_is_the_sdk_version() -> None:
+    """Pulumi releases the CLI and the SDK together. Unpinned, pulumi/actions installs the
+    newest CLI, so a deployment could run a pair no test has seen; pinned to the SDK's
+    version, a bump of one without the other fails here."""
+    pins = re.findall(
+        r"^pulumi==(\S+)$", (REPO_ROOT / "requirements.txt").read_text(encoding="utf-8"), re.M
+    )
+    assert len(pins) == 1, "requirements.txt must pin pulumi exactly once"
+    checked = 0
+    for job_id, (_, a_job) in JOBS.items():
+        for step in pulumi_steps(a_job):
+            version = str((step.get("with") or {}).get("pulumi-version", ""))
+            assert version == pins[0], (
+                f"{job_id}: pulumi/actions installs CLI {version or 'latest'}, SDK is {pins[0]}"
+            )
+            checked += 1
+    assert checked >= 4, "expected pulumi/actions in integration, preview and both deploys"
+
+
 def test_no_plaintext_credentials() -> None:
     for name, workflow in WORKFLOWS.items():
         for path, key, value in walk_maps(workflow):
