@@ -5,21 +5,23 @@
 #   make destroy STACK=dev    delete everything the stack created
 #   make render STACK=dev     write the stack's manifests to rendered/<stack>/, no cluster
 # Without PULUMI_BACKEND_URL, state goes to a file backend in .pulumi-state/ (git-ignored).
-# Local stacks read a git-ignored copy of the tracked stack file, .pulumi-local/Pulumi.<stack>.yaml
-# (see tools/local_stack_config.py): the passphrase provider writes its salt there, never
-# into the tracked Pulumi.<stack>.yaml that the Pulumi Cloud stacks of CI use as well.
+# Local stacks read a git-ignored copy of the tracked stack file,
+# .pulumi-local/Pulumi.<stack>.yaml (tools/local_stack_config.py): the passphrase provider
+# writes its salt there, never into the tracked Pulumi.<stack>.yaml, which the Pulumi
+# Cloud stacks of CI use as well.
 
 STACK ?= dev
 PYTHON ?= python3
+# ./venv is shared. The Pulumi CLI creates it from requirements.txt when it runs the
+# program and ./venv does not exist yet (Pulumi.yaml: toolchain pip, virtualenv venv), and
+# installs requirements.txt into it on `pulumi install`; `make test` creates it with
+# requirements-dev.txt (the program's packages and the test tools).
 VENV := venv
 BIN := $(VENV)/bin
 
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 # The file backend encrypts secrets with a passphrase; set your own to keep it private.
 export PULUMI_CONFIG_PASSPHRASE ?=
-# ./venv is shared: Pulumi.yaml (toolchain pip, virtualenv venv) makes the Pulumi CLI create
-# it from requirements.txt when it runs the program or on `pulumi install`, if it does not
-# exist yet; `make test` creates it with requirements-dev.txt (program and test tools).
 export PULUMI_SKIP_UPDATE_CHECK ?= true
 # If the local copy is lost, take the stack's secrets provider from its state instead of
 # starting a new one that cannot decrypt the state.
@@ -55,10 +57,11 @@ ifeq ($(PULUMI),)
 endif
 	@mkdir -p .pulumi-state
 
-# The CLI creates ./venv from requirements.txt if it is missing (Pulumi.yaml); the local
-# copy of the stack file is refreshed from the tracked one, and a new stack is created
-# under --cwd $(LOCAL), where its stack file is that copy (`stack init` and `stack select`
-# have no --config-file flag, and would write the salt into the tracked file).
+# `pulumi install` puts the program's packages in ./venv (the local config tool needs
+# PyYAML from them); the local copy of the stack file is refreshed from the tracked one,
+# and a new stack is created under --cwd $(LOCAL), where its stack file is that copy
+# (`stack init` and `stack select` have no --config-file flag, and would write the salt
+# into the tracked file).
 stack: pulumi-cli
 	pulumi install
 	$(BIN)/python tools/local_stack_config.py Pulumi.$(STACK).yaml $(LOCAL_CONFIG)
