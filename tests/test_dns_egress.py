@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.harness import ProgramRun, pod_templates
-from tests.netpol import Destination, Pod, egress_allowed
+from tests.netpol import Destination, Pod, egress_allowed, selector_matches
 
 KUBE_DNS_POD = Pod("kube-system", {"k8s-app": "kube-dns"})
 # Where a pod's DNS queries go, by cluster setup.
@@ -50,13 +50,54 @@ def test_every_pod_resolves_names_on_udp_and_tcp(stack_run: ProgramRun, where: s
             )
 
 
+def _open_to_every_address(policies: list[dict[str, Any]], pod: Pod) -> set[tuple[str, int]]:
+    """Ports a pod's own policies open to any address on purpose (object storage, say):
+    those reach the DNS places too, whatever the DNS rule does."""
+    opened = set()
+    for policy in policies:
+        spec = policy["spec"]
+        if policy["metadata"]["namespace"] != pod.namespace or not selector_matches(
+            spec.get("podSelector"), pod.labels
+        ):
+            continue
+        for rule in spec.get("egress") or []:
+            everywhere = any(
+                (peer.get("ipBlock") or {}).get("cidr") in ("0.0.0.0/0", "::/0")
+                and not peer["ipBlock"].get("except")
+                for peer in rule.get("to") or []
+            )
+            if everywhere:
+                opened |= {(p.get("protocol", "TCP"), p["port"]) for p in rule.get("ports") or []}
+    return opened
+
+
 @pytest.mark.parametrize("where", DNS_DESTINATIONS)
 def test_dns_places_are_closed_on_other_ports(stack_run: ProgramRun, where: str) -> None:
     policies = _policies(stack_run)
     for name, pod in _pods(stack_run):
-        for protocol, port in OTHER_PORTS:
+        for protocol, port in set(OTHER_PORTS) - _open_to_every_address(policies, pod):
             assert not egress_allowed(policies, pod, DNS_DESTINATIONS[where], protocol, port), (
                 f"{name} may reach the {where} on {protocol} {port}"
+            )
+
+
+def test_the_namespace_dns_policy_opens_port_53_alone(stack_run: ProgramRun) -> None:
+    # The namespace-wide policy holds nothing but the shared DNS rule: on its own, with the
+    # default deny, it must admit DNS everywhere and nothing else anywhere.
+    policies = [
+        p
+        for p in _policies(stack_run)
+        if p["metadata"]["name"].endswith(("-default-deny", "-allow-dns"))
+    ]
+    assert len(policies) == 2, [p["metadata"]["name"] for p in policies]
+    (_, pod), *_ = _pods(stack_run)
+    outside = Destination(ip="93.184.216.34")
+    for destination in [*DNS_DESTINATIONS.values(), outside]:
+        for protocol, port in DNS:
+            assert egress_allowed(policies, pod, destination, protocol, port), destination
+        for protocol, port in OTHER_PORTS:
+            assert not egress_allowed(policies, pod, destination, protocol, port), (
+                f"the DNS rule opens {protocol} {port} to {destination}"
             )
 
 
@@ -65,7 +106,7 @@ def test_pods_are_egress_isolated(stack_run: ProgramRun) -> None:
     policies = _policies(stack_run)
     outside = Destination(ip="93.184.216.34")
     for name, pod in _pods(stack_run):
-        assert not egress_allowed(policies, pod, outside, "TCP", 443), name
+        assert not egress_allowed(policies, pod, outside, "TCP", 6443), name
 
 
 # ---------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ PROGRAM_REQUIREMENTS = ROOT / "requirements.txt"
 DEV_REQUIREMENTS = ROOT / "requirements-dev.txt"
 # The providers the program itself uses (pulumi_kubernetes, pulumi_random).
 PROGRAM_PROVIDERS = {"pulumi-kubernetes": "kubernetes", "pulumi-random": "random"}
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!-]+)$")
+# name, optional [extras], ==version
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[A-Za-z0-9,._-]+\])?==([A-Za-z0-9.+!-]+)$")
 
 
 def _lines(path: Path) -> list[str]:
