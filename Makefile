@@ -5,17 +5,32 @@
 #   make destroy STACK=dev    delete everything the stack created
 #   make render STACK=dev     write the stack's manifests to rendered/<stack>/, no cluster
 # Without PULUMI_BACKEND_URL, state goes to a file backend in .pulumi-state/ (git-ignored).
+# Local stacks read a git-ignored copy of the tracked stack file,
+# .pulumi-local/Pulumi.<stack>.yaml (tools/local_stack_config.py): the passphrase provider
+# writes its salt there, never into the tracked Pulumi.<stack>.yaml, which the Pulumi
+# Cloud stacks of CI use as well.
 
 STACK ?= dev
 PYTHON ?= python3
+# ./venv is shared. The Pulumi CLI creates it from requirements.txt when it runs the
+# program and ./venv does not exist yet (Pulumi.yaml: toolchain pip, virtualenv venv), and
+# installs requirements.txt into it on `pulumi install`; `make test` creates it with
+# requirements-dev.txt (the program's packages and the test tools).
 VENV := venv
 BIN := $(VENV)/bin
 
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 # The file backend encrypts secrets with a passphrase; set your own to keep it private.
 export PULUMI_CONFIG_PASSPHRASE ?=
-# Pulumi installs the program's requirements into the same ./venv (see Pulumi.yaml).
 export PULUMI_SKIP_UPDATE_CHECK ?= true
+# If the local copy is lost, take the stack's secrets provider from its state instead of
+# starting a new one that cannot decrypt the state.
+export PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER ?= true
+
+LOCAL := .pulumi-local
+LOCAL_CONFIG := $(LOCAL)/Pulumi.$(STACK).yaml
+RENDER_STACK := $(STACK)-render
+RENDER_CONFIG := $(LOCAL)/Pulumi.$(RENDER_STACK).yaml
 
 .PHONY: test lint venv preview up destroy render stack pulumi-cli
 
@@ -42,26 +57,36 @@ ifeq ($(PULUMI),)
 endif
 	@mkdir -p .pulumi-state
 
-stack: pulumi-cli venv
-	@pulumi stack select --create $(STACK) >/dev/null
+# `pulumi install` puts the program's packages in ./venv (the local config tool needs
+# PyYAML from them); the local copy of the stack file is refreshed from the tracked one,
+# and a new stack is created under --cwd $(LOCAL), where its stack file is that copy
+# (`stack init` and `stack select` have no --config-file flag, and would write the salt
+# into the tracked file).
+stack: pulumi-cli
+	pulumi install
+	$(BIN)/python tools/local_stack_config.py Pulumi.$(STACK).yaml $(LOCAL_CONFIG)
+	@pulumi --cwd $(LOCAL) stack select --create $(STACK) --non-interactive >/dev/null
 
 preview: stack
-	pulumi preview --stack $(STACK) --diff
+	pulumi preview --stack $(STACK) --config-file $(LOCAL_CONFIG) --diff
 
 up: stack
-	pulumi up --stack $(STACK)
+	pulumi up --stack $(STACK) --config-file $(LOCAL_CONFIG)
 
 destroy: stack
-	pulumi destroy --stack $(STACK)
+	pulumi destroy --stack $(STACK) --config-file $(LOCAL_CONFIG)
 
-# Rendering uses a throwaway `<stack>-render` stack with the stack's config, so the real
-# stack's state never records the render provider; the manifests (Secrets in plaintext)
-# land in rendered/<stack>/, which git ignores.
-render: stack
+# Rendering uses a throwaway `<stack>-render` stack with the stack's tracked config, so the
+# real stack's state never records the render provider; the manifests (Secrets in
+# plaintext) land in rendered/<stack>/, which git ignores. `stack rm` always keeps config
+# files: run where a tracked Pulumi.<stack>.yaml is, it would delete it.
+render: pulumi-cli
+	pulumi install
 	rm -rf rendered/$(STACK)
-	-@pulumi stack rm --yes --force $(STACK)-render >/dev/null 2>&1
-	pulumi stack init $(STACK)-render --copy-config-from $(STACK) --non-interactive
-	pulumi config set --stack $(STACK)-render webapp:renderYamlTo rendered/$(STACK)
-	pulumi up --stack $(STACK)-render --yes --skip-preview --non-interactive
-	@pulumi stack rm --yes --force $(STACK)-render >/dev/null
+	-@pulumi stack rm --yes --force --preserve-config $(RENDER_STACK) >/dev/null 2>&1
+	$(BIN)/python tools/local_stack_config.py --fresh Pulumi.$(STACK).yaml $(RENDER_CONFIG) --set webapp:renderYamlTo=rendered/$(STACK)
+	pulumi --cwd $(LOCAL) stack init $(RENDER_STACK) --no-select --non-interactive
+	pulumi up --stack $(RENDER_STACK) --config-file $(RENDER_CONFIG) --yes --skip-preview --non-interactive
+	@pulumi stack rm --yes --force --preserve-config $(RENDER_STACK) >/dev/null
+	@rm -f $(RENDER_CONFIG) $(RENDER_CONFIG).copied.json
 	@echo "Manifests are in rendered/$(STACK)/ (Secrets in plaintext: do not commit or share them)."

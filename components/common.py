@@ -14,7 +14,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 TYPE_PREFIX = "webapp:components"
-"""Type tokens need three parts (`package:module:Type`); the engine rejects fewer."""
+"""Prefix of the component type tokens. `package:module:Type` is the convention (the engine
+also accepts tokens of fewer parts); changing a token changes the URN of everything below."""
 
 MANAGED_BY = "pulumi"
 # The explicit allow the policy pack looks for on a LoadBalancer Service.
@@ -240,36 +241,22 @@ def namespace_peer(namespace: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
     )
 
 
-KUBE_DNS_PORTS = (("UDP", 53), ("TCP", 53))
-
-
-# NodeLocal DNSCache (default on GKE Autopilot and recent GKE Standard) answers on this
-# link-local address from host-network pods, which no pod selector matches.
-NODE_LOCAL_DNS_ADDRESS = "169.254.20.10/32"
+# DNS over UDP, and over TCP for answers too large for one UDP datagram.
+DNS_PORTS = (("UDP", 53), ("TCP", 53))
 
 
 def dns_egress_rule() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
-    """Egress to the cluster DNS: a default-deny policy blocks name lookups otherwise.
-    Covers CoreDNS/kube-dns pods and a node-local DNS cache."""
+    """Egress for name lookups: a default-deny policy blocks them otherwise.
 
-    def kube_system_pods(app: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-        return k8s.networking.v1.NetworkPolicyPeerArgs(
-            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                match_labels={"kubernetes.io/metadata.name": "kube-system"}
-            ),
-            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": app}),
-        )
-
+    Port 53 is open to any destination because where a pod's queries go differs by
+    cluster, and most of those places match no peer a policy could name in advance:
+    CoreDNS/kube-dns pods, NodeLocal DNSCache on the node (the link-local 169.254.20.10,
+    or in iptables mode the kube-dns ClusterIP, which reaches the policy untranslated and
+    differs between clusters), GKE Cloud DNS at the metadata server 169.254.169.254. Pod
+    selectors match none of the node-local cases. Every other port stays closed."""
     return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-        to=[
-            kube_system_pods("kube-dns"),
-            kube_system_pods("node-local-dns"),
-            k8s.networking.v1.NetworkPolicyPeerArgs(
-                ip_block=k8s.networking.v1.IPBlockArgs(cidr=NODE_LOCAL_DNS_ADDRESS)
-            ),
-        ],
         ports=[
             k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=port)
-            for protocol, port in KUBE_DNS_PORTS
+            for protocol, port in DNS_PORTS
         ],
     )

@@ -130,7 +130,8 @@ def test_app_namespace_denies_all_traffic_but_dns(single: ProgramRun) -> None:
     assert dns["podSelector"] == {} and dns["policyTypes"] == ["Egress"]
     (rule,) = dns["egress"]
     assert {(p["protocol"], p["port"]) for p in rule["ports"]} == {("UDP", 53), ("TCP", 53)}
-    assert rule["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    # Any destination: where DNS answers differs by cluster (see tests/test_dns_egress.py).
+    assert "to" not in rule
 
 
 def test_postgres_database_objects_and_outputs(single: ProgramRun) -> None:

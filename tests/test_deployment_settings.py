@@ -14,7 +14,9 @@ secret and hide which value is the secret one.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
+import re
 import runpy
 import subprocess
 import sys
@@ -32,6 +34,8 @@ EXAMPLE_STACK_FILE = DEPLOYMENT_DIR / "Pulumi.settings.yaml"
 PROJECT = "webapp-deployments"
 STACK = "settings"
 DEPLOYMENT_SETTINGS = "pulumiservice:index:DeploymentSettings"
+DRIFT_SCHEDULE = "pulumiservice:index:DriftSchedule"
+TTL_SCHEDULE = "pulumiservice:index:TtlSchedule"
 SECRET_MARK = "__secret__"
 
 
@@ -134,9 +138,10 @@ def stacks(example_run: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_settings_for_dev_and_prod_only(example_run: dict[str, Any], stacks: dict) -> None:
-    assert [r["type"] for r in example_run["resources"]] == [DEPLOYMENT_SETTINGS] * 2
+    types = sorted(r["type"] for r in example_run["resources"])
+    assert types == sorted([DEPLOYMENT_SETTINGS] * 2 + [DRIFT_SCHEDULE] * 2)
     assert sorted(stacks) == ["dev", "prod"]
-    names = sorted(r["name"] for r in example_run["resources"])
+    names = sorted(r["name"] for r in example_run["resources"] if r["type"] == DEPLOYMENT_SETTINGS)
     assert names == ["webapp-dev", "webapp-prod"]
     for inputs in stacks.values():
         assert inputs["organization"] == "my-org"
@@ -208,6 +213,106 @@ def test_review_stacks_use_a_dedicated_template_on_the_dev_cluster() -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# Drift detection and review stacks' time to live
+# ---------------------------------------------------------------------------------------
+
+
+def of_type(run: dict[str, Any], type_: str) -> list[dict[str, Any]]:
+    return [r for r in run["resources"] if r["type"] == type_]
+
+
+def drift_by_stack(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    schedules = of_type(run, DRIFT_SCHEDULE)
+    by_stack = {r["inputs"]["stack"]: r for r in schedules}
+    assert len(by_stack) == len(schedules), "two drift schedules for one stack"
+    return by_stack
+
+
+def test_drift_is_detected_on_dev_and_prod_and_only_reported(example_run: dict) -> None:
+    schedules = drift_by_stack(example_run)
+    assert sorted(schedules) == ["dev", "prod"]
+    settings = {r["inputs"]["stack"]: r for r in of_type(example_run, DEPLOYMENT_SETTINGS)}
+    for stack, schedule in schedules.items():
+        inputs = schedule["inputs"]
+        assert inputs["organization"] == "my-org" and inputs["project"] == "webapp"
+        assert inputs["scheduleCron"] == "0 5 * * *"
+        assert inputs["autoRemediate"] is False, stack
+        # Pulumi Cloud refuses a schedule for a stack without deployment settings.
+        assert settings[stack]["urn"] in schedule["dependencies"], stack
+
+
+def test_dev_may_remediate_drift_but_prod_never(tmp_path: Path) -> None:
+    run = run_program(changes={"driftAutoRemediateDev": "true", "driftSchedule": "30 */6 * * *"})
+    assert run["error"] is None, run["error"]
+    schedules = drift_by_stack(run)
+    assert schedules["dev"]["inputs"]["autoRemediate"] is True
+    assert schedules["prod"]["inputs"]["autoRemediate"] is False
+    assert {s["inputs"]["scheduleCron"] for s in schedules.values()} == {"30 */6 * * *"}
+
+
+def test_the_review_template_gets_no_drift_detection() -> None:
+    run = run_program(changes={"reviewTemplateStack": "pr"})
+    assert run["error"] is None, run["error"]
+    assert sorted(drift_by_stack(run)) == ["dev", "prod"]
+
+
+def test_review_stacks_get_a_time_to_live() -> None:
+    assert of_type(run_program(), TTL_SCHEDULE) == []
+    ttls = json.dumps(["pr-42=2026-12-31T00:00:00Z", "pr-7=2027-01-15T12:30:00Z"])
+    run = run_program(changes={"reviewTemplateStack": "pr", "reviewStackTtls": ttls})
+    assert run["error"] is None, run["error"]
+    schedules = {r["inputs"]["stack"]: r["inputs"] for r in of_type(run, TTL_SCHEDULE)}
+    assert schedules == {
+        "pr-42": {
+            "organization": "my-org",
+            "project": "webapp",
+            "stack": "pr-42",
+            "timestamp": "2026-12-31T00:00:00Z",
+            "deleteAfterDestroy": True,
+        },
+        "pr-7": {
+            "organization": "my-org",
+            "project": "webapp",
+            "stack": "pr-7",
+            "timestamp": "2027-01-15T12:30:00Z",
+            "deleteAfterDestroy": True,
+        },
+    }
+
+
+def package_input_names(module: str, args_class: str) -> set[str]:
+    """The wire names of a resource's inputs, read from the installed pulumi-pulumiservice
+    (its Args class's getters) without importing it into this process."""
+    spec = importlib.util.find_spec("pulumi_pulumiservice")
+    assert spec and spec.submodule_search_locations
+    source = Path(next(iter(spec.submodule_search_locations)), f"{module}.py").read_text()
+    body = source.split(f"class {args_class}:", 1)[1].split("\nclass ", 1)[0]
+    names = set()
+    for explicit, python_name in re.findall(
+        r'@pulumi\.getter(?:\(name="(\w+)"\))?\s+def (\w+)\(self\)', body
+    ):
+        names.add(explicit or python_name)
+    return names
+
+
+def test_the_inputs_checked_are_the_package_s() -> None:
+    assert package_input_names("drift_schedule", "DriftScheduleArgs") == {
+        "organization",
+        "project",
+        "stack",
+        "scheduleCron",
+        "autoRemediate",
+    }
+    assert package_input_names("ttl_schedule", "TtlScheduleArgs") == {
+        "organization",
+        "project",
+        "stack",
+        "timestamp",
+        "deleteAfterDestroy",
+    }
+
+
+# ---------------------------------------------------------------------------------------
 # Bad configuration: one clear sentence per problem, as a pulumi.RunError
 # ---------------------------------------------------------------------------------------
 
@@ -252,6 +357,90 @@ SETTINGS_FIX = f"pulumi config set --stack {STACK}"
             f"a secret; fix it with: {SETTINGS_FIX} --secret {PROJECT}:kubeconfigDev -- "
             '"$(cat dev.kubeconfig)"',
             id="kubeconfig-garbage",
+        ),
+        pytest.param(
+            {"driftSchedule": "0 25 * * *"},
+            f"{PROJECT}:driftSchedule is '0 25 * * *', but it must be a cron schedule of five "
+            "fields (minute hour day-of-month month day-of-week, in UTC) such as '0 5 * * *', "
+            "and its hour field '25' is not within 0-23; fix it with: "
+            f"{SETTINGS_FIX} {PROJECT}:driftSchedule '0 5 * * *'",
+            id="drift-hour",
+        ),
+        pytest.param(
+            {"driftSchedule": "@daily"},
+            f"{PROJECT}:driftSchedule is '@daily', but it must be a cron schedule of five "
+            "fields (minute hour day-of-month month day-of-week, in UTC) such as '0 5 * * *', "
+            f"and it has 1 field; fix it with: {SETTINGS_FIX} {PROJECT}:driftSchedule "
+            "'0 5 * * *'",
+            id="drift-macro",
+        ),
+        pytest.param(
+            {"driftSchedule": "0 5 * * FRY"},
+            f"{PROJECT}:driftSchedule is '0 5 * * FRY', but it must be a cron schedule of five "
+            "fields (minute hour day-of-month month day-of-week, in UTC) such as '0 5 * * *', "
+            "and its day-of-week field 'FRY' is no day-of-week; fix it with: "
+            f"{SETTINGS_FIX} {PROJECT}:driftSchedule '0 5 * * *'",
+            id="drift-name",
+        ),
+        pytest.param(
+            {"driftSchedule": "*/0 * * * *"},
+            f"{PROJECT}:driftSchedule is '*/0 * * * *', but it must be a cron schedule of five "
+            "fields (minute hour day-of-month month day-of-week, in UTC) such as '0 5 * * *', "
+            "and its minute field '*/0' has a step of 0; fix it with: "
+            f"{SETTINGS_FIX} {PROJECT}:driftSchedule '0 5 * * *'",
+            id="drift-step",
+        ),
+        pytest.param(
+            {"driftSchedule": "0 5 * * FRI-MON"},
+            f"{PROJECT}:driftSchedule is '0 5 * * FRI-MON', but it must be a cron schedule of "
+            "five fields (minute hour day-of-month month day-of-week, in UTC) such as "
+            "'0 5 * * *', and its day-of-week field 'FRI-MON' has a range that runs backwards; "
+            f"fix it with: {SETTINGS_FIX} {PROJECT}:driftSchedule '0 5 * * *'",
+            id="drift-backwards",
+        ),
+        pytest.param(
+            {"driftAutoRemediateDev": "yes"},
+            f"{PROJECT}:driftAutoRemediateDev is 'yes', but it must be true (run pulumi up on "
+            "dev when drift is found) or false (report it); fix it with: "
+            f"{SETTINGS_FIX} {PROJECT}:driftAutoRemediateDev false",
+            id="remediate-not-boolean",
+        ),
+        pytest.param(
+            {"reviewStackTtls": '["pr-42 2026-12-31"]'},
+            f'{PROJECT}:reviewStackTtls[0] is "pr-42 2026-12-31", but it must be <review '
+            "stack>=<UTC time> such as pr-42=2026-12-31T00:00:00Z; fix it with: "
+            f"{SETTINGS_FIX} --path '{PROJECT}:reviewStackTtls[0]' pr-42=2026-12-31T00:00:00Z",
+            id="ttl-format",
+        ),
+        pytest.param(
+            {"reviewStackTtls": '["pr-42=2026-02-30T00:00:00Z"]'},
+            f'{PROJECT}:reviewStackTtls[0] is "pr-42=2026-02-30T00:00:00Z", but it must be '
+            "<review stack>=<UTC time> such as pr-42=2026-12-31T00:00:00Z; fix it with: "
+            f"{SETTINGS_FIX} --path '{PROJECT}:reviewStackTtls[0]' pr-42=2026-12-31T00:00:00Z",
+            id="ttl-no-such-day",
+        ),
+        pytest.param(
+            {"reviewStackTtls": '["pr-42=2026-12-31T00:00:00Z", "prod=2026-12-31T00:00:00Z"]'},
+            f'{PROJECT}:reviewStackTtls[1] is "prod=2026-12-31T00:00:00Z", but a time to live '
+            "destroys and deletes its stack, so it must name a review stack, never dev or prod; "
+            f"fix it with: pulumi config rm --stack {STACK} --path "
+            f"'{PROJECT}:reviewStackTtls[1]'",
+            id="ttl-prod",
+        ),
+        pytest.param(
+            {"reviewStackTtls": '["pr-1=2026-12-31T00:00:00Z", "pr-1=2027-01-31T00:00:00Z"]'},
+            f'{PROJECT}:reviewStackTtls[1] is "pr-1=2027-01-31T00:00:00Z", but pr-1 has a '
+            f"time to live already; fix it with: pulumi config rm --stack {STACK} --path "
+            f"'{PROJECT}:reviewStackTtls[1]'",
+            id="ttl-twice",
+        ),
+        pytest.param(
+            {"reviewStackTtls": '"pr-42=2026-12-31T00:00:00Z"'},
+            f"{PROJECT}:reviewStackTtls is '\"pr-42=2026-12-31T00:00:00Z\"', but it must be a "
+            "list of <review stack>=<UTC time> entries such as pr-42=2026-12-31T00:00:00Z; "
+            f"fix it with: {SETTINGS_FIX} {PROJECT}:reviewStackTtls "
+            "'[\"pr-42=2026-12-31T00:00:00Z\"]'",
+            id="ttl-not-a-list",
         ),
         pytest.param(
             {"reviewTemplateStak": "pr"},
@@ -320,10 +509,15 @@ def _child(request_path: str, result_path: str) -> None:
         def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
             super().__init__(mocks)
             self.wire: dict[str, dict[str, Any]] = {}
+            self.urns: dict[str, str] = {}
+            self.dependencies: dict[str, list[str]] = {}
 
         def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
             self.wire[request.name] = json_format.MessageToDict(request.object)
-            return super().RegisterResource(request)
+            self.dependencies[request.name] = list(request.dependencies)
+            response = super().RegisterResource(request)
+            self.urns[request.name] = response.urn
+            return response
 
     class RecordingMocks(pulumi.runtime.Mocks):
         def __init__(self) -> None:
@@ -352,6 +546,9 @@ def _child(request_path: str, result_path: str) -> None:
             "is_run_error": isinstance(exc, pulumi.RunError),
             "message": str(exc),
         }
+    for registration in mocks.registrations:
+        registration["urn"] = monitor.urns.get(registration["name"])
+        registration["dependencies"] = monitor.dependencies.get(registration["name"], [])
     Path(result_path).write_text(json.dumps({"resources": mocks.registrations, "error": error}))
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from tests.harness import ROOT, project_file, stack_file
+import yaml
+
+from tests.harness import ROOT, ProgramRun, project_file, stack_file
 from tests.test_kubernetes_schema import NEWEST_SUPPORTED, OLDEST_SUPPORTED
 
 README = (ROOT / "README.md").read_text()
@@ -48,3 +50,46 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 def test_readme_names_the_supported_kubernetes_versions() -> None:
     assert f"{OLDEST_SUPPORTED} to {NEWEST_SUPPORTED}" in README
+
+
+def _preview_role() -> dict:
+    blocks = re.findall(r"```yaml\n(.*?)```", README, re.S)
+    roles = [
+        document
+        for block in blocks
+        for document in yaml.safe_load_all(block)
+        if isinstance(document, dict) and document.get("kind") == "ClusterRole"
+    ]
+    assert len(roles) == 1, "README must show one ClusterRole for the read-only kubeconfigs"
+    return roles[0]
+
+
+def _resource(api_version: str, kind: str) -> tuple[str, str]:
+    """(API group, plural resource name) of a kind, as RBAC names it."""
+    group = api_version.rpartition("/")[0]
+    plural = kind.lower()
+    if plural.endswith("y"):
+        plural = plural[:-1] + "ies"
+    elif plural.endswith("s"):
+        plural += "es"
+    else:
+        plural += "s"
+    return group, plural
+
+
+def test_readme_preview_role_reads_what_the_program_manages_and_no_more(
+    dev_run: ProgramRun, prod_run: ProgramRun
+) -> None:
+    granted: set[tuple[str, str]] = set()
+    for rule in _preview_role()["rules"]:
+        assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+        granted |= {(g, r) for g in rule["apiGroups"] for r in rule["resources"]}
+    # Reading Secrets would hand PR code the database password.
+    assert not {r for _, r in granted} & {"secrets", "*"}
+    managed = {
+        _resource(record.manifest()["apiVersion"], record.manifest()["kind"])
+        for run in (dev_run, prod_run)
+        for record in run.kubernetes()
+        if record.manifest()["kind"] != "Secret"
+    }
+    assert managed <= granted, f"the preview role cannot read {sorted(managed - granted)}"

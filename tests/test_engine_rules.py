@@ -7,14 +7,17 @@ from collections import Counter
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.harness import PROJECT, ProgramRun, project_file, stack_file
+from tests.harness import PROJECT, ROOT, ProgramRun, project_file, stack_file
 
 DECLARABLE_TYPES = {"string", "integer", "boolean", "array"}
 TYPE_TOKEN = re.compile(r"^[a-zA-Z][\w-]*:[\w/.-]*:[A-Za-z][\w]*$")
 
 
 def test_component_type_tokens_have_three_parts(stack_run: ProgramRun) -> None:
+    # A convention, not an engine rule (the engine accepts one-part tokens): tokens are
+    # pinned here because changing one changes every URN below it.
     components = [r for r in stack_run.registrations if not r.custom]
     assert {r.type for r in components} == {
         "webapp:components:AppNamespace",
@@ -71,6 +74,22 @@ def test_declared_key_has_a_valid_type_and_default(key: str) -> None:
         assert "items" in spec, f"{key}: an array needs items"
     assert "default" in spec, f"{key} has no default"
     assert cli_accepts(spec, spec["default"], from_stack_file=False), key
+    assert spec.get("description"), f"{key} has no description"
+
+
+DEPLOYMENT_PROJECT = ROOT / "deployment" / "Pulumi.yaml"
+DEPLOYMENT_DECLARATIONS = yaml.safe_load(DEPLOYMENT_PROJECT.read_text()).get("config") or {}
+
+
+@pytest.mark.parametrize("key", list(DEPLOYMENT_DECLARATIONS))
+def test_deployment_program_declarations_pass_the_cli(key: str) -> None:
+    # Keys without a default must be set on the stack (organization, kubeconfigs, ...).
+    spec = DEPLOYMENT_DECLARATIONS[key]
+    assert spec.get("type") in DECLARABLE_TYPES, f"{key}: type {spec.get('type')!r}"
+    if spec["type"] == "array":
+        assert "items" in spec, f"{key}: an array needs items"
+    if "default" in spec:
+        assert cli_accepts(spec, spec["default"], from_stack_file=False), key
     assert spec.get("description"), f"{key} has no description"
 
 

@@ -31,6 +31,8 @@ def test_stacks_apply_to_the_current_context_by_default(stack_run: ProgramRun) -
 
 @pytest.fixture(scope="module")
 def rendered() -> ProgramRun:
+    # A stack that names a context, rendered the way `make render` does: the context must
+    # not reach a render provider.
     return run_main(
         "dev", {"webapp:renderYamlTo": "rendered/dev", "webapp:kubeContext": "kind-webapp"}
     )
@@ -39,9 +41,22 @@ def rendered() -> ProgramRun:
 def test_render_mode_writes_manifests_through_the_same_provider(rendered: ProgramRun) -> None:
     provider = _provider(rendered)
     assert provider.inputs["renderYamlToDirectory"] == "rendered/dev"
-    assert provider.inputs["context"] == "kind-webapp"
     for record in rendered.kubernetes():
         assert record.provider.rsplit("::", 1)[0] == provider.urn, record.name
+
+
+def test_render_mode_leaves_the_context_out(rendered: ProgramRun) -> None:
+    # The provider refuses `context` with `renderYamlToDirectory` when it is configured,
+    # which mocks skip: a stack with webapp:kubeContext could not be rendered at all.
+    inputs = _provider(rendered).inputs
+    assert "context" not in inputs, inputs
+
+
+def test_a_context_is_used_when_applying() -> None:
+    applied = run_main("dev", {"webapp:kubeContext": "kind-webapp"})
+    inputs = _provider(applied).inputs
+    assert inputs["context"] == "kind-webapp"
+    assert "renderYamlToDirectory" not in inputs
 
 
 def test_render_directory_is_kept_out_of_git() -> None:

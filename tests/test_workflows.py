@@ -5,7 +5,9 @@ ships, and together the workflows must keep the CI/CD behaviour the README descr
 tests on every push and pull request, PR previews of dev and prod commented on the PR,
 `pulumi up` of dev then of prod (behind the `production` environment) on pushes to main,
 an integration run against a throwaway kind cluster, minimal permissions, one update per
-stack at a time and no credential written into a workflow.
+stack at a time, no credential written into a workflow, read-only credentials for
+everything that runs a pull request's code and write credentials only in protected
+environments, and a Pulumi CLI of the SDK's version.
 
 Self-contained on purpose: it needs no conftest.py fixtures.
 """
@@ -29,6 +31,14 @@ WORKFLOW_FILES = sorted([*WORKFLOW_DIR.glob("*.yml"), *WORKFLOW_DIR.glob("*.yaml
 
 REQUIRED_JOBS = {"test", "preview", "deploy-dev", "deploy-prod", "integration"}
 ACCESS_TOKEN_EXPR = "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+READONLY_ACCESS_TOKEN_EXPR = "${{ secrets.PULUMI_ACCESS_TOKEN_READONLY }}"
+# Secrets that can change a stack or a cluster, and the environment each may live in. The
+# protection of an environment is configured in the repository settings; the README says
+# what it must be, and test_readme_documents_the_environments checks that it does.
+READONLY_SUFFIX = "_READONLY"
+PROTECTED_ENVIRONMENTS = {"dev", "production"}
+PROD_WRITE_CREDENTIALS = {"KUBECONFIG_PROD"}
+PULL_REQUEST_EVENTS = {"pull_request", "pull_request_target"}
 
 # Keys (of env and with maps) whose values are credentials and so must come from secrets.
 CREDENTIAL_KEY = re.compile(
@@ -252,11 +262,11 @@ def test_preview_comments_on_pull_requests_for_dev_and_prod() -> None:
     assert is_true(inputs.get("comment-on-pr")), "preview must comment its result on the PR"
     assert "matrix.stack" in str(inputs.get("stack-name")), "preview must target each stack"
 
-    # Pulumi.yaml names a `venv` virtualenv: the dependencies must be installed first.
+    # The program's packages are in venv/ before the preview runs.
     installs = [
         i
         for i, s in enumerate(steps(preview))
-        if re.search(r"\bmake venv\b|pip install -r requirements\.txt", str(s.get("run", "")))
+        if re.search(r"pip install -r requirements\.txt", str(s.get("run", "")))
     ]
     assert installs and installs[0] < step_index(preview, step)
 
@@ -295,7 +305,7 @@ def test_each_job_uses_the_kubeconfig_of_its_own_stack() -> None:
         for entry in matrix.get("include") or []:
             keys = [k for k, v in entry.items() if str(v).startswith("KUBECONFIG_")]
             assert len(keys) == 1, f"matrix entry {entry} names no kubeconfig secret"
-            assert entry[keys[0]] == f"KUBECONFIG_{entry['stack'].upper()}"
+            assert entry[keys[0]] == f"KUBECONFIG_{entry['stack'].upper()}{READONLY_SUFFIX}"
             assert f"secrets[matrix.{keys[0]}]" in preview_text
 
     # The secret becomes a file that KUBECONFIG points at, before Pulumi runs.
@@ -330,7 +340,73 @@ def test_integration_runs_against_a_kind_cluster() -> None:
     index, step = pytest_steps[0]
     assert kind[0] < index and cli[0] < index
     env = effective_env(workflow_of("integration"), integration, step)
+    # The tests skip unless asked, so without these the job would pass having run nothing.
+    assert str(env.get("WEBAPP_IT")) == "1"
     assert str(env.get("WEBAPP_IT_CLUSTER")) == "1"
+
+
+# ---------------------------------------------------------------------------------------
+# Python packages: what each job installs, and the cache key that follows it
+# ---------------------------------------------------------------------------------------
+
+PROGRAM_REQUIREMENTS = "requirements.txt"
+DEV_REQUIREMENTS = "requirements-dev.txt"
+MAKE_INSTALLS = re.compile(r"\bmake (test|venv)\b")
+PIP_INSTALLS = re.compile(r"pip install[^\n]*?-r\s+(\S+)")
+
+
+def requirement_files(path: str) -> set[str]:
+    """`path` and every requirements file it includes with -r, relative to the repository."""
+    files = {path}
+    for line in (REPO_ROOT / path).read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            included = (Path(path).parent / line[3:].strip()).as_posix()
+            files |= requirement_files(included)
+    return files
+
+
+def installed_requirements(a_job: dict[str, Any]) -> set[str]:
+    """Requirements files the job's run steps install (`make test`/`make venv` install
+    requirements-dev.txt, see the Makefile)."""
+    files: set[str] = set()
+    for step in steps(a_job):
+        command = str(step.get("run", ""))
+        if MAKE_INSTALLS.search(command):
+            files |= requirement_files(DEV_REQUIREMENTS)
+        for path in PIP_INSTALLS.findall(command):
+            files |= requirement_files(path)
+    return files
+
+
+def test_the_makefile_installs_requirements_dev() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    assert f"pip install --quiet -r {DEV_REQUIREMENTS}" in makefile
+
+
+def test_pip_caches_follow_what_each_job_installs() -> None:
+    checked = 0
+    for job_id, (_, a_job) in JOBS.items():
+        for step in steps(a_job):
+            if action_name(step) != "actions/setup-python":
+                continue
+            inputs = step.get("with") or {}
+            if inputs.get("cache") != "pip":
+                continue
+            paths = set(str(inputs.get("cache-dependency-path", "")).split())
+            assert paths == installed_requirements(a_job), (
+                f"{job_id}: the pip cache key is {sorted(paths)} but the job installs "
+                f"{sorted(installed_requirements(a_job))}"
+            )
+            checked += 1
+    assert checked >= len(REQUIRED_JOBS)
+
+
+@pytest.mark.parametrize("job_id", ["preview", "deploy-dev", "deploy-prod"])
+def test_pulumi_jobs_install_only_the_program_packages(job_id: str) -> None:
+    # The test tools' plugins (pulumi-pulumiservice) in the program's venv would make the
+    # engine download them for every preview and update.
+    assert installed_requirements(job(job_id)) == {PROGRAM_REQUIREMENTS}
 
 
 # ---------------------------------------------------------------------------------------
@@ -341,9 +417,12 @@ def test_integration_runs_against_a_kind_cluster() -> None:
 def test_every_pulumi_command_gets_the_access_token_from_secrets() -> None:
     checked = 0
     for job_id, (workflow, a_job) in JOBS.items():
+        expected = (
+            READONLY_ACCESS_TOKEN_EXPR if runs_for_pull_requests(job_id) else ACCESS_TOKEN_EXPR
+        )
         for step in pulumi_command_steps(a_job):
             token = effective_env(workflow, a_job, step).get("PULUMI_ACCESS_TOKEN")
-            assert " ".join(str(token).split()) == ACCESS_TOKEN_EXPR, (
+            assert " ".join(str(token).split()) == expected, (
                 f"{job_id}: pulumi/actions step has PULUMI_ACCESS_TOKEN={token!r}"
             )
             checked += 1
@@ -359,6 +438,116 @@ def test_pulumi_actions_is_a_current_major_version() -> None:
             assert pinned_sha or (major and int(major.group(1)) >= 6), (
                 f"{job_id}: {step['uses']} is older than pulumi/actions v6"
             )
+
+
+def test_pulumi_cli_version_is_the_sdk_version() -> None:
+    """Pulumi releases the CLI and the SDK together. Unpinned, pulumi/actions installs the
+    newest CLI, so a deployment could run a pair no test has seen; pinned to the SDK's
+    version, a bump of one without the other fails here."""
+    pins = re.findall(
+        r"^pulumi==(\S+)$", (REPO_ROOT / "requirements.txt").read_text(encoding="utf-8"), re.M
+    )
+    assert len(pins) == 1, "requirements.txt must pin pulumi exactly once"
+    checked = 0
+    for job_id, (_, a_job) in JOBS.items():
+        for step in pulumi_steps(a_job):
+            version = str((step.get("with") or {}).get("pulumi-version", ""))
+            assert version == pins[0], (
+                f"{job_id}: pulumi/actions installs CLI {version or 'latest'}, SDK is {pins[0]}"
+            )
+            checked += 1
+    assert checked >= 4, "expected pulumi/actions in integration, preview and both deploys"
+
+
+def referenced_secrets(a_job: dict[str, Any]) -> set[str]:
+    """Names of the secrets a job reads, `secrets[matrix.key]` resolved over the matrix."""
+    text = text_of({k: v for k, v in a_job.items() if k != "strategy"})
+    names = set(re.findall(r"secrets\.([A-Za-z_][A-Za-z0-9_]*)", text))
+    matrix = (a_job.get("strategy") or {}).get("matrix") or {}
+    for key in re.findall(r"secrets\[\s*matrix\.([A-Za-z_][A-Za-z0-9_]*)\s*\]", text):
+        values = list(matrix.get(key) or [])
+        values += [entry[key] for entry in matrix.get("include") or [] if key in entry]
+        assert values, f"secrets[matrix.{key}] names no secret"
+        names |= {str(value) for value in values}
+    assert "secrets[" not in text.replace("secrets[matrix.", ""), "unresolved secrets[...]"
+    return names - {"GITHUB_TOKEN"}
+
+
+def runs_for_pull_requests(job_id: str) -> bool:
+    """Whether the job can run on a pull request event, i.e. run the PR's code: the
+    workflow triggers on one and neither the job's `if` nor a job it needs rules it out."""
+    workflow, a_job = JOBS[job_id]
+    if not PULL_REQUEST_EVENTS & triggers(workflow).keys():
+        return False
+    cond = condition(a_job)
+    if "github.event_name == 'push'" in cond or "github.event_name != 'pull_request'" in cond:
+        return False
+    return all(runs_for_pull_requests(needed) for needed in needs(a_job))
+
+
+def environment_name(a_job: dict[str, Any]) -> str | None:
+    environment = a_job.get("environment")
+    return environment.get("name") if isinstance(environment, dict) else environment
+
+
+def test_pull_request_jobs_hold_read_only_credentials_only() -> None:
+    pr_jobs = [job_id for job_id in JOBS if runs_for_pull_requests(job_id)]
+    assert {"test", "integration", "preview"} <= set(pr_jobs)
+    for job_id in pr_jobs:
+        writable = {s for s in referenced_secrets(job(job_id)) if not s.endswith(READONLY_SUFFIX)}
+        assert not writable, f"{job_id} runs PR code with {sorted(writable)}"
+    # The previews do read something: otherwise the check above proves nothing.
+    assert {
+        "PULUMI_ACCESS_TOKEN_READONLY",
+        "KUBECONFIG_DEV_READONLY",
+        "KUBECONFIG_PROD_READONLY",
+    } <= referenced_secrets(job("preview"))
+
+
+def test_write_credentials_live_only_in_protected_environments() -> None:
+    holders = []
+    for job_id, (_, a_job) in JOBS.items():
+        writable = {s for s in referenced_secrets(a_job) if not s.endswith(READONLY_SUFFIX)}
+        if not writable:
+            continue
+        holders.append(job_id)
+        assert environment_name(a_job) in PROTECTED_ENVIRONMENTS, (
+            f"{job_id} holds {sorted(writable)} outside a protected environment"
+        )
+        assert not runs_for_pull_requests(job_id), f"{job_id} holds {sorted(writable)} on PRs"
+    assert sorted(holders) == ["deploy-dev", "deploy-prod"]
+
+
+def test_prod_write_credentials_only_behind_production() -> None:
+    for job_id, (_, a_job) in JOBS.items():
+        prod = referenced_secrets(a_job) & PROD_WRITE_CREDENTIALS
+        if prod:
+            assert environment_name(a_job) == "production", f"{job_id} holds {sorted(prod)}"
+    assert referenced_secrets(job("deploy-prod")) >= PROD_WRITE_CREDENTIALS
+
+
+def test_every_secret_comes_from_an_environment() -> None:
+    # Repository secrets reach a workflow changed on any branch; environment secrets only
+    # reach jobs that name the environment and pass its protection rules.
+    for job_id, (_, a_job) in JOBS.items():
+        if referenced_secrets(a_job):
+            assert environment_name(a_job), f"{job_id} reads secrets but names no environment"
+
+
+def test_readme_documents_the_environments() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    rows = {
+        match.group(1): match.group(2)
+        for match in re.finditer(r"^\| `([a-z-]+)` \| ([^|]+) \|", readme, re.M)
+    }
+    used = {environment_name(a_job) for _, a_job in JOBS.values()} - {None}
+    assert used <= rows.keys(), f"README lacks environments {sorted(used - rows.keys())}"
+    assert "required reviewers" in rows["production"].lower()
+    for name in PROTECTED_ENVIRONMENTS:
+        assert "`main`" in rows[name], f"{name}: README must limit it to the main branch"
+    for _, a_job in JOBS.values():
+        for secret in referenced_secrets(a_job):
+            assert f"`{secret}`" in readme, f"README does not document the secret {secret}"
 
 
 def test_no_plaintext_credentials() -> None:

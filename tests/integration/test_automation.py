@@ -2,14 +2,17 @@
 a local file backend renders manifests and checks them; with a cluster, it deploys,
 deploys again expecting no changes, and destroys.
 
-These need the `pulumi` CLI (and, for the cluster part, a reachable cluster); without
-them they skip and say what is missing. CI runs them against a kind cluster."""
+They run only when asked with WEBAPP_IT=1, not whenever a `pulumi` happens to be on
+PATH (GitHub's runner image ships one); once asked, a missing CLI is an error, not a
+skip. The cluster part also needs WEBAPP_IT_CLUSTER=1 and a throwaway cluster in the
+kubeconfig's current context. CI runs both against a kind cluster."""
 
 from __future__ import annotations
 
 import base64
 import os
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,35 +24,76 @@ import yaml
 from tests.harness import ROOT, cli_config
 from tests.test_kubernetes_schema import NEWEST_SUPPORTED
 
+RUN_VARIABLE = "WEBAPP_IT"
+CLUSTER_VARIABLE = "WEBAPP_IT_CLUSTER"
+
 pytestmark = pytest.mark.skipif(
-    shutil.which("pulumi") is None,
-    reason="needs the pulumi CLI on PATH (https://www.pulumi.com/docs/install/)",
+    os.environ.get(RUN_VARIABLE) != "1",
+    reason=f"integration tests run only when asked: set {RUN_VARIABLE}=1 (they need the "
+    "pulumi CLI on PATH; CI sets it)",
 )
 
+
+@pytest.fixture(autouse=True, scope="module")
+def pulumi_cli() -> str:
+    found = shutil.which("pulumi")
+    if found is None:
+        pytest.fail(
+            f"{RUN_VARIABLE}=1 asks for the integration tests, but the pulumi CLI is not on "
+            "PATH: install it from https://www.pulumi.com/docs/install/",
+            pytrace=False,
+        )
+    return found
+
+
+# What the program needs to run: requirements.txt holds its packages only (the test tools
+# are in requirements-dev.txt), so a copy of these is a deployable program.
 PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt", "components")
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    """A copy of the program beside a private file backend, reusing ./venv so the run
-    installs nothing; stack files it writes stay out of the repository."""
-    project = tmp_path / "project"
-    project.mkdir()
+def _copy_program(project: Path) -> None:
+    project.mkdir(parents=True, exist_ok=True)
     for name in PROGRAM_FILES:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, project / name)
-    (project / "venv").symlink_to(ROOT / "venv")
-    backend = tmp_path / "state"
-    backend.mkdir()
-    env = {
-        "PULUMI_BACKEND_URL": f"file://{backend}",
+
+
+def _backend(directory: Path) -> dict[str, str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    return {
+        "PULUMI_BACKEND_URL": f"file://{directory}",
         "PULUMI_CONFIG_PASSPHRASE": "integration-test",
         "PULUMI_SKIP_UPDATE_CHECK": "true",
     }
-    yield project, env
+
+
+@pytest.fixture(scope="module")
+def program_venv(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str) -> Path:
+    """The program's own virtualenv, made the way a deployment makes it: `pulumi install`
+    creates venv/ from requirements.txt (Pulumi.yaml: toolchain pip). ./venv would not do:
+    it also holds the test tools, whose plugins (pulumi-pulumiservice) the engine would
+    then fetch."""
+    project = tmp_path_factory.mktemp("program")
+    _copy_program(project)
+    env = {**os.environ, **_backend(tmp_path_factory.mktemp("install-state"))}
+    subprocess.run([pulumi_cli, "install"], cwd=project, env=env, check=True, timeout=900)
+    venv = project / "venv"
+    assert (venv / "bin" / "python").exists(), "pulumi install created no venv/"
+    return venv
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, program_venv: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A copy of the program beside a private file backend, sharing the program's
+    virtualenv so each run installs nothing; stack files it writes stay out of the
+    repository."""
+    project = tmp_path / "project"
+    _copy_program(project)
+    (project / "venv").symlink_to(program_venv)
+    yield project, _backend(tmp_path / "state")
 
 
 def _stack(project: Path, env: dict[str, str], name: str, overrides: dict[str, str]):  # noqa: ANN202
@@ -110,9 +154,10 @@ def test_render_mode_writes_valid_manifests(workspace: tuple[Path, dict[str, str
 
 
 @pytest.mark.skipif(
-    os.environ.get("WEBAPP_IT_CLUSTER") != "1",
-    reason="needs a reachable throwaway Kubernetes cluster: set WEBAPP_IT_CLUSTER=1 with the "
-    "kubeconfig's current context pointing at it (CI uses kind)",
+    # Only once asked at all, so an unasked run names WEBAPP_IT first.
+    os.environ.get(RUN_VARIABLE) == "1" and os.environ.get(CLUSTER_VARIABLE) != "1",
+    reason=f"needs a reachable throwaway Kubernetes cluster: set {CLUSTER_VARIABLE}=1 (with "
+    f"{RUN_VARIABLE}=1) and point the kubeconfig's current context at it (CI uses kind)",
 )
 def test_up_is_idempotent_and_destroy_cleans_up(workspace: tuple[Path, dict[str, str]]) -> None:
     project, env = workspace

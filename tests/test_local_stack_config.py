@@ -1,0 +1,95 @@
+"""tools/local_stack_config.py: the local copy of a tracked stack file that `make` gives
+the CLI. The Makefile runs (tests/test_make.py) cover the common path; these cover what a
+tracked file may hold that a local stack cannot use."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+
+from tests.harness import ROOT
+
+SCRIPT = ROOT / "tools" / "local_stack_config.py"
+
+
+def _module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("local_stack_config", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    # dataclasses look their module up in sys.modules.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+tool = _module()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "Pulumi.yaml").write_text("name: webapp\nruntime: python\n")
+    return tmp_path
+
+
+def _run(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], cwd=project, capture_output=True, text=True
+    )
+
+
+def test_copies_values_and_the_project_file_but_no_salt(project: Path) -> None:
+    (project / "Pulumi.dev.yaml").write_text(
+        "encryptionsalt: v1:cloud-salt\nconfig:\n  webapp:replicas: 1\n"
+    )
+    result = _run(project, "Pulumi.dev.yaml", ".pulumi-local/Pulumi.dev.yaml")
+    assert result.returncode == 0, result.stderr
+    local = yaml.safe_load((project / ".pulumi-local" / "Pulumi.dev.yaml").read_text())
+    # A salt in the tracked file belongs to some other stack: never carried over.
+    assert local == {"config": {"webapp:replicas": 1}}
+    assert (project / ".pulumi-local" / "Pulumi.yaml").read_text().startswith("name: webapp")
+
+
+def test_cloud_encrypted_values_must_be_set_locally(project: Path) -> None:
+    (project / "Pulumi.dev.yaml").write_text("config:\n  webapp:token:\n    secure: AAAA\n")
+    result = _run(project, "Pulumi.dev.yaml", ".pulumi-local/Pulumi.dev.yaml")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: Pulumi.dev.yaml holds webapp:token encrypted for its Pulumi Cloud stack, "
+        "which a local stack cannot decrypt; set it for the local stack with: pulumi "
+        "config set --config-file .pulumi-local/Pulumi.dev.yaml --secret webapp:token <value>"
+    )
+    local = project / ".pulumi-local" / "Pulumi.dev.yaml"
+    local.parent.mkdir()
+    local.write_text("encryptionsalt: v1:local\nconfig:\n  webapp:token:\n    secure: BBBB\n")
+    assert _run(project, "Pulumi.dev.yaml", str(local)).returncode == 0
+    assert yaml.safe_load(local.read_text())["config"]["webapp:token"] == {"secure": "BBBB"}
+
+
+def test_settings_a_local_stack_cannot_use_are_refused(project: Path) -> None:
+    (project / "Pulumi.dev.yaml").write_text("environment:\n  - webapp/dev\nconfig: {}\n")
+    result = _run(project, "Pulumi.dev.yaml", ".pulumi-local/Pulumi.dev.yaml")
+    assert result.returncode == 1
+    assert "Pulumi.dev.yaml has environment, which a local stack cannot use" in result.stderr
+
+
+def test_fresh_keeps_nothing_and_set_overrides(project: Path) -> None:
+    tracked = project / "Pulumi.dev.yaml"
+    tracked.write_text("config:\n  webapp:replicas: 1\n")
+    local = project / "Pulumi.dev-render.yaml"
+    local.write_text("encryptionsalt: v1:old\nconfig:\n  webapp:kubeContext: kind\n")
+    built = tool.build(tracked, local, {"webapp:renderYamlTo": "rendered/dev"}, fresh=True)
+    assert built.document == {
+        "config": {"webapp:replicas": 1, "webapp:renderYamlTo": "rendered/dev"}
+    }
+
+
+def test_a_missing_stack_is_named(project: Path) -> None:
+    result = _run(project, "Pulumi.qa.yaml", ".pulumi-local/Pulumi.qa.yaml")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: Pulumi.qa.yaml does not exist: there is no such stack"
