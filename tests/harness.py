@@ -191,6 +191,18 @@ class ProgramRun:
     def by_urn(self) -> dict[str, Registration]:
         return {r.urn: r for r in self.registrations}
 
+    def engine_urn(self, record: Registration) -> str:
+        """The URN the engine gives `record`. Mocks qualify a type with the Stack's type and
+        only the parent's own type; the engine leaves the root Stack out and qualifies a
+        type with its whole chain of ancestors' types."""
+        by_urn = self.by_urn()
+        types = [record.type]
+        parent = by_urn.get(record.parent)
+        while parent is not None:
+            types.insert(0, parent.type)
+            parent = by_urn.get(parent.parent)
+        return f"urn:pulumi:{self.stack}::{PROJECT}::{'$'.join(types)}::{record.name}"
+
     def transitive_dependencies(self, record: Registration) -> set[str]:
         """Everything the engine waits for before it creates `record`: its dependencies
         and, through components, those of its ancestors."""
