@@ -31,7 +31,7 @@ from .common import (
 from .postgres_jobs import (
     ACCESS_KEY_ID,
     IDENTITY_ENDPOINTS,
-    RESTORE_DEADLINE_SECONDS,
+    RESTORE_FROM_ANNOTATION,
     SECRET_ACCESS_KEY,
     Backups,
     JobPods,
@@ -58,13 +58,7 @@ EXPORTER_SECRETS_MOUNT = "/run/secrets/exporter"
 PASSWORD_KEY = "password"
 SUPERUSER_PASSWORD_KEY = "superuser-password"
 EXPORTER_PASSWORD_KEY = "exporter-password"
-BACKUP_PASSWORD_KEY = "backup-password"
-ROLE_PASSWORD_KEYS = (
-    PASSWORD_KEY,
-    SUPERUSER_PASSWORD_KEY,
-    EXPORTER_PASSWORD_KEY,
-    BACKUP_PASSWORD_KEY,
-)
+ROLE_PASSWORD_KEYS = (PASSWORD_KEY, SUPERUSER_PASSWORD_KEY, EXPORTER_PASSWORD_KEY)
 # Postgres stops on SIGINT with a fast shutdown and a checkpoint; on a busy or slow disk
 # that takes longer than Kubernetes' default 30 s, after which it would be killed and
 # have to run crash recovery on the next start.
@@ -212,7 +206,6 @@ class PostgresDatabase(pulumi.ComponentResource):
             PASSWORD_KEY: f"{self._name}-password",
             SUPERUSER_PASSWORD_KEY: f"{self._name}-superuser-password",
             EXPORTER_PASSWORD_KEY: f"{self._name}-exporter-password",
-            BACKUP_PASSWORD_KEY: f"{self._name}-backup-password",
         }
         return {
             key: random.RandomPassword(
@@ -308,7 +301,6 @@ class PostgresDatabase(pulumi.ComponentResource):
                     "APP_PASSWORD_FILE": secret_file(PASSWORD_KEY),
                     "SUPERUSER_PASSWORD_FILE": secret_file(SUPERUSER_PASSWORD_KEY),
                     "EXPORTER_PASSWORD_FILE": secret_file(EXPORTER_PASSWORD_KEY),
-                    "BACKUP_PASSWORD_FILE": secret_file(BACKUP_PASSWORD_KEY),
                 }.items()
             ],
             volume_mounts=[
@@ -553,7 +545,6 @@ class PostgresDatabase(pulumi.ComponentResource):
             app_user=args.user,
             credentials_secret=credentials.metadata.name,
             app_password_key=PASSWORD_KEY,
-            backup_password_key=BACKUP_PASSWORD_KEY,
             user_id=POSTGRES_USER_ID,
             backup_claim=self._claim(
                 f"{name}-backups", backups.storage_size, job_labels
@@ -587,21 +578,21 @@ class PostgresDatabase(pulumi.ComponentResource):
         """The Job's name comes from the requested dump alone, and changes to its spec are
         ignored: a new image or a rotated password (a new Secret name) must not replace
         the Job, since a new Job would restore the old dump over the live data again.
-        `pulumi up` waits for the restore for as long as the Job may run, so a long
-        restore does not fail the update. The finished Job stays (no TTL): were it to
+        `pulumi up` does not wait for the Job: a restore may take hours, longer than a CI
+        job or Pulumi's wait, and an update cut off mid-wait would leave the stack locked;
+        `kubectl wait` follows it instead. The finished Job stays (no TTL): were it to
         vanish, a refresh would drop it from the state and the next update recreate it."""
         job_name = restore_job_name(self._name, restore_from)
         job = k8s.batch.v1.Job(
             f"{self._name}-restore",
-            metadata=object_meta(labels, self._args.namespace, job_name),
-            spec=restore_job_spec(pods, labels, restore_from),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                ignore_changes=["spec"],
-                custom_timeouts=pulumi.CustomTimeouts(
-                    create=f"{RESTORE_DEADLINE_SECONDS // 60 + 10}m"
-                ),
+            metadata=object_meta(
+                labels,
+                self._args.namespace,
+                job_name,
+                annotations={SKIP_AWAIT: "true", RESTORE_FROM_ANNOTATION: restore_from},
             ),
+            spec=restore_job_spec(pods, labels, restore_from),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["spec"]),
         )
         self.restore_job = job.metadata.name
 

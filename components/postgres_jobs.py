@@ -24,7 +24,6 @@ from .common import (
     hardened_pod_spec,
 )
 from .postgres_scripts import (
-    BACKUP_ROLE,
     BACKUP_SCRIPT,
     DOWNLOAD_SCRIPT,
     RESTORE_SCRIPT,
@@ -40,8 +39,10 @@ RESTORE_DEADLINE_SECONDS = 6 * 3600
 # Keys of a Secret holding object storage credentials, ours or one the user made.
 ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
 SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
-# Workload identity: the GKE metadata server, and EKS' pod identity agent.
-IDENTITY_ENDPOINTS = (("169.254.169.254/32", 80), ("169.254.170.23/32", 80))
+# Workload identity with the AWS CLI: IAM roles for service accounts needs only STS on 443
+# (open anyway); EKS Pod Identity's agent answers on this link-local address. The node's
+# instance metadata service stays closed: it would hand out the node role's credentials.
+IDENTITY_ENDPOINTS = (("169.254.170.23/32", 80),)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,6 @@ class JobPods:
     app_user: str
     credentials_secret: pulumi.Input[str]
     app_password_key: str
-    backup_password_key: str
     user_id: int
     backup_claim: pulumi.Input[str]
     object_storage: ObjectStorage | None
@@ -105,11 +105,15 @@ def _env(values: Mapping[str, str]) -> list[k8s.core.v1.EnvVarArgs]:
     return [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in values.items()]
 
 
-def _secret_env(name: str, secret: pulumi.Input[str], key: str) -> k8s.core.v1.EnvVarArgs:
+def _secret_env(
+    name: str, secret: pulumi.Input[str], key: str, optional: bool | None = None
+) -> k8s.core.v1.EnvVarArgs:
     return k8s.core.v1.EnvVarArgs(
         name=name,
         value_from=k8s.core.v1.EnvVarSourceArgs(
-            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret, key=key)
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                name=secret, key=key, optional=optional
+            )
         ),
     )
 
@@ -161,13 +165,20 @@ def _storage_container(
         "AWS_RETRY_MODE": "standard",
         # The CLI caches credentials under $HOME; the root filesystem is read-only.
         "HOME": "/tmp",
+        # Checksums only where the API requires them: CLI releases from 2.23 send CRC
+        # checksums by default, which several S3-compatible stores refuse.
+        "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+        "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
         **({"AWS_ENDPOINT_URL": storage.endpoint} if storage.endpoint else {}),
         **env,
     }
+    # Optional references: a missing Secret (the prod placeholder not yet created) lets
+    # the container start and say so, instead of waiting unseen until the deadline.
     credentials = (
         [
-            _secret_env(ACCESS_KEY_ID, pods.storage_secret, ACCESS_KEY_ID),
-            _secret_env(SECRET_ACCESS_KEY, pods.storage_secret, SECRET_ACCESS_KEY),
+            k8s.core.v1.EnvVarArgs(name="CREDENTIALS_FROM", value=pods.storage_secret),
+            _secret_env(ACCESS_KEY_ID, pods.storage_secret, ACCESS_KEY_ID, optional=True),
+            _secret_env(SECRET_ACCESS_KEY, pods.storage_secret, SECRET_ACCESS_KEY, optional=True),
         ]
         if pods.storage_secret is not None
         else []
@@ -187,6 +198,7 @@ def _job_pod(
     pods: JobPods,
     labels: Mapping[str, str],
     steps: list[k8s.core.v1.ContainerArgs],
+    restart_policy: str,
 ) -> k8s.core.v1.PodTemplateSpecArgs:
     """Steps run in order: all but the last as init containers, so a failed step stops
     the job before the next one runs."""
@@ -206,7 +218,7 @@ def _job_pod(
                 ),
                 empty_dir_volume("tmp", "64Mi"),
             ],
-            restart_policy="Never",
+            restart_policy=restart_policy,
         ),
     )
 
@@ -214,10 +226,11 @@ def _job_pod(
 def backup_job_spec(
     pods: JobPods, labels: Mapping[str, str], keep: int
 ) -> k8s.batch.v1.JobSpecArgs:
-    """Dump as the backup role, then (with a bucket) upload, verify and prune the bucket."""
+    """Dump as the database's owner (see postgres_scripts), then (with a bucket) upload,
+    verify and prune the bucket."""
     steps = [
         _postgres_container(
-            pods, "dump", BACKUP_SCRIPT, BACKUP_ROLE, pods.backup_password_key, {"KEEP": str(keep)}
+            pods, "dump", BACKUP_SCRIPT, pods.app_user, pods.app_password_key, {"KEEP": str(keep)}
         )
     ]
     if pods.object_storage:
@@ -230,7 +243,9 @@ def backup_job_spec(
         backoff_limit=2,
         # A dump that hangs (a lock, a full disk) must not hold the volume forever.
         active_deadline_seconds=BACKUP_DEADLINE_SECONDS,
-        template=_job_pod(pods, labels, steps),
+        # A failed upload is retried in the same pod: the dump (an init container) is not
+        # taken again, so retries do not push older dumps out of the retention.
+        template=_job_pod(pods, labels, steps, restart_policy="OnFailure"),
     )
 
 
@@ -239,6 +254,9 @@ def restore_job_name(database: str, restore_from: str) -> str:
     never runs twice."""
     digest = hashlib.sha256(restore_from.encode()).hexdigest()[:10]
     return f"{database}-restore-{digest}"
+
+
+RESTORE_FROM_ANNOTATION = "webapp.dev/restore-from"
 
 
 def restore_job_spec(
@@ -277,5 +295,5 @@ def restore_job_spec(
         # the user asks again.
         backoff_limit=0,
         active_deadline_seconds=RESTORE_DEADLINE_SECONDS,
-        template=_job_pod(pods, labels, steps),
+        template=_job_pod(pods, labels, steps, restart_policy="Never"),
     )
