@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 from .cnpg_backup import declare_backups
 from .cnpg_network import declare_network_policy
 from .cnpg_rules import CRON_DESCRIPTORS, shared_buffers_bytes
-from .cnpg_spec import cluster_spec, instance_selector
+from .cnpg_spec import CnpgImport, cluster_spec, instance_selector
 from .common import ContainerResources, object_meta, secret_data
 from .postgres_jobs import ObjectStorage
 from .quantity import parse_quantity
@@ -65,6 +65,7 @@ class CnpgSettings:
     archive_name: str | None = None
     recovery_target_time: str | None = None
     recovery_source_archive: str | None = None
+    import_from: CnpgImport | None = None
     protect: bool = False
 
     def __post_init__(self) -> None:
@@ -75,6 +76,8 @@ class CnpgSettings:
             problems.append("retention_days must be at least 1")
         if self.pod_monitor and not self.metrics_namespace:
             problems.append("a PodMonitor needs metrics_namespace, from where it scrapes")
+        if self.import_from and self.recovery_source_archive:
+            problems.append("a cluster starts from an import or from a recovery, not both")
         if self.recovery_target_time and not self.recovery_source_archive:
             problems.append("a recovery target time needs recovery_source_archive")
         if self.recovery_source_archive and self.object_storage is None:
@@ -157,6 +160,9 @@ def declare_cnpg_cluster(
         opts=pulumi.ResourceOptions(
             parent=parent,
             depends_on=[backups.store] if backups else None,
+            # Its name is fixed (it names the -rw Service): a replacement, such as a
+            # point-in-time recovery, must delete the old Cluster first.
+            delete_before_replace=True,
             protect=settings.protect,
             retain_on_delete=settings.protect,
             custom_timeouts=pulumi.CustomTimeouts(

@@ -36,6 +36,12 @@ class CnpgBackups:
     schedule_text: str
     store: k8s.apiextensions.CustomResource
     store_name: str
+    archive: str
+
+    @property
+    def object_name(self) -> str:
+        suffix = "" if self.archive == self.name else f"-{self.archive}"
+        return f"{self.name}-backup{suffix}"
 
     def schedule(self, cluster: k8s.apiextensions.CustomResource) -> None:
         """Base backups on the schedule, the first one as soon as the Cluster is Ready: a
@@ -44,7 +50,9 @@ class CnpgBackups:
             f"{self.name}-scheduledbackup",
             api_version="postgresql.cnpg.io/v1",
             kind="ScheduledBackup",
-            metadata=object_meta(self.labels, self.namespace, f"{self.name}-backup"),
+            # A new archive gets a new ScheduledBackup, whose immediate backup gives the
+            # recovered cluster a base backup to recover from in turn.
+            metadata=object_meta(self.labels, self.namespace, self.object_name),
             spec={
                 "schedule": cnpg_schedule(self.schedule_text),
                 "cluster": {"name": self.name},
@@ -164,4 +172,5 @@ def declare_backups(
         schedule_text=settings.backup_schedule,
         store=store,
         store_name=store_name,
+        archive=archive,
     )

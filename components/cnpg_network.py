@@ -84,6 +84,13 @@ def declare_network_policy(
         ),
         dns_egress_rule(),
     ]
+    if settings.import_from:
+        egress.append(
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[_pods(settings.import_from.source_selector)],
+                ports=_tcp(settings.import_from.port),
+            )
+        )
     storage = settings.object_storage
     if storage:
         # Object storage lives at addresses no policy can name in advance.

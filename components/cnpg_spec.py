@@ -4,6 +4,8 @@ recovery from the archive) and the Barman Cloud plugin as WAL archiver."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pulumi
@@ -19,6 +21,24 @@ CLUSTER_LABEL = "cnpg.io/cluster"
 # anti-affinity, PodMonitor and Services select instances with these two labels.
 INSTANCE_LABELS = {"cnpg.io/podRole": "instance"}
 RECOVERY_SOURCE = "recovery-source"
+IMPORT_SOURCE = "import-source"
+
+
+@dataclass(frozen=True)
+class CnpgImport:
+    """A live server to copy `database` from once, when the Cluster is created: CNPG's
+    bootstrap.initdb.import (microservice type) runs pg_dump as `user` and restores into
+    the new database, owned by the app's role. The way off the statefulset engine."""
+
+    host: str
+    database: str
+    user: str
+    # A Secret in the Cluster's namespace holding `user`'s password.
+    password_secret: str
+    password_key: str
+    # Labels of the server's pods: the import job's egress policy opens them.
+    source_selector: Mapping[str, str]
+    port: int = 5432
 
 
 def instance_selector(name: str) -> dict[str, str]:
@@ -109,15 +129,35 @@ def cluster_spec(
         if storage.identity_annotation:
             key, value = storage.identity_annotation
             spec["serviceAccountTemplate"] = {"metadata": {"annotations": {key: value}}}
+    source = settings.import_from
+    if source:
+        spec["externalClusters"] = [
+            {
+                "name": IMPORT_SOURCE,
+                "connectionParameters": {
+                    "host": source.host,
+                    "port": str(source.port),
+                    "user": source.user,
+                    "dbname": source.database,
+                },
+                "password": {"name": source.password_secret, "key": source.password_key},
+            }
+        ]
     return spec
 
 
 def _bootstrap(settings: CnpgSettings, app_secret: pulumi.Output[str]) -> dict[str, object]:
-    application = {
+    application: dict[str, object] = {
         "database": settings.database,
         "owner": settings.owner,
         "secret": {"name": app_secret},
     }
+    if settings.import_from:
+        application["import"] = {
+            "type": "microservice",
+            "databases": [settings.import_from.database],
+            "source": {"externalCluster": IMPORT_SOURCE},
+        }
     if not settings.recovery_source_archive:
         return {"initdb": application}
     recovery: dict[str, object] = {"source": RECOVERY_SOURCE, **application}

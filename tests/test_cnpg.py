@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from components.cnpg_rules import postgres_parameters
+from components.cnpg_spec import CnpgImport
 from tests.cnpg_programs import (
     ACCESS_KEY,
     CLIENT_SELECTOR,
@@ -29,6 +30,17 @@ from tests.harness import ProgramRun
 from tests.test_kubernetes_schema import NEWEST_SUPPORTED, OLDEST_SUPPORTED, schema_failures
 
 CUSTOM_KINDS = {"Cluster", "ObjectStore", "ScheduledBackup", "PodMonitor"}
+IMPORT = replace(
+    DEV,
+    import_from=CnpgImport(
+        host="webapp-db",
+        database="app",
+        user="app",
+        password_secret="webapp-db-credentials-1a2b3c4d",
+        password_key="password",
+        source_selector={"app.kubernetes.io/instance": "webapp-db"},
+    ),
+)
 RECOVERY = replace(
     PROD,
     recovery_target_time="2026-11-25T14:30:00Z",
@@ -57,7 +69,12 @@ def pair() -> ProgramRun:
     return run_clusters({"orders-db": PROD, "billing-db": DEV})
 
 
-@pytest.fixture(params=["prod", "dev", "recovery", "pair"])
+@pytest.fixture(scope="module")
+def migration() -> ProgramRun:
+    return run_clusters({"orders-db": IMPORT})
+
+
+@pytest.fixture(params=["prod", "dev", "recovery", "pair", "migration"])
 def any_run(request: pytest.FixtureRequest) -> ProgramRun:
     return request.getfixturevalue(request.param)
 
@@ -296,6 +313,16 @@ def test_recovery_bootstraps_from_the_archive(recovery: ProgramRun) -> None:
     # It archives into a new folder: the old one stays intact to recover from again.
     assert cluster["plugins"][0]["parameters"]["serverName"] == "orders-db-2"
     assert one(recovery, "Cluster", "orders-db").custom_timeouts["create"] == "6h"
+    # A new ScheduledBackup for the new archive: its immediate backup is the first base
+    # backup there.
+    backup = one(recovery, "ScheduledBackup", "orders-db").manifest()
+    assert backup["metadata"]["name"] == "orders-db-backup-orders-db-2"
+    assert backup["spec"]["immediate"] is True
+
+
+def test_replacing_the_cluster_deletes_it_first(prod: ProgramRun) -> None:
+    """Its name is fixed; a create-before-delete replacement would collide with itself."""
+    assert one(prod, "Cluster", "orders-db").delete_before_replace
 
 
 def test_dev_has_no_backups_without_object_storage(dev: ProgramRun) -> None:
@@ -338,3 +365,30 @@ def test_two_clusters_side_by_side_do_not_collide(pair: ProgramRun) -> None:
     billing = one(pair, "NetworkPolicy", "billing-db").manifest()["spec"]
     assert billing["podSelector"] == {"matchLabels": {"cnpg.io/cluster": "billing-db"}}
     assert outputs(pair, "billing-db")["host"].startswith("billing-db-rw.")
+
+
+def test_import_copies_the_old_server_once(migration: ProgramRun) -> None:
+    cluster = spec(migration, "Cluster")
+    assert cluster["bootstrap"]["initdb"]["import"] == {
+        "type": "microservice",
+        "databases": ["app"],
+        "source": {"externalCluster": "import-source"},
+    }
+    assert cluster["bootstrap"]["initdb"]["owner"] == "app"
+    assert cluster["externalClusters"] == [
+        {
+            "name": "import-source",
+            "connectionParameters": {
+                "host": "webapp-db",
+                "port": "5432",
+                "user": "app",
+                "dbname": "app",
+            },
+            "password": {"name": "webapp-db-credentials-1a2b3c4d", "key": "password"},
+        }
+    ]
+    old_server = [{"podSelector": {"matchLabels": {"app.kubernetes.io/instance": "webapp-db"}}}]
+    assert _rules(migration, "egress")[5432] == [
+        {"podSelector": {"matchLabels": {"cnpg.io/cluster": "orders-db"}}},
+        *old_server,
+    ]

@@ -9,6 +9,7 @@ import pytest
 
 from components.cnpg import declare_cnpg_cluster
 from components.cnpg_rules import cnpg_schedule, postgres_parameters
+from components.cnpg_spec import CnpgImport
 from components.common import ContainerResources
 from tests.cnpg_programs import DEV, PROD, Parent, of_kind, one, run_clusters, with_storage
 from tests.harness import run
@@ -84,6 +85,13 @@ def test_schedule_of_another_length_is_refused() -> None:
             "memory request 256Mi is below shared_buffers",
         ),
         ({"object_storage": None, "recovery_source_archive": "x"}, "reads the archive"),
+        (
+            {
+                "recovery_source_archive": "orders-db",
+                "import_from": CnpgImport("h", "app", "app", "s", "password", {"a": "b"}),
+            },
+            "an import or from a recovery, not both",
+        ),
     ],
 )
 def test_settings_refuse_what_cnpg_would(changes: dict, message: str) -> None:
