@@ -150,3 +150,34 @@ def test_aws_endpoint_keeps_boto_defaults() -> None:
     # AWS' own endpoint is HTTPS: the policy opens 443, which the API rule opens too.
     egress = one(run_, "NetworkPolicy", "orders-db").manifest()["spec"]["egress"]
     assert any([p["port"] for p in rule["ports"]] == [443] for rule in egress)
+
+
+def test_the_kind_program_renders_valid_restricted_objects() -> None:
+    """The integration job's program (tests/integration/test_cnpg_kind.py) runs here under
+    mocks, so a broken program shows up before CI's cluster run."""
+    from tests.crd_schema import load_crds
+    from tests.integration.test_cnpg_kind import CLIENT_LABELS, program
+    from tests.test_kubernetes_schema import NEWEST_SUPPORTED, schema_failures
+
+    run_ = run("cnpg-it", lambda: program("cnpg-it-test"))
+    crds = load_crds()
+    failures = []
+    for record in run_.kubernetes():
+        manifest = record.manifest()
+        key = (manifest["apiVersion"], manifest["kind"])
+        found = (
+            crds[key].errors(manifest)
+            if key in crds
+            else schema_failures(manifest, NEWEST_SUPPORTED)
+        )
+        failures += [f"{record.name}: {error}" for error in found]
+    assert failures == []
+    (client,) = [r for r in run_.kubernetes() if r.manifest()["kind"] == "Deployment"]
+    template = client.manifest()["spec"]["template"]
+    assert template["metadata"]["labels"] == CLIENT_LABELS
+    assert template["spec"]["securityContext"]["runAsNonRoot"] is True
+    (cluster,) = [r for r in run_.kubernetes() if r.manifest()["kind"] == "Cluster"]
+    assert cluster.urn in client.dependencies
+    policy = next(r for r in run_.kubernetes() if r.manifest()["kind"] == "NetworkPolicy")
+    ingress = policy.manifest()["spec"]["ingress"][0]["from"][0]
+    assert ingress == {"podSelector": {"matchLabels": CLIENT_LABELS}}
