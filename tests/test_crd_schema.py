@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.crd_schema import CEL_RULES, CRDS, load_crd, load_crds
+from tests.crd_schema import CEL_RULES, CRDS, CustomResourceSchema, load_crd, load_crds
 
 CLUSTER_CRD = CRDS / "cloudnative-pg-1.30.0" / "postgresql.cnpg.io_clusters.yaml"
 STORE_CRD = CRDS / "plugin-barman-cloud-0.14.0" / "barmancloud.cnpg.io_objectstores.yaml"
@@ -34,11 +34,11 @@ def with_spec(**changes: object) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cluster_schema():  # noqa: ANN201
+def cluster_schema() -> CustomResourceSchema:
     return load_crd(CLUSTER_CRD)
 
 
-def test_a_valid_cluster_passes(cluster_schema) -> None:  # noqa: ANN001
+def test_a_valid_cluster_passes(cluster_schema: CustomResourceSchema) -> None:
     assert cluster_schema.errors(CLUSTER) == []
 
 
@@ -54,7 +54,7 @@ def test_a_valid_cluster_passes(cluster_schema) -> None:  # noqa: ANN001
     ],
     ids=["top", "nested", "in-list", "deep", "metadata", "root"],
 )
-def test_unknown_fields_fail_everywhere(cluster_schema, broken: dict) -> None:  # noqa: ANN001
+def test_unknown_fields_fail_everywhere(cluster_schema: CustomResourceSchema, broken: dict) -> None:
     assert cluster_schema.errors(broken)
 
 
@@ -70,11 +70,11 @@ def test_unknown_fields_fail_everywhere(cluster_schema, broken: dict) -> None:  
     ],
     ids=["type", "enum", "int-or-string-type", "quantity-pattern", "version", "no-metadata"],
 )
-def test_wrong_values_fail(cluster_schema, broken: dict) -> None:  # noqa: ANN001
+def test_wrong_values_fail(cluster_schema: CustomResourceSchema, broken: dict) -> None:
     assert cluster_schema.errors(broken)
 
 
-def test_cel_rules_are_checked(cluster_schema) -> None:  # noqa: ANN001
+def test_cel_rules_are_checked(cluster_schema: CustomResourceSchema) -> None:
     both = with_spec(imageCatalogRef={"apiGroup": "postgresql.cnpg.io", "kind": "ImageCatalog",
                                       "name": "c", "major": 17})  # fmt: skip
     assert any("mutually exclusive" in e for e in cluster_schema.errors(both))

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -194,7 +194,7 @@ def writes(namespace: str) -> int:
     return sum(status == "ok" for status, _ in client_log(namespace))
 
 
-def wait_for(what: str, check, timeout: float) -> None:  # noqa: ANN001
+def wait_for(what: str, check: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
