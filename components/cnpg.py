@@ -20,7 +20,7 @@ from .cnpg_backup import declare_backups
 from .cnpg_network import declare_network_policy
 from .cnpg_rules import CRON_DESCRIPTORS, shared_buffers_bytes
 from .cnpg_spec import CnpgImport, cluster_spec, instance_selector
-from .common import ContainerResources, object_meta, secret_data
+from .common import ContainerResources, object_meta, secret_data, standard_labels
 from .postgres_jobs import ObjectStorage
 from .quantity import parse_quantity
 
@@ -128,11 +128,9 @@ def declare_cnpg_cluster(
     """Declares the Cluster named `name` and what it needs, as children of `parent`."""
     if not _CLUSTER_NAME.match(name) or len(name) > 50:
         raise ValueError(f"{name!r} cannot name a CNPG Cluster: a DNS-1035 label of 1-50 chars")
-    labels = {
-        "app.kubernetes.io/part-of": app,
-        "app.kubernetes.io/managed-by": "pulumi",
-        "app.kubernetes.io/component": "database",
-    }
+    # Our objects only: the operator labels the pods it creates itself (with
+    # app.kubernetes.io/name: postgresql), so these never select or collide with them.
+    labels = standard_labels(app, name, "database")
     child = pulumi.ResourceOptions(parent=parent)
     archive = settings.archive_name or name
     app_secret = k8s.core.v1.Secret(
