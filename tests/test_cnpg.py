@@ -218,7 +218,8 @@ def _rules(run_: ProgramRun, direction: str) -> dict[int, list[dict]]:
     peers = "from" if direction == "ingress" else "to"
     for rule in policy.get(direction) or []:
         for port in rule["ports"]:
-            rules.setdefault(port["port"], []).extend(rule[peers])
+            # A rule without peers admits or reaches every address (DNS on 53 does).
+            rules.setdefault(port["port"], []).extend(rule.get(peers) or [{"any": True}])
     return rules
 
 

@@ -122,8 +122,9 @@ def test_workload_identity_inherits_the_role() -> None:
     }
     assert [r.manifest()["metadata"]["name"] for r in of_kind(run_, "Secret")] == ["orders-db-app"]
     egress = one(run_, "NetworkPolicy", "orders-db").manifest()["spec"]["egress"]
-    metadata_server = [{"ipBlock": {"cidr": "169.254.169.254/32"}}]
-    identity = [rule for rule in egress if rule["to"] == metadata_server]
+    # EKS Pod Identity's agent; the node's instance metadata service stays closed.
+    metadata_server = [{"ipBlock": {"cidr": "169.254.170.23/32"}}]
+    identity = [rule for rule in egress if rule.get("to") == metadata_server]
     assert identity and identity[0]["ports"] == [{"protocol": "TCP", "port": 80}]
 
 

@@ -25,6 +25,11 @@ MISSING = [tool for tool in TOOLS if shutil.which(tool) is None]
 
 pytestmark = [
     pytest.mark.skipif(
+        os.environ.get("WEBAPP_IT") != "1",
+        reason="integration tests run only when asked: set WEBAPP_IT=1 (and WEBAPP_IT_CNPG=1 "
+        "for this one, which installs CloudNativePG into the cluster; CI sets both)",
+    ),
+    pytest.mark.skipif(
         os.environ.get("WEBAPP_IT_CNPG") != "1",
         reason="needs a throwaway Kubernetes cluster it may install operators into: set "
         "WEBAPP_IT_CNPG=1 with the kubeconfig's current context pointing at it (CI uses kind)",
