@@ -7,6 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .common import (
+    SKIP_AWAIT,
     dns_egress_rule,
     object_meta,
     pod_peer,
@@ -16,7 +17,7 @@ from .common import (
 )
 from .package import InvalidInput, known, whole
 from .postgres_jobs import (
-    RESTORE_DEADLINE_SECONDS,
+    RESTORE_FROM_ANNOTATION,
     JobPods,
     backup_job_spec,
     restore_job_name,
@@ -29,7 +30,6 @@ from .postgres_object_storage import (
     storage_secret,
 )
 from .postgres_parts import (
-    BACKUP_PASSWORD_KEY,
     PASSWORD_KEY,
     POSTGRES_PORT,
     POSTGRES_USER_ID,
@@ -71,7 +71,6 @@ def backups(
         app_user=db.user,
         credentials_secret=credentials.metadata.name,
         app_password_key=PASSWORD_KEY,
-        backup_password_key=BACKUP_PASSWORD_KEY,
         user_id=POSTGRES_USER_ID,
         backup_claim=claim(
             db, f"{db.name}-backups", settings["storage_size"], labels
@@ -116,17 +115,20 @@ def _restore(
     """The Job's name comes from the requested dump alone, and changes to its spec are
     ignored: a new image or a rotated password (a new Secret name) must not replace the
     Job, since a new Job would restore the old dump over the live data again. `pulumi up`
-    waits for the restore for as long as the Job may run, so a long restore does not fail
-    the update. The finished Job stays (no TTL): were it to vanish, a refresh would drop
-    it from the state and the next update recreate it."""
+    does not wait for the Job: a restore may take hours, longer than a CI job or Pulumi's
+    wait, and an update cut off mid-wait would leave the stack locked; `kubectl wait`
+    follows it instead. The finished Job stays (no TTL): were it to vanish, a refresh would
+    drop it from the state and the next update recreate it."""
     job = k8s.batch.v1.Job(
         f"{db.name}-restore",
-        metadata=object_meta(labels, db.namespace, restore_job_name(db.name, restore_from)),
-        spec=restore_job_spec(pods, labels, restore_from),
-        opts=db.opts(
-            ignore_changes=["spec"],
-            custom_timeouts=pulumi.CustomTimeouts(create=f"{RESTORE_DEADLINE_SECONDS // 60 + 10}m"),
+        metadata=object_meta(
+            labels,
+            db.namespace,
+            restore_job_name(db.name, restore_from),
+            annotations={SKIP_AWAIT: "true", RESTORE_FROM_ANNOTATION: restore_from},
         ),
+        spec=restore_job_spec(pods, labels, restore_from),
+        opts=db.opts(ignore_changes=["spec"]),
     )
     return job.metadata.name
 

@@ -28,7 +28,6 @@ from .postgres_backup_scripts import (
     UPLOAD_SCRIPT,
 )
 from .postgres_object_storage import ACCESS_KEY_ID, SECRET_ACCESS_KEY, ObjectStorage
-from .postgres_roles import BACKUP_ROLE
 
 BACKUP_MOUNT = "/backups"
 # Seconds a job waits for the database before it fails: long enough for a restart of the
@@ -49,7 +48,6 @@ class JobPods:
     app_user: pulumi.Input[str]
     credentials_secret: pulumi.Input[str]
     app_password_key: str
-    backup_password_key: str
     user_id: int
     backup_claim: pulumi.Input[str]
     object_storage: ObjectStorage | None
@@ -62,11 +60,15 @@ def _env(values: Mapping[str, pulumi.Input[str]]) -> list[k8s.core.v1.EnvVarArgs
     return [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in values.items()]
 
 
-def _secret_env(name: str, secret: pulumi.Input[str], key: str) -> k8s.core.v1.EnvVarArgs:
+def _secret_env(
+    name: str, secret: pulumi.Input[str], key: str, optional: bool | None = None
+) -> k8s.core.v1.EnvVarArgs:
     return k8s.core.v1.EnvVarArgs(
         name=name,
         value_from=k8s.core.v1.EnvVarSourceArgs(
-            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret, key=key)
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                name=secret, key=key, optional=optional
+            )
         ),
     )
 
@@ -128,13 +130,20 @@ def _storage_container(
         "AWS_RETRY_MODE": "standard",
         # The CLI caches credentials under $HOME; the root filesystem is read-only.
         "HOME": "/tmp",
+        # Checksums only where the API requires them: CLI releases from 2.23 send CRC
+        # checksums by default, which several S3-compatible stores refuse.
+        "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+        "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
         **({"AWS_ENDPOINT_URL": endpoint} if endpoint else {}),
         **env,
     }
+    # Optional references: a missing Secret (the prod placeholder not yet created) lets
+    # the container start and say so, instead of waiting unseen until the deadline.
     credentials = (
         [
-            _secret_env(ACCESS_KEY_ID, pods.storage_secret, ACCESS_KEY_ID),
-            _secret_env(SECRET_ACCESS_KEY, pods.storage_secret, SECRET_ACCESS_KEY),
+            k8s.core.v1.EnvVarArgs(name="CREDENTIALS_FROM", value=pods.storage_secret),
+            _secret_env(ACCESS_KEY_ID, pods.storage_secret, ACCESS_KEY_ID, optional=True),
+            _secret_env(SECRET_ACCESS_KEY, pods.storage_secret, SECRET_ACCESS_KEY, optional=True),
         ]
         if pods.storage_secret is not None
         else []
@@ -154,6 +163,7 @@ def _job_pod(
     pods: JobPods,
     labels: Mapping[str, str],
     steps: list[k8s.core.v1.ContainerArgs],
+    restart_policy: str,
 ) -> k8s.core.v1.PodTemplateSpecArgs:
     """Steps run in order: all but the last as init containers, so a failed step stops
     the job before the next one runs."""
@@ -173,7 +183,7 @@ def _job_pod(
                 ),
                 empty_dir_volume("tmp", "64Mi"),
             ],
-            restart_policy="Never",
+            restart_policy=restart_policy,
         ),
     )
 
@@ -181,11 +191,12 @@ def _job_pod(
 def backup_job_spec(
     pods: JobPods, labels: Mapping[str, str], keep: pulumi.Input[int]
 ) -> k8s.batch.v1.JobSpecArgs:
-    """Dump as the backup role, then (with a bucket) upload, verify and prune the bucket."""
+    """Dump as the database's owner (see postgres_scripts), then (with a bucket) upload,
+    verify and prune the bucket."""
     keep_text = pulumi.Output.from_input(keep).apply(str)
     steps = [
         _postgres_container(
-            pods, "dump", BACKUP_SCRIPT, BACKUP_ROLE, pods.backup_password_key, {"KEEP": keep_text}
+            pods, "dump", BACKUP_SCRIPT, pods.app_user, pods.app_password_key, {"KEEP": keep_text}
         )
     ]
     if pods.object_storage:
@@ -198,7 +209,9 @@ def backup_job_spec(
         backoff_limit=2,
         # A dump that hangs (a lock, a full disk) must not hold the volume forever.
         active_deadline_seconds=BACKUP_DEADLINE_SECONDS,
-        template=_job_pod(pods, labels, steps),
+        # A failed upload is retried in the same pod: the dump (an init container) is not
+        # taken again, so retries do not push older dumps out of the retention.
+        template=_job_pod(pods, labels, steps, restart_policy="OnFailure"),
     )
 
 
@@ -207,6 +220,9 @@ def restore_job_name(database: str, restore_from: str) -> str:
     never runs twice."""
     digest = hashlib.sha256(restore_from.encode()).hexdigest()[:10]
     return f"{database}-restore-{digest}"
+
+
+RESTORE_FROM_ANNOTATION = "webapp.dev/restore-from"
 
 
 def restore_job_spec(
@@ -245,5 +261,5 @@ def restore_job_spec(
         # the user asks again.
         backoff_limit=0,
         active_deadline_seconds=RESTORE_DEADLINE_SECONDS,
-        template=_job_pod(pods, labels, steps),
+        template=_job_pod(pods, labels, steps, restart_policy="Never"),
     )

@@ -14,8 +14,10 @@ from .package import InvalidInput, known
 # Keys of a Secret holding object storage credentials, ours or one the user made.
 ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
 SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
-# Workload identity: the GKE metadata server, and EKS' pod identity agent.
-IDENTITY_ENDPOINTS = (("169.254.169.254/32", 80), ("169.254.170.23/32", 80))
+# Workload identity with the AWS CLI: IAM roles for service accounts needs only STS on 443
+# (open anyway); EKS Pod Identity's agent answers on this link-local address. The node's
+# instance metadata service stays closed: it would hand out the node role's credentials.
+IDENTITY_ENDPOINTS = (("169.254.170.23/32", 80),)
 
 
 class ObjectStorage(TypedDict):

@@ -25,13 +25,7 @@ EXPORTER_SECRETS_MOUNT = "/run/secrets/exporter"
 PASSWORD_KEY = "password"
 SUPERUSER_PASSWORD_KEY = "superuser-password"
 EXPORTER_PASSWORD_KEY = "exporter-password"
-BACKUP_PASSWORD_KEY = "backup-password"
-ROLE_PASSWORD_KEYS = (
-    PASSWORD_KEY,
-    SUPERUSER_PASSWORD_KEY,
-    EXPORTER_PASSWORD_KEY,
-    BACKUP_PASSWORD_KEY,
-)
+ROLE_PASSWORD_KEYS = (PASSWORD_KEY, SUPERUSER_PASSWORD_KEY, EXPORTER_PASSWORD_KEY)
 # Postgres stops on SIGINT with a fast shutdown and a checkpoint; on a busy or slow disk
 # that takes longer than Kubernetes' default 30 s, after which it would be killed and
 # have to run crash recovery on the next start.

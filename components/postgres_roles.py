@@ -12,10 +12,10 @@ SUPERUSER = "postgres"
 """The one superuser: used by nothing routine, and refused on every TCP connection."""
 EXPORTER_ROLE = "exporter"
 """The metrics exporter's role: `pg_monitor` only."""
-BACKUP_ROLE = "backup"
-"""The backup's role: reads every table (`pg_read_all_data`, and past row security), writes
-nothing."""
-RESERVED_ROLES = (SUPERUSER, EXPORTER_ROLE, BACKUP_ROLE)
+RESERVED_ROLES = (SUPERUSER, EXPORTER_ROLE)
+# Backups dump as the app's role, the database's owner: up to PostgreSQL 18 no read-only
+# role (pg_read_all_data included) may read large objects, so a backup role short of the
+# owner fails on the first large object. pg_dump reads in a read-only transaction.
 # Exists only while a stack deployed with the old layout (the app's role as the bootstrap
 # superuser) is being moved to the new one; see SYNC_ROLES_SCRIPT.
 UPGRADE_ROLE = "webapp_layout_upgrade"
@@ -80,6 +80,8 @@ ALTER DATABASE :"app_db" OWNER TO :"app_user";
 COMMIT;
 SQL
   sql @UPGRADE@ "$POSTGRES_DB" -v app_user="$APP_USER" <<'SQL'
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+  WHERE usesysid = 10 AND pid <> pg_backend_pid() \g /dev/null
 SET webapp.app_user = :'app_user';
 DO $move$
 DECLARE
@@ -96,7 +98,8 @@ BEGIN
       WHERE c.relowner = 10 AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
         AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema'
         AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-          AND d.objid = c.oid AND d.deptype IN ('a', 'i', 'e'))
+          AND d.objid = c.oid AND (d.deptype = 'e'
+            OR (c.relkind = 'S' AND d.deptype IN ('a', 'i'))))
     UNION ALL
     SELECT format('ALTER ROUTINE %s OWNER TO %I', p.oid::regprocedure, app_role)
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -120,6 +123,10 @@ BEGIN
         AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
           AND d.objid = t.oid AND d.deptype = 'e')
     UNION ALL
+    SELECT format('ALTER STATISTICS %I.%I OWNER TO %I', n.nspname, s.stxname, app_role)
+      FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
+      WHERE s.stxowner = 10 AND n.nspname NOT LIKE 'pg\_%'
+    UNION ALL
     SELECT format('ALTER LARGE OBJECT %s OWNER TO %I', oid, app_role)
       FROM pg_largeobject_metadata WHERE lomowner = 10
   LOOP
@@ -129,22 +136,20 @@ END
 $move$;
 SQL
 }
+# Roles and passwords come first and on their own: a grant that fails (an image too old
+# for a built-in role) must not hold back a password rotation.
 roles_sql() {
   cat <<'SQL'
 SET log_statement = 'none';
 SET log_min_error_statement = 'panic';
-SELECT format('CREATE ROLE %I', r) FROM unnest(ARRAY[:'app_user', '@EXPORTER@', '@BACKUP@']) r
+SELECT format('CREATE ROLE %I', r) FROM unnest(ARRAY[:'app_user', '@EXPORTER@']) r
   WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) \gexec
 ALTER ROLE :"app_user" WITH LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS;
 ALTER ROLE @EXPORTER@ WITH LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS;
-ALTER ROLE @BACKUP@ WITH LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION BYPASSRLS;
-GRANT pg_monitor TO @EXPORTER@;
-GRANT pg_read_all_data TO @BACKUP@;
-ALTER DATABASE :"app_db" OWNER TO :"app_user";
 SQL
   synced=""
   for pair in "$APP_USER=$APP_PASSWORD_FILE" "@EXPORTER@=$EXPORTER_PASSWORD_FILE" \
-      "@BACKUP@=$BACKUP_PASSWORD_FILE" "@SUPERUSER@=$SUPERUSER_PASSWORD_FILE"; do
+      "@SUPERUSER@=$SUPERUSER_PASSWORD_FILE"; do
     role=${pair%%=*}
     file=${pair#*=}
     if usable_secret "$file" "$role"; then
@@ -154,6 +159,12 @@ SQL
     fi
   done
   printf '\\echo passwords set for:%s\n' "${synced:- none}"
+}
+grants_sql() {
+  cat <<'SQL'
+GRANT pg_monitor TO @EXPORTER@;
+ALTER DATABASE :"app_db" OWNER TO :"app_user";
+SQL
 }
 
 tries=0
@@ -188,18 +199,26 @@ case "$state" in
     ;;
 esac
 
-script="$SOCKET_DIR/roles.sql"
-roles_sql > "$script"
-if result=$(sql @SUPERUSER@ postgres -v app_user="$APP_USER" -v app_db="$POSTGRES_DB" \
-    -f "$script" 2>&1); then
-  log "roles checked: $APP_USER owns $POSTGRES_DB; $result"
+run_script() {
+  script="$SOCKET_DIR/$1.sql"
+  "$1_sql" > "$script"
+  sql @SUPERUSER@ postgres -v app_user="$APP_USER" -v app_db="$POSTGRES_DB" -f "$script" 2>&1
+  status=$?
+  rm -f "$script"
+  return $status
+}
+if result=$(run_script roles); then
+  log "roles checked; $result"
 else
   log "roles not checked: $result"
 fi
-rm -f "$script"
+if result=$(run_script grants); then
+  log "grants checked: $APP_USER owns $POSTGRES_DB, @EXPORTER@ has pg_monitor"
+else
+  log "grants not checked: $result"
+fi
 exit 0
 """.replace("@SUPERUSER@", SUPERUSER)
     .replace("@EXPORTER@", EXPORTER_ROLE)
-    .replace("@BACKUP@", BACKUP_ROLE)
     .replace("@UPGRADE@", UPGRADE_ROLE)
 )

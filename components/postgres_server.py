@@ -23,7 +23,6 @@ from .common import (
 )
 from .postgres_metrics import Metrics, exporter_container
 from .postgres_parts import (
-    BACKUP_PASSWORD_KEY,
     CONFIG_MOUNT,
     DATA_MOUNT,
     EXPORTER_PASSWORD_KEY,
@@ -49,7 +48,6 @@ def passwords(db: DatabaseParts) -> dict[str, random.RandomPassword]:
         PASSWORD_KEY: f"{db.name}-password",
         SUPERUSER_PASSWORD_KEY: f"{db.name}-superuser-password",
         EXPORTER_PASSWORD_KEY: f"{db.name}-exporter-password",
-        BACKUP_PASSWORD_KEY: f"{db.name}-backup-password",
     }
     return {
         # Alphanumeric only: the password goes into URLs unescaped.
@@ -148,7 +146,6 @@ def _server_container(db: DatabaseParts) -> k8s.core.v1.ContainerArgs:
         "APP_PASSWORD_FILE": secret_file(PASSWORD_KEY),
         "SUPERUSER_PASSWORD_FILE": secret_file(SUPERUSER_PASSWORD_KEY),
         "EXPORTER_PASSWORD_FILE": secret_file(EXPORTER_PASSWORD_KEY),
-        "BACKUP_PASSWORD_FILE": secret_file(BACKUP_PASSWORD_KEY),
     }
     mounts = {
         "data": DATA_MOUNT,

@@ -10,10 +10,10 @@ from typing import Any
 import pulumi
 
 from components import Backups, ContainerResources, Metrics, ObjectStorage
-from components.postgres_roles import RESERVED_ROLES
+from components.postgres_roles import RESERVED_ROLES, UPGRADE_ROLE
+from components.quantity import suggest_byte_quantity
 
 from .app import read_resources
-from .quantity import suggest_byte_quantity
 from .reader import INVALID, PROJECT, ConfigError, Feature, Reader, fails, present
 from .values import (
     BOOLEAN_ALLOWED,
@@ -99,17 +99,47 @@ def _bucket_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
-def _suggest_bucket_url(raw: str) -> str | None:
-    bucket, _, prefix = re.sub(r"^[A-Za-z0-9]+://", "", raw.strip()).strip("/").partition("/")
+# AWS' own https forms of a bucket: virtual-hosted (bucket.s3.region.amazonaws.com/prefix)
+# and path-style (s3.region.amazonaws.com/bucket/prefix).
+_VIRTUAL_HOSTED = re.compile(r"^(?P<bucket>[^/]+)\.s3[.-][^/]*amazonaws\.com(?P<path>/.*)?$")
+_PATH_STYLE = re.compile(r"^s3[.-][^/]*amazonaws\.com/(?P<bucket>[^/]+)(?P<path>/.*)?$")
+BUCKET_PLACEHOLDER = "s3://<bucket>/<prefix>"
+# The prod stack file's placeholder: the `sthree-` prefix is reserved by S3, so no one can
+# own a bucket of that name and receive the dumps of a stack that kept the placeholder.
+PLACEHOLDER_BUCKET = "sthree-replace-with-your-bucket"
+
+
+def _suggest_bucket_url(raw: str) -> str:
+    """Never empty: an empty bucket turns off-cluster copies off."""
+    location = re.sub(r"^[A-Za-z0-9]+://", "", raw.strip())
+    aws = _VIRTUAL_HOSTED.match(location) or _PATH_STYLE.match(location)
+    if aws:
+        bucket, prefix = aws.group("bucket"), (aws.group("path") or "")
+    else:
+        bucket, _, prefix = location.strip("/").partition("/")
     bucket = re.sub(r"[^a-z0-9.-]+", "-", bucket.lower()).strip("-.")
-    candidate = f"s3://{bucket}" + (f"/{prefix}" if prefix else "")
-    return candidate if bucket and _BUCKET_URL.match(candidate) else None
+    parts = [re.sub(r"[^A-Za-z0-9!_.*'()-]+", "-", part) for part in prefix.split("/") if part]
+    candidate = f"s3://{bucket}" + "".join(f"/{part}" for part in parts)
+    return candidate if len(bucket) >= 3 and _BUCKET_URL.match(candidate) else BUCKET_PLACEHOLDER
 
 
 def _endpoint(raw: str) -> str:
     if raw and not _ENDPOINT.match(raw):
         raise ValueError(raw)
     return raw.rstrip("/")
+
+
+def _suggest_identity_annotation(raw: str) -> str:
+    key, _, value = re.sub(r"\s*[:=]\s*", "=", raw.strip(), count=1).partition("=")
+    return f"{key}={value or '<value>'}" if _ANNOTATION_KEY.match(key) else "<key>=<value>"
+
+
+def _suggest_endpoint(raw: str) -> str:
+    candidate = raw.strip()
+    if "://" not in candidate:
+        candidate = f"https://{candidate}"
+    scheme, _, rest = candidate.partition("://")
+    return f"{scheme.lower()}://{rest.split('/', 1)[0]}"
 
 
 def _identity_annotation(raw: str) -> dict[str, str]:
@@ -121,6 +151,18 @@ def _identity_annotation(raw: str) -> dict[str, str]:
     return {key: value}
 
 
+def _suggest_restore_from(raw: str) -> str:
+    name = raw.strip()
+    for suffix in (".sha256", ".partial"):
+        name = name.removesuffix(suffix)
+    if not name.endswith(".dump"):
+        name += ".dump"
+    if name.startswith("s3://") and _DUMP_FILE.match(name.rsplit("/", 1)[-1]):
+        return name
+    # A path that is not an s3:// URL names no dump in the volume: no restore.
+    return name if "/" not in name and _DUMP_FILE.match(name) else ""
+
+
 def _restore_from(raw: str) -> str:
     if raw == "" or _DUMP_FILE.match(raw):
         return raw
@@ -129,11 +171,10 @@ def _restore_from(raw: str) -> str:
     raise ValueError(raw)
 
 
-_SECRET_KEYS_ALLOWED = "it must be set as a secret, so it is encrypted in the stack file"
 _ACCESS_KEYS = ("backupS3AccessKeyId", "backupS3SecretAccessKey")
 
 
-def _read_access(reader: Reader, bucket: str) -> dict[str, Any] | None:
+def _read_access(reader: Reader, bucket: str | None) -> dict[str, Any] | None:
     """Exactly one way to the bucket: access keys as secret config, an existing Secret,
     or workload identity; as the ObjectStorage fields that say which. Secret values are
     never shown in a message."""
@@ -141,8 +182,12 @@ def _read_access(reader: Reader, bucket: str) -> dict[str, Any] | None:
     valid = True
     for key in _ACCESS_KEYS:
         if has_key[key] and not reader.is_secret(key):
-            fix = f"pulumi config set --secret --stack {reader.stack} {PROJECT}:{key} <value>"
-            reader.fail(key, "set in plaintext", _SECRET_KEYS_ALLOWED, fix=fix)
+            reader.errors.append(
+                f"{PROJECT}:{key} is set in plaintext (its value is now in the stack file: "
+                "rotate the key), but it must be set as a secret, so it is encrypted there; fix "
+                f"it with: pulumi config set --secret --stack {reader.stack} {PROJECT}:{key} "
+                "<new value>"
+            )
             valid = False
     if has_key[_ACCESS_KEYS[0]] != has_key[_ACCESS_KEYS[1]]:
         missing = _ACCESS_KEYS[1] if has_key[_ACCESS_KEYS[0]] else _ACCESS_KEYS[0]
@@ -162,8 +207,11 @@ def _read_access(reader: Reader, bucket: str) -> dict[str, Any] | None:
         _identity_annotation,
         "it must be empty or one ServiceAccount annotation as key=value, such as "
         "eks.amazonaws.com/role-arn=arn:aws:iam::111122223333:role/webapp-backups",
+        _suggest_identity_annotation,
     )
-    if existing_secret is None or identity is None or not valid:
+    if existing_secret is None or identity is None or not valid or bucket is None:
+        # A bucket that did not parse is reported already; comparing it here would only
+        # add a wrong second sentence.
         return None
     modes = [
         f"{PROJECT}:{key}"
@@ -191,7 +239,7 @@ def _read_access(reader: Reader, bucket: str) -> dict[str, Any] | None:
             f"({PROJECT}:backupS3IdentityAnnotation)"
         )
         if modes:
-            allowed += f"; {' and '.join(modes)} are all set"
+            allowed += f"; {' and '.join(modes)} are {'both' if len(modes) == 2 else 'all'} set"
         reader.fail(
             "backupBucket",
             bucket,
@@ -228,7 +276,7 @@ def _read_object_storage(reader: Reader) -> Feature[ObjectStorage]:
         _endpoint,
         "it must be empty (AWS S3) or the URL of an S3-compatible API without a path, such "
         "as https://minio.example.com:9000",
-        lambda raw: f"https://{raw.strip().strip('/')}" if "://" not in raw else None,
+        _suggest_endpoint,
     )
     region = reader.read(
         "backupS3Region",
@@ -237,11 +285,25 @@ def _read_object_storage(reader: Reader) -> Feature[ObjectStorage]:
         lambda raw: re.sub(r"[^a-z0-9]+", "-", raw.strip().lower()).strip("-") or None,
     )
     image = reader.read("backupS3Image", pinned_image, IMAGE_ALLOWED, suggest_image)
-    access = _read_access(reader, bucket or "")
+    access = _read_access(reader, bucket)
     if None in (bucket, endpoint, region, image, access):
+        return INVALID
+    if endpoint and not bucket:
+        reader.fail(
+            "backupS3Endpoint",
+            endpoint,
+            f"an endpoint is used only with {PROJECT}:backupBucket, which is empty",
+            fix=reader.remove_command("backupS3Endpoint"),
+        )
         return INVALID
     if not bucket:
         return Feature(None)
+    if present(bucket).startswith(f"s3://{PLACEHOLDER_BUCKET}"):
+        pulumi.log.warn(
+            f"{PROJECT}:backupBucket is the placeholder '{bucket}': no dump leaves the cluster "
+            f"until you set your own bucket with: pulumi config set --stack {reader.stack} "
+            f"{PROJECT}:backupBucket s3://<bucket>/<prefix>"
+        )
     storage = ObjectStorage(
         bucket_url=present(bucket), image=present(image), region=present(region)
     )
@@ -272,7 +334,7 @@ def _read_backups(reader: Reader) -> Feature[Backups]:
         _restore_from,
         "it must be empty (no restore), the file name of a dump in the backup volume such "
         "as app-20261125T030000Z.dump, or the s3:// URL of a dump in webapp:backupBucket",
-        lambda raw: name if _DUMP_FILE.match(name := raw.strip().rsplit("/", 1)[-1]) else None,
+        _suggest_restore_from,
     )
     object_storage = _read_object_storage(reader)
     if None in (enabled, schedule, keep, storage, restore_from) or not object_storage.valid:
@@ -294,7 +356,9 @@ def _read_backups(reader: Reader) -> Feature[Backups]:
                 "restoreFrom",
                 restore_from,
                 f"a dump from object storage must be in {PROJECT}:backupBucket "
-                f"('{bucket}'), whose credentials the restore uses",
+                f"('{bucket}'), whose credentials the restore uses (to restore another "
+                "stack's dump, copy it into this stack's prefix first: see the README's "
+                "'Restore a backup')",
                 f"{bucket}/{present(restore_from).rsplit('/', 1)[-1]}" if bucket else "",
             )
             return INVALID
@@ -344,15 +408,37 @@ def _read_metrics(reader: Reader) -> Feature[Metrics]:
     )
 
 
+# Names PostgreSQL refuses for a role, and the roles the database keeps for itself.
+_NOT_APP_ROLES = (
+    *RESERVED_ROLES,
+    UPGRADE_ROLE,
+    "public",
+    "none",
+    "current_user",
+    "session_user",
+    "current_role",
+)
+
+
+def _app_role(raw: str) -> str:
+    if raw in _NOT_APP_ROLES:
+        raise ValueError(raw)
+    return pg_identifier(raw)
+
+
 def read_database(reader: Reader) -> DatabaseSettings | None:
     image = reader.read("dbImage", pinned_image, IMAGE_ALLOWED, suggest_image)
     name = reader.read("dbName", pg_identifier, IDENTIFIER_ALLOWED, suggest_pg_identifier)
     user = reader.read(
         "dbUser",
-        lambda raw: pg_identifier(raw) if raw not in RESERVED_ROLES else fails(raw),
-        f"{IDENTIFIER_ALLOWED}, and not {', '.join(RESERVED_ROLES)} (roles the database "
-        "keeps for its superuser, exporter and backups)",
-        lambda raw: f"{raw}_app" if raw in RESERVED_ROLES else suggest_pg_identifier(raw),
+        _app_role,
+        f"{IDENTIFIER_ALLOWED}, and not {', '.join(_NOT_APP_ROLES)} (roles PostgreSQL or "
+        "the database keep for themselves)",
+        lambda raw: (
+            f"{name}_app"
+            if (name := suggest_pg_identifier(raw) or "app") in _NOT_APP_ROLES
+            else name
+        ),
     )
     storage = reader.read("storageSize", quantity("storage"), BYTES_ALLOWED, suggest_byte_quantity)
     storage_class = reader.read(

@@ -17,10 +17,10 @@ from decimal import Decimal
 
 from components import ContainerResources, Quota
 from components.common import BACKUP_RESOURCES, EXPORTER_RESOURCES, surge_pods
+from components.quantity import format_bytes, format_cpu, parse_quantity, suggest_byte_quantity
 
 from .app import AppSettings
 from .database import DatabaseSettings
-from .quantity import format_bytes, format_cpu, parse_quantity, suggest_byte_quantity
 from .reader import PROJECT, Reader, present
 from .values import (
     BOOLEAN_ALLOWED,

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from .quantity import QuantityError, format_bytes, parse_quantity
+from components.quantity import QuantityError, format_bytes, parse_quantity
+
 from .reader import PROJECT, BadValueError
 
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")

@@ -8,6 +8,7 @@ real S3 API) is in test_database_scripts.py.
 from __future__ import annotations
 
 import base64
+import shlex
 from typing import Any
 
 import pytest
@@ -97,9 +98,10 @@ def test_the_app_is_not_the_superuser_anywhere(stack_run: ProgramRun) -> None:
     assert env["POSTGRES_PASSWORD_FILE"]["value"] == env["SUPERUSER_PASSWORD_FILE"]["value"]
     exporter = _env(_database_container(stack_run, "exporter"))
     assert exporter["DATA_SOURCE_USER"]["value"] == "exporter"
+    # Dumps are taken as the owner: no read-only role may read large objects (up to 18).
     (dump,) = [step for step in _cronjob_steps(stack_run) if step["name"] == "dump"]
-    assert _env(dump)["PGUSER"]["value"] == "backup"
-    assert _env(dump)["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "backup-password"
+    assert _env(dump)["PGUSER"]["value"] == "app"
+    assert _env(dump)["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "password"
 
 
 def test_each_container_gets_only_its_own_password(stack_run: ProgramRun) -> None:
@@ -165,14 +167,19 @@ def test_each_new_restore_request_is_a_new_job(pending_restore: ProgramRun) -> N
 
 
 def test_a_long_restore_does_not_fail_the_update(pending_restore: ProgramRun) -> None:
-    """`pulumi up` waits for a Job for 10 minutes unless told otherwise; it must wait at
-    least as long as the Job may run, and the Job must not retry on its own."""
+    """`pulumi up` waits for a Job for 10 minutes unless told otherwise, and a CI job
+    may end sooner than a restore: the update must not wait on it at all. The Job runs
+    once, stays once finished, and says which dump it restores."""
     job = _restore_job(pending_restore)
-    spec = job.manifest()["spec"]
+    manifest = job.manifest()
+    assert manifest["metadata"]["annotations"] == {
+        "pulumi.com/skipAwait": "true",
+        "webapp.dev/restore-from": DUMP,
+    }
+    assert job.custom_timeouts == {}
+    spec = manifest["spec"]
     assert spec["backoffLimit"] == 0
-    create_timeout = job.custom_timeouts.get("create", "")
-    assert create_timeout.endswith("m"), f"create timeout {create_timeout!r}"
-    assert int(create_timeout[:-1]) * 60 > spec["activeDeadlineSeconds"]
+    assert spec["template"]["spec"]["restartPolicy"] == "Never"
     assert "ttlSecondsAfterFinished" not in spec, "a vanished Job would be recreated"
 
 
@@ -239,6 +246,8 @@ def test_an_existing_secret_or_workload_identity_instead_of_keys() -> None:
     assert _env(upload)["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {
         "name": "my-keys",
         "key": "AWS_SECRET_ACCESS_KEY",
+        # A missing Secret lets the step start and say so, instead of hanging unseen.
+        "optional": True,
     }
     assert {s.name for s in existing.of_type(SECRET)} == {
         "webapp-db-credentials",
@@ -281,7 +290,9 @@ def test_prod_copies_off_the_cluster_without_secrets_in_its_stack_file(
     prod_run: ProgramRun, dev_run: ProgramRun
 ) -> None:
     config = stack_file("prod")["config"]
-    assert config["webapp:backupBucket"].startswith("s3://")
+    # A placeholder no one can own: S3 reserves the `sthree-` prefix.
+    assert config["webapp:backupBucket"].startswith("s3://sthree-")
+    assert any("is the placeholder" in message for message in prod_run.logs)
     assert not [key for key, value in config.items() if isinstance(value, dict)]
     assert [step["name"] for step in _cronjob_steps(prod_run)] == ["dump", "upload"]
     assert [step["name"] for step in _cronjob_steps(dev_run)] == ["dump"]
@@ -300,12 +311,12 @@ CREDENTIAL_ERRORS = [
     (
         {"webapp:backupBucket": BUCKET, **ACCESS_KEYS},
         {},
-        "webapp:backupS3AccessKeyId is 'set in plaintext', but it must be set as a secret, so "
-        f"it is encrypted in the stack file; {FIX} set --secret --stack dev "
-        "webapp:backupS3AccessKeyId <value>\n"
-        "webapp:backupS3SecretAccessKey is 'set in plaintext', but it must be set as a secret, "
-        f"so it is encrypted in the stack file; {FIX} set --secret --stack dev "
-        "webapp:backupS3SecretAccessKey <value>",
+        "webapp:backupS3AccessKeyId is set in plaintext (its value is now in the stack file: "
+        "rotate the key), but it must be set as a secret, so it is encrypted there; "
+        f"{FIX} set --secret --stack dev webapp:backupS3AccessKeyId <new value>\n"
+        "webapp:backupS3SecretAccessKey is set in plaintext (its value is now in the stack "
+        "file: rotate the key), but it must be set as a secret, so it is encrypted there; "
+        f"{FIX} set --secret --stack dev webapp:backupS3SecretAccessKey <new value>",
     ),
     (
         {"webapp:backupBucket": BUCKET},
@@ -321,7 +332,7 @@ CREDENTIAL_ERRORS = [
         "exactly one way to the bucket: secret access keys (webapp:backupS3AccessKeyId and "
         "webapp:backupS3SecretAccessKey), an existing Secret (webapp:backupS3CredentialsSecret) "
         "or workload identity (webapp:backupS3IdentityAnnotation); webapp:backupS3AccessKeyId "
-        "and webapp:backupS3CredentialsSecret are all set; "
+        "and webapp:backupS3CredentialsSecret are both set; "
         f"{FIX} rm --stack dev webapp:backupS3CredentialsSecret",
     ),
     (
@@ -342,8 +353,23 @@ CREDENTIAL_ERRORS = [
         {"webapp:backupBucket": BUCKET, "webapp:restoreFrom": f"s3://elsewhere/{DUMP}"},
         ACCESS_KEYS,
         f"webapp:restoreFrom is 's3://elsewhere/{DUMP}', but a dump from object storage must "
-        f"be in webapp:backupBucket ('{BUCKET}'), whose credentials the restore uses; "
-        f"{FIX} set --stack dev webapp:restoreFrom {BUCKET}/{DUMP}",
+        f"be in webapp:backupBucket ('{BUCKET}'), whose credentials the restore uses (to "
+        "restore another stack's dump, copy it into this stack's prefix first: see the "
+        f"README's 'Restore a backup'); {FIX} set --stack dev webapp:restoreFrom {BUCKET}/{DUMP}",
+    ),
+    (
+        {"webapp:backupBucket": "s3://x//prod"},
+        {},
+        "webapp:backupBucket is 's3://x//prod', but it must be empty (no off-cluster copies) "
+        "or an S3 URL such as s3://my-backups/webapp/prod (bucket name in lowercase); "
+        f"{FIX} set --stack dev webapp:backupBucket 's3://<bucket>/<prefix>'",
+    ),
+    (
+        {"webapp:backupS3Endpoint": "https://minio.example.com:9000"},
+        {},
+        "webapp:backupS3Endpoint is 'https://minio.example.com:9000', but an endpoint is used "
+        f"only with webapp:backupBucket, which is empty; {FIX} rm --stack dev "
+        "webapp:backupS3Endpoint",
     ),
 ]
 
@@ -357,3 +383,38 @@ def test_object_storage_mistakes_stop_the_program_with_one_sentence_each(
     assert str(raised.value) == message
     for value in ACCESS_KEYS.values():
         assert value not in str(raised.value)
+
+
+SUGGESTED_FIXES = [
+    ("backupBucket", "https://team-backups.s3.eu-west-1.amazonaws.com/webapp/dev", BUCKET),
+    ("backupBucket", "https://s3.eu-west-1.amazonaws.com/team-backups/webapp/dev", BUCKET),
+    ("backupBucket", "s3://team-backups/webapp dev", "s3://team-backups/webapp-dev"),
+    ("backupS3Endpoint", "https://minio.example.com:9000/bucket", "https://minio.example.com:9000"),
+    (
+        "backupS3IdentityAnnotation",
+        "eks.amazonaws.com/role-arn: arn:aws:iam::1:role/b",
+        "eks.amazonaws.com/role-arn=arn:aws:iam::1:role/b",
+    ),
+    ("restoreFrom", "app-20261125T030000Z", DUMP),
+    ("restoreFrom", f"{DUMP}.sha256", DUMP),
+    ("dbUser", "Postgres", "postgres_app"),
+    ("dbUser", "public", "public_app"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "fixed"), SUGGESTED_FIXES)
+def test_the_suggested_fix_is_a_valid_value_that_keeps_the_meaning(
+    key: str, value: str, fixed: str
+) -> None:
+    """Following the message's command must give a working config, and never quietly
+    turn a feature off by suggesting an empty value."""
+    with pytest.raises(ConfigError) as raised:
+        run_main("dev", {f"webapp:{key}": value})
+    (line,) = [line for line in str(raised.value).splitlines() if line.startswith(f"webapp:{key}")]
+    assert line.endswith(f"webapp:{key} {shlex.quote(fixed)}"), line
+    # Object storage settings need a bucket and one way to it to stand on their own.
+    storage = {"webapp:backupBucket": BUCKET, "webapp:backupS3CredentialsSecret": "my-keys"}
+    if key == "backupS3IdentityAnnotation":
+        storage.pop("webapp:backupS3CredentialsSecret")
+    context = storage if key.startswith("backup") else {}
+    run_main("dev", {**context, f"webapp:{key}": fixed})

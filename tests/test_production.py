@@ -215,7 +215,7 @@ def test_backups_run_on_schedule_keep_n_dumps_and_read_the_password_by_reference
     database_secret = stack_run.one("kubernetes:core/v1:Secret", "webapp-db-credentials")
     assert password == {
         "name": database_secret.manifest()["metadata"]["name"],
-        "key": "backup-password",
+        "key": "password",
     }
     assert env["PGHOST"]["value"] == "webapp-db" and container["image"].startswith("postgres:")
     claim = stack_run.one(PVC, "webapp-db-backups").manifest()
@@ -258,7 +258,7 @@ def test_restore_job_exists_only_when_asked_for(dev_run: ProgramRun) -> None:
     (container,) = pod["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["RESTORE_FILE"] == "app-20261125T030000Z.dump"
-    assert "pg_restore --single-transaction" in container["command"][-1]
+    assert "DROP OWNED BY CURRENT_USER" in container["command"][-1]
     assert run.outputs["restoreJob"].value == job.manifest()["metadata"]["name"]
 
 

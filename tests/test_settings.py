@@ -126,16 +126,18 @@ BAD_VALUES = [
         "App-User",
         "webapp:dbUser is 'App-User', but it must be a PostgreSQL identifier: lowercase "
         "letters, digits and '_', starting with a letter or '_', at most 63 characters, not "
-        "starting with 'pg_', and not postgres, exporter, backup (roles the database keeps "
-        f"for its superuser, exporter and backups); {FIX} webapp:dbUser app_user",
+        "starting with 'pg_', and not postgres, exporter, webapp_layout_upgrade, public, none, "
+        "current_user, session_user, current_role (roles PostgreSQL or the database keep for "
+        f"themselves); {FIX} webapp:dbUser app_user",
     ),
     (
         "dbUser",
         "postgres",
         "webapp:dbUser is 'postgres', but it must be a PostgreSQL identifier: lowercase "
         "letters, digits and '_', starting with a letter or '_', at most 63 characters, not "
-        "starting with 'pg_', and not postgres, exporter, backup (roles the database keeps "
-        f"for its superuser, exporter and backups); {FIX} webapp:dbUser postgres_app",
+        "starting with 'pg_', and not postgres, exporter, webapp_layout_upgrade, public, none, "
+        "current_user, session_user, current_role (roles PostgreSQL or the database keep for "
+        f"themselves); {FIX} webapp:dbUser postgres_app",
     ),
     (
         "appCpuLimit",
@@ -376,7 +378,7 @@ BAD_VALUES = [
         "webapp:backupS3IdentityAnnotation is 'eks.amazonaws.com/role-arn', but it must be "
         "empty or one ServiceAccount annotation as key=value, such as "
         "eks.amazonaws.com/role-arn=arn:aws:iam::111122223333:role/webapp-backups; "
-        f"{FIX} webapp:backupS3IdentityAnnotation ''",
+        f"{FIX} webapp:backupS3IdentityAnnotation 'eks.amazonaws.com/role-arn=<value>'",
     ),
     (
         "backupS3CredentialsSecret",
