@@ -15,6 +15,7 @@ from components.settings import load_settings
 
 settings = load_settings()
 app, db = settings.app, settings.database
+observability = settings.observability
 web_name = app.name
 db_name = f"{app.name}-db"
 provider = kubernetes_provider("kubernetes", settings.cluster)
@@ -48,6 +49,7 @@ database = PostgresDatabase(
         backups=db.backups,
         metrics=db.metrics,
         protect=settings.namespace.protect,
+        logs=observability.server_logs,
     ),
     opts=on_cluster,
 )

@@ -9,6 +9,7 @@ from .postgres_database import (
     PostgresDatabaseArgs,
 )
 from .postgres_jobs import Backups, ObjectStorage
+from .postgres_logging import ServerLogs
 from .web_service import Autoscaling, Ingress, WebService, WebServiceArgs
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "PostgresDatabase",
     "PostgresDatabaseArgs",
     "Quota",
+    "ServerLogs",
     "WebService",
     "WebServiceArgs",
 ]

@@ -4,7 +4,7 @@ roles with generated passwords, and backups that can leave the cluster."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import pulumi
@@ -40,6 +40,7 @@ from .postgres_jobs import (
     restore_job_name,
     restore_job_spec,
 )
+from .postgres_logging import ServerLogs, log_mount, log_volume, prepare_container
 from .postgres_scripts import EXPORTER_ROLE, PG_HBA_CONF, SYNC_ROLES_SCRIPT
 
 POSTGRES_PORT = 5432
@@ -118,6 +119,8 @@ class PostgresDatabaseArgs:
     # Protect the volumes from `pulumi destroy` and replacement, and keep them in the
     # cluster if they are ever deleted through Pulumi.
     protect: bool = False
+    # What the server logs to stdout (postgres_logging.py).
+    logs: ServerLogs = field(default_factory=ServerLogs)
 
 
 class PostgresDatabase(pulumi.ComponentResource):
@@ -291,7 +294,11 @@ class PostgresDatabase(pulumi.ComponentResource):
             image=args.image,
             # The image's entrypoint runs with these arguments; our own client
             # authentication rules replace the ones initdb wrote into PGDATA.
-            args=["postgres", "-c", f"hba_file={CONFIG_MOUNT}/pg_hba.conf"],
+            args=[
+                "postgres",
+                *("-c", f"hba_file={CONFIG_MOUNT}/pg_hba.conf"),
+                *args.logs.server_args(),
+            ],
             ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=POSTGRES_PORT)],
             env=[
                 k8s.core.v1.EnvVarArgs(name=key, value=value)
@@ -316,6 +323,7 @@ class PostgresDatabase(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="run", mount_path=SOCKET_DIR),
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
                 k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
+                log_mount(),
                 k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_MOUNT, read_only=True),
                 k8s.core.v1.VolumeMountArgs(
                     name="credentials", mount_path=SECRETS_MOUNT, read_only=True
@@ -356,6 +364,7 @@ class PostgresDatabase(pulumi.ComponentResource):
                 config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=server_config.metadata.name),
             ),
             self._secret_volume("credentials", credentials, ROLE_PASSWORD_KEYS),
+            log_volume(),
         ]
         containers = [self._server_container()]
         if args.metrics:
@@ -392,6 +401,7 @@ class PostgresDatabase(pulumi.ComponentResource):
                     ),
                     spec=hardened_pod_spec(
                         user_id=POSTGRES_USER_ID,
+                        init_containers=[prepare_container(args.image)],
                         containers=containers,
                         volumes=volumes,
                         termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,

@@ -26,6 +26,7 @@ from .app_namespace import Quota
 from .common import BACKUP_RESOURCES, EXPORTER_RESOURCES, ROLLOUT_MAX_SURGE, ContainerResources
 from .postgres_database import Metrics
 from .postgres_jobs import Backups, ObjectStorage
+from .postgres_logging import ServerLogs
 from .postgres_scripts import RESERVED_ROLES
 from .quantity import (
     QuantityError,
@@ -129,6 +130,7 @@ class Settings:
     namespace: NamespaceSettings
     app: AppSettings
     database: DatabaseSettings
+    observability: ObservabilitySettings
 
 
 @cache
@@ -1124,12 +1126,27 @@ def load_settings() -> Settings:
     app = _read_app(reader)
     database = _read_database(reader)
     cluster = _read_cluster(reader)
-    if reader.errors or namespace is None or app is None or database is None or cluster is None:
+    observability = _read_observability(reader, database)
+    if (
+        reader.errors
+        or namespace is None
+        or app is None
+        or database is None
+        or cluster is None
+        or observability is None
+    ):
         raise ConfigError("\n".join(reader.errors))
     _check_quota(reader, namespace, app, database)
     if reader.errors:
         raise ConfigError("\n".join(reader.errors))
-    return Settings(stack=stack, cluster=cluster, namespace=namespace, app=app, database=database)
+    return Settings(
+        stack=stack,
+        cluster=cluster,
+        namespace=namespace,
+        app=app,
+        database=database,
+        observability=observability,
+    )
 
 
 def _render_directory(raw: str) -> str:
@@ -1147,3 +1164,29 @@ def _present(value: T | None) -> T:
     if value is None:
         raise AssertionError("a checked setting is missing")
     return value
+
+
+# --- Monitoring and logs: the server's slow statement log. -------------------------------
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    server_logs: ServerLogs
+
+
+MAX_SLOW_STATEMENT_MS = 3_600_000
+
+
+def _read_observability(
+    reader: _Reader, database: DatabaseSettings | None
+) -> ObservabilitySettings | None:
+    slow_ms = reader.read(
+        "dbSlowQueryMs",
+        _whole_number(-1, MAX_SLOW_STATEMENT_MS),
+        "it must be -1 (no slow statement log) or a whole number of milliseconds from 0 to "
+        f"{MAX_SLOW_STATEMENT_MS} (0 logs every statement)",
+        _suggest_whole_number(-1, MAX_SLOW_STATEMENT_MS),
+    )
+    if slow_ms is None:
+        return None
+    return ObservabilitySettings(server_logs=ServerLogs(slow_statement_ms=slow_ms))
