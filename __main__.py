@@ -29,6 +29,7 @@ namespace = AppNamespace(
         app=app.name,
         quota=settings.namespace.quota,
         protect=settings.namespace.protect,
+        dashboard=observability.dashboard,
     ),
     opts=on_cluster,
 )
@@ -49,6 +50,7 @@ database = PostgresDatabase(
         backups=db.backups,
         metrics=db.metrics,
         protect=settings.namespace.protect,
+        monitoring=observability.monitoring,
         logs=observability.server_logs,
     ),
     opts=on_cluster,
@@ -76,6 +78,7 @@ web = WebService(
         drain_seconds=app.drain_seconds,
         termination_grace_seconds=app.termination_grace_seconds,
         cluster_domain=settings.cluster.domain,
+        monitoring=observability.monitoring,
     ),
     opts=on_cluster,
 )

@@ -2,6 +2,7 @@
 
 from .app_namespace import AppNamespace, AppNamespaceArgs, Quota
 from .common import ContainerResources
+from .monitoring import Monitoring
 from .postgres_database import (
     DatabaseConnection,
     Metrics,
@@ -21,6 +22,7 @@ __all__ = [
     "DatabaseConnection",
     "Ingress",
     "Metrics",
+    "Monitoring",
     "ObjectStorage",
     "PostgresDatabase",
     "PostgresDatabaseArgs",

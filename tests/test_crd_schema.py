@@ -16,6 +16,7 @@ from tests.harness import ProgramRun
 from tests.test_kubernetes_schema import CUSTOM_RESOURCE_KINDS, NEWEST_SUPPORTED, schema_failures
 
 SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
+PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 
 
 def test_vendored_crds_are_the_upstream_files_with_their_license() -> None:
@@ -48,7 +49,12 @@ def _manifest(run: ProgramRun, type_: str) -> dict:
 
 
 def test_rendered_monitoring_objects_pass(prod_run: ProgramRun) -> None:
-    assert _failures(_manifest(prod_run, SERVICE_MONITOR)) == []
+    for type_ in (SERVICE_MONITOR, PROMETHEUS_RULE):
+        assert _failures(_manifest(prod_run, type_)) == []
+
+
+def _rule(manifest: dict) -> dict:
+    return manifest["spec"]["groups"][0]["rules"][0]
 
 
 BROKEN = [
@@ -67,6 +73,27 @@ BROKEN = [
         lambda m: m.update(apiVersion="monitoring.coreos.com/v2"),
         "no schema",
     ),
+    ("expression", PROMETHEUS_RULE, lambda m: _rule(m).update(expression="1"), "'expression' was"),
+    (
+        "label type",
+        PROMETHEUS_RULE,
+        lambda m: _rule(m).update(labels={"a": 1}),
+        "not of type 'string'",
+    ),
+    ("for", PROMETHEUS_RULE, lambda m: _rule(m).update({"for": "5 minutes"}), "match"),
+    ("group name", PROMETHEUS_RULE, lambda m: m["spec"]["groups"][0].update(name=""), "non-empty"),
+    (
+        "same group twice",
+        PROMETHEUS_RULE,
+        lambda m: m["spec"]["groups"].append(m["spec"]["groups"][0]),
+        "duplicate item",
+    ),
+    (
+        "strategy",
+        PROMETHEUS_RULE,
+        lambda m: m["spec"]["groups"][0].update(partial_response_strategy="x"),
+        "match",
+    ),
 ]
 
 
@@ -81,6 +108,14 @@ def test_a_misplaced_or_mistyped_field_is_refused(
     break_it(manifest)  # type: ignore[operator]
     failures = _failures(manifest)
     assert any(expected in failure for failure in failures), failures
+
+
+def test_int_or_string_and_case_insensitive_patterns_follow_the_crd(prod_run: ProgramRun) -> None:
+    manifest = _manifest(prod_run, PROMETHEUS_RULE)
+    group = manifest["spec"]["groups"][0]
+    group["rules"][0]["expr"] = 1
+    group["partial_response_strategy"] = "Warn"
+    assert _failures(manifest) == []
 
 
 def test_unknown_fields_pass_only_where_the_crd_preserves_them(tmp_path: Path) -> None:
