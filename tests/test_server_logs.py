@@ -1,9 +1,9 @@
 """PostgreSQL's log on the container's stdout, proven with a real server: the rendered
 init container's script prepares the log directory, then the server starts with exactly
 the rendered container arguments (paths pointed at this machine), its stdout a pipe
-owned by the server's user as a container runtime gives it (runc's pipe I/O), and every
-line that comes out must be JSON: slow statements, connections, lock waits, and the
-start-up hook's own lines.
+owned by the server's user as a container runtime gives it (runc hands a container's
+stdio pipes to its user), and every line that comes out must be JSON: slow statements,
+connections, lock waits, and the start-up hook's own lines.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -118,7 +119,7 @@ def logging_server(
     read_end, write_end = os.pipe()
     if os.geteuid() == 0:
         # A container's stdout is a pipe its runtime hands over owned by the container's
-        # user (runc's NewPipeIO), which is what lets the server reopen /dev/stdout.
+        # user (runc's fixStdioPermissions), which lets the server reopen /dev/stdout.
         os.fchown(write_end, *unprivileged_ids())
     stdout = Stdout(read_end)
     stdout.start()
@@ -243,3 +244,44 @@ def test_the_start_up_hook_logs_json_to_stdout_and_no_statement_shows_a_password
         path.read_text(errors="replace") for path in running.log_directory.glob("*.log")
     )
     assert passwords and not any(password in logged for password in passwords)
+
+
+def _children(pid: int) -> Iterator[tuple[int, str]]:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            if stat.rsplit(")", 1)[1].split()[1] == str(pid):
+                yield (
+                    int(entry.name),
+                    (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(),
+                )
+
+
+def test_a_restarted_collector_writes_to_the_plain_file_and_never_loops(
+    dev: ProgramRun, postgres_factory: PostgresFactory, tmp_path: Path
+) -> None:
+    """What the README promises if the logging collector dies: the postmaster starts a new
+    one, whose lines land in the hour's plain file instead of stdout, once each (a link
+    there would feed the collector its own output forever), and the server keeps going."""
+    with logging_server(dev, postgres_factory, tmp_path) as running:
+        server, stdout = running.server, running.stdout
+        postmaster = server.postmaster_pid()
+        assert postmaster is not None
+        (logger,) = [pid for pid, title in _children(postmaster) if ": logger" in title]
+        os.kill(logger, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while not [
+            pid for pid, title in _children(postmaster) if ": logger" in title and pid != logger
+        ]:
+            assert time.monotonic() < deadline, "the postmaster started no new collector"
+            time.sleep(0.1)
+        lines_before = len(stdout.lines)
+        server.query("SELECT 'after the collector restarted'", user="postgres", database="app")
+        time.sleep(2)
+        plain = "".join(path.read_text() for path in running.log_directory.glob("*.log"))
+        connections = [line for line in plain.splitlines() if '"connection authorized' in line]
+        assert len(connections) == 1, plain[-2000:]
+        assert len(stdout.lines) == lines_before
+        assert server.query("SELECT 1", user="postgres") == "1"
