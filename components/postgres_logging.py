@@ -14,7 +14,9 @@ Should the collector itself die, the postmaster starts a new one with stdout poi
 /dev/null, and the links then resolve to the collector's own pipe or to /dev/null: JSON
 lines land in the plain log file beside the link (a real file, since a link there would
 loop) or are lost, until the next container start. Each plain file is truncated when its
-hour comes round again, so the volume cannot fill up.
+hour comes round again, so the volume cannot fill up. That collector keeps its own pipe
+open through the link, so it outlives the postmaster at shutdown; in a pod the kernel ends
+it with the container's PID 1, the postmaster.
 """
 
 from __future__ import annotations

@@ -265,23 +265,34 @@ def test_a_restarted_collector_writes_to_the_plain_file_and_never_loops(
     """What the README promises if the logging collector dies: the postmaster starts a new
     one, whose lines land in the hour's plain file instead of stdout, once each (a link
     there would feed the collector its own output forever), and the server keeps going."""
-    with logging_server(dev, postgres_factory, tmp_path) as running:
-        server, stdout = running.server, running.stdout
-        postmaster = server.postmaster_pid()
-        assert postmaster is not None
-        (logger,) = [pid for pid, title in _children(postmaster) if ": logger" in title]
-        os.kill(logger, signal.SIGKILL)
-        deadline = time.monotonic() + 20
-        while not [
-            pid for pid, title in _children(postmaster) if ": logger" in title and pid != logger
-        ]:
-            assert time.monotonic() < deadline, "the postmaster started no new collector"
-            time.sleep(0.1)
-        lines_before = len(stdout.lines)
-        server.query("SELECT 'after the collector restarted'", user="postgres", database="app")
-        time.sleep(2)
-        plain = "".join(path.read_text() for path in running.log_directory.glob("*.log"))
-        connections = [line for line in plain.splitlines() if '"connection authorized' in line]
-        assert len(connections) == 1, plain[-2000:]
-        assert len(stdout.lines) == lines_before
-        assert server.query("SELECT 1", user="postgres") == "1"
+    new_loggers: list[int] = []
+    try:
+        with logging_server(dev, postgres_factory, tmp_path) as running:
+            server, stdout = running.server, running.stdout
+            postmaster = server.postmaster_pid()
+            assert postmaster is not None
+            (logger,) = [pid for pid, title in _children(postmaster) if ": logger" in title]
+            os.kill(logger, signal.SIGKILL)
+            deadline = time.monotonic() + 20
+            while not new_loggers:
+                assert time.monotonic() < deadline, "the postmaster started no new collector"
+                time.sleep(0.1)
+                new_loggers += [
+                    pid
+                    for pid, title in _children(postmaster)
+                    if ": logger" in title and pid != logger
+                ]
+            lines_before = len(stdout.lines)
+            server.query("SELECT 'after the restart'", user="postgres", database="app")
+            time.sleep(2)
+            plain = "".join(path.read_text() for path in running.log_directory.glob("*.log"))
+            connections = [line for line in plain.splitlines() if '"connection authorized' in line]
+            assert len(connections) == 1, plain[-2000:]
+            assert len(stdout.lines) == lines_before
+            assert server.query("SELECT 1", user="postgres") == "1"
+    finally:
+        # The new collector keeps its own pipe open through the link, so it outlives the
+        # postmaster; in a pod the kernel ends it with PID 1, here the test must.
+        for pid in new_loggers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
