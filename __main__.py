@@ -15,6 +15,7 @@ from components.settings import load_settings
 
 settings = load_settings()
 app, db = settings.app, settings.database
+observability = settings.observability
 web_name = app.name
 db_name = f"{app.name}-db"
 provider = kubernetes_provider("kubernetes", settings.cluster)
@@ -28,6 +29,7 @@ namespace = AppNamespace(
         app=app.name,
         quota=settings.namespace.quota,
         protect=settings.namespace.protect,
+        dashboard=observability.dashboard,
     ),
     opts=on_cluster,
 )
@@ -48,6 +50,8 @@ database = PostgresDatabase(
         backups=db.backups,
         metrics=db.metrics,
         protect=settings.namespace.protect,
+        monitoring=observability.monitoring,
+        logs=observability.server_logs,
     ),
     opts=on_cluster,
 )
@@ -74,6 +78,7 @@ web = WebService(
         drain_seconds=app.drain_seconds,
         termination_grace_seconds=app.termination_grace_seconds,
         cluster_domain=settings.cluster.domain,
+        monitoring=observability.monitoring,
     ),
     opts=on_cluster,
 )

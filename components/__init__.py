@@ -2,6 +2,7 @@
 
 from .app_namespace import AppNamespace, AppNamespaceArgs, Quota
 from .common import ContainerResources
+from .monitoring import Monitoring
 from .postgres_database import (
     DatabaseConnection,
     Metrics,
@@ -9,6 +10,7 @@ from .postgres_database import (
     PostgresDatabaseArgs,
 )
 from .postgres_jobs import Backups, ObjectStorage
+from .postgres_logging import ServerLogs
 from .web_service import Autoscaling, Ingress, WebService, WebServiceArgs
 
 __all__ = [
@@ -20,10 +22,12 @@ __all__ = [
     "DatabaseConnection",
     "Ingress",
     "Metrics",
+    "Monitoring",
     "ObjectStorage",
     "PostgresDatabase",
     "PostgresDatabaseArgs",
     "Quota",
+    "ServerLogs",
     "WebService",
     "WebServiceArgs",
 ]

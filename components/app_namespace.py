@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .common import component_type, dns_egress_rule, object_meta, standard_labels
+from .dashboard import SIDECAR_LABEL, grafana_dashboard
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class AppNamespaceArgs:
     default_requests: dict[str, str] = field(
         default_factory=lambda: {"cpu": "100m", "memory": "128Mi"}
     )
+    # A Grafana dashboard of everything in the namespace (components/dashboard.py).
+    dashboard: bool = False
 
 
 POD_SECURITY_LEVEL = "restricted"
@@ -116,4 +120,24 @@ class AppNamespace(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        if args.dashboard:
+            self._dashboard(name, args, labels)
         self.register_outputs({"namespace_name": self.namespace_name})
+
+    def _dashboard(self, name: str, args: AppNamespaceArgs, labels: dict[str, str]) -> None:
+        """The namespace's dashboard, in a ConfigMap that Grafana's sidecar loads. The
+        namespace holds one stack, so its queries select by namespace alone; the file name
+        carries the namespace, since the sidecar puts the dashboards of every namespace
+        into one directory."""
+        k8s.core.v1.ConfigMap(
+            f"{name}-dashboard",
+            metadata=object_meta(
+                {**labels, **SIDECAR_LABEL}, self.namespace_name, f"{name}-dashboard"
+            ),
+            data={
+                f"{args.namespace}-{name}.json": json.dumps(
+                    grafana_dashboard(args.app, args.namespace), indent=1
+                )
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -4,13 +4,14 @@ roles with generated passwords, and backups that can leave the cluster."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from .alert_rules import DatabaseWatch, rule_group, statefulset_database_alerts
 from .common import (
     EXPORTER_RESOURCES,
     SKIP_AWAIT,
@@ -28,6 +29,8 @@ from .common import (
     selector_labels,
     standard_labels,
 )
+from .cron import longest_gap_seconds
+from .monitoring import Monitoring, prometheus_rule
 from .postgres_jobs import (
     ACCESS_KEY_ID,
     IDENTITY_ENDPOINTS,
@@ -40,6 +43,7 @@ from .postgres_jobs import (
     restore_job_name,
     restore_job_spec,
 )
+from .postgres_logging import ServerLogs, log_mount, log_volume, prepare_container
 from .postgres_scripts import EXPORTER_ROLE, PG_HBA_CONF, SYNC_ROLES_SCRIPT
 
 POSTGRES_PORT = 5432
@@ -112,6 +116,10 @@ class PostgresDatabaseArgs:
     # Protect the volumes from `pulumi destroy` and replacement, and keep them in the
     # cluster if they are ever deleted through Pulumi.
     protect: bool = False
+    # Monitoring and logs (components/monitoring.py, postgres_logging.py): labels for the
+    # Prometheus operator, alert rules, and what the server logs to stdout.
+    monitoring: Monitoring | None = None
+    logs: ServerLogs = field(default_factory=ServerLogs)
 
 
 class PostgresDatabase(pulumi.ComponentResource):
@@ -163,6 +171,8 @@ class PostgresDatabase(pulumi.ComponentResource):
         self.restore_job = None
         if args.backups:
             self._backups(args.backups, credentials)
+        if args.monitoring and args.monitoring.alerts:
+            self._alert_rules(args.monitoring)
 
         # Built from names, not from the Services' outputs: those resolve only once the
         # database is ready, and the app must not wait for that to start rolling out.
@@ -284,7 +294,11 @@ class PostgresDatabase(pulumi.ComponentResource):
             image=args.image,
             # The image's entrypoint runs with these arguments; our own client
             # authentication rules replace the ones initdb wrote into PGDATA.
-            args=["postgres", "-c", f"hba_file={CONFIG_MOUNT}/pg_hba.conf"],
+            args=[
+                "postgres",
+                *("-c", f"hba_file={CONFIG_MOUNT}/pg_hba.conf"),
+                *args.logs.server_args(),
+            ],
             ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=POSTGRES_PORT)],
             env=[
                 k8s.core.v1.EnvVarArgs(name=key, value=value)
@@ -308,6 +322,7 @@ class PostgresDatabase(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="run", mount_path=SOCKET_DIR),
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
                 k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
+                log_mount(),
                 k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_MOUNT, read_only=True),
                 k8s.core.v1.VolumeMountArgs(
                     name="credentials", mount_path=SECRETS_MOUNT, read_only=True
@@ -348,6 +363,7 @@ class PostgresDatabase(pulumi.ComponentResource):
                 config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=server_config.metadata.name),
             ),
             self._secret_volume("credentials", credentials, ROLE_PASSWORD_KEYS),
+            log_volume(),
         ]
         containers = [self._server_container()]
         if args.metrics:
@@ -374,16 +390,19 @@ class PostgresDatabase(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=self._labels,
+                        # For annotation-based scraping; with a ServiceMonitor they would
+                        # make a Prometheus that reads both scrape the exporter twice.
                         annotations={
                             "prometheus.io/scrape": "true",
                             "prometheus.io/port": str(EXPORTER_PORT),
                             "prometheus.io/path": "/metrics",
                         }
-                        if args.metrics
+                        if args.metrics and not args.metrics.service_monitor
                         else None,
                     ),
                     spec=hardened_pod_spec(
                         user_id=POSTGRES_USER_ID,
+                        init_containers=[prepare_container(args.image)],
                         containers=containers,
                         volumes=volumes,
                         termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
@@ -479,11 +498,14 @@ class PostgresDatabase(pulumi.ComponentResource):
             opts=self._child,
         )
         if metrics.service_monitor:
+            operator_labels = args.monitoring.labels if args.monitoring else {}
             k8s.apiextensions.CustomResource(
                 f"{name}-servicemonitor",
                 api_version="monitoring.coreos.com/v1",
                 kind="ServiceMonitor",
-                metadata=object_meta(labels, args.namespace, f"{name}-metrics"),
+                metadata=object_meta(
+                    {**operator_labels, **labels}, args.namespace, f"{name}-metrics"
+                ),
                 spec={
                     "selector": {
                         "matchLabels": selector_labels(args.app, name, "database-metrics")
@@ -493,6 +515,33 @@ class PostgresDatabase(pulumi.ComponentResource):
                 },
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[service]),
             )
+
+    def _alert_rules(self, monitoring: Monitoring) -> None:
+        """This database's alerts, in a PrometheusRule of its own."""
+        name, args = self._name, self._args
+        backups = args.backups
+
+        def groups(namespace: str) -> list[dict]:
+            watch = DatabaseWatch(
+                namespace=namespace,
+                statefulset=name,
+                container="postgres",
+                data_claim=f"{name}-data",
+                backup_claim=f"{name}-backups" if backups else None,
+                backup_cronjob=f"{name}-backup" if backups else None,
+                backup_schedule=backups.schedule if backups else None,
+                backup_period_seconds=longest_gap_seconds(backups.schedule) if backups else None,
+                uploads=bool(backups and backups.object_storage),
+            )
+            return [rule_group(f"{name}-database", statefulset_database_alerts(watch), monitoring)]
+
+        prometheus_rule(
+            f"{name}-alerts",
+            args.namespace,
+            {**monitoring.labels, **self._labels},
+            pulumi.Output.from_input(args.namespace).apply(groups),
+            self._child,
+        )
 
     def _network_policy(self) -> None:
         args = self._args

@@ -24,8 +24,11 @@ import yaml
 
 from .app_namespace import Quota
 from .common import BACKUP_RESOURCES, EXPORTER_RESOURCES, ROLLOUT_MAX_SURGE, ContainerResources
+from .cron import longest_gap_seconds
+from .monitoring import Monitoring
 from .postgres_database import Metrics
 from .postgres_jobs import Backups, ObjectStorage
+from .postgres_logging import ServerLogs
 from .postgres_scripts import RESERVED_ROLES, UPGRADE_ROLE
 from .quantity import (
     QuantityError,
@@ -129,6 +132,7 @@ class Settings:
     namespace: NamespaceSettings
     app: AppSettings
     database: DatabaseSettings
+    observability: ObservabilitySettings
 
 
 @cache
@@ -1204,12 +1208,27 @@ def load_settings() -> Settings:
     app = _read_app(reader)
     database = _read_database(reader)
     cluster = _read_cluster(reader)
-    if reader.errors or namespace is None or app is None or database is None or cluster is None:
+    observability = _read_observability(reader, database)
+    if (
+        reader.errors
+        or namespace is None
+        or app is None
+        or database is None
+        or cluster is None
+        or observability is None
+    ):
         raise ConfigError("\n".join(reader.errors))
     _check_quota(reader, namespace, app, database)
     if reader.errors:
         raise ConfigError("\n".join(reader.errors))
-    return Settings(stack=stack, cluster=cluster, namespace=namespace, app=app, database=database)
+    return Settings(
+        stack=stack,
+        cluster=cluster,
+        namespace=namespace,
+        app=app,
+        database=database,
+        observability=observability,
+    )
 
 
 def _render_directory(raw: str) -> str:
@@ -1227,3 +1246,119 @@ def _present(value: T | None) -> T:
     if value is None:
         raise AssertionError("a checked setting is missing")
     return value
+
+
+# --- Monitoring and logs: alerts, labels for the Prometheus operator, the runbook, the
+# dashboard and the server's slow statement log. ------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    # The components' monitoring arguments: operator labels, alerts, runbook.
+    monitoring: Monitoring
+    dashboard: bool
+    server_logs: ServerLogs
+
+
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+# Ours: operator labels must not move an object out of its component's selectors.
+_OWN_LABEL_PREFIX = "app.kubernetes.io/"
+_RUNBOOK_URL = re.compile(r"^(https?://[^\s#]+|[A-Za-z0-9._/-]+)$")
+MAX_SLOW_STATEMENT_MS = 3_600_000
+
+
+def _label_key(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    if prefix and not (len(prefix) <= 253 and _DNS_SUBDOMAIN.match(prefix)):
+        return False
+    return bool(_LABEL_NAME.match(name)) and not key.startswith(_OWN_LABEL_PREFIX)
+
+
+def _monitoring_labels(raw: str) -> dict[str, str]:
+    """`key=value` pairs separated by commas, like a kubectl label selector."""
+    labels: dict[str, str] = {}
+    for pair in raw.split(",") if raw else []:
+        key, separator, value = pair.partition("=")
+        if not separator or not _label_key(key) or not _LABEL_VALUE.match(value):
+            raise ValueError(raw)
+        labels[key] = value
+    return labels
+
+
+def _suggest_monitoring_labels(raw: str) -> str | None:
+    pairs = [re.split(r"\s*[=:]\s*", pair.strip(), maxsplit=1) for pair in re.split(r"[,;]", raw)]
+    cleaned = ",".join("=".join(pair) for pair in pairs if len(pair) == 2 and all(pair))
+    try:
+        return cleaned if cleaned and _monitoring_labels(cleaned) else None
+    except ValueError:
+        return None
+
+
+def _runbook_url(raw: str) -> str:
+    if not _RUNBOOK_URL.match(raw):
+        raise ValueError(raw)
+    return raw
+
+
+def _suggest_runbook_url(raw: str) -> str | None:
+    candidate = raw.strip().split("#", 1)[0]
+    return candidate if _RUNBOOK_URL.match(candidate) else None
+
+
+def _read_observability(
+    reader: _Reader, database: DatabaseSettings | None
+) -> ObservabilitySettings | None:
+    alerts = reader.read("alertsEnabled", _boolean, _BOOLEAN_ALLOWED, _suggest_boolean)
+    labels = reader.read(
+        "monitoringLabels",
+        _monitoring_labels,
+        "it must be empty or labels for the Prometheus operator's selectors as key=value "
+        "pairs separated by commas, such as release=kube-prometheus-stack (label names and "
+        f"values as Kubernetes allows them, none under {_OWN_LABEL_PREFIX})",
+        _suggest_monitoring_labels,
+    )
+    runbook = reader.read(
+        "runbookUrl",
+        _runbook_url,
+        "it must be the address of this README that alerts link their runbook entries to, "
+        "an http(s) URL or a path such as README.md, without spaces or '#'",
+        _suggest_runbook_url,
+    )
+    dashboard = reader.read("dashboardEnabled", _boolean, _BOOLEAN_ALLOWED, _suggest_boolean)
+    slow_ms = reader.read(
+        "dbSlowQueryMs",
+        _whole_number(-1, MAX_SLOW_STATEMENT_MS),
+        "it must be -1 (no slow statement log) or a whole number of milliseconds from 0 to "
+        f"{MAX_SLOW_STATEMENT_MS} (0 logs every statement)",
+        _suggest_whole_number(-1, MAX_SLOW_STATEMENT_MS),
+    )
+    if None in (alerts, labels, runbook, dashboard, slow_ms):
+        return None
+    if database is not None and alerts and database.metrics is None:
+        reader.fail(
+            "alertsEnabled",
+            "true",
+            "the database alerts read the postgres exporter's metrics, and the exporter runs "
+            f"only while {PROJECT}:metricsEnabled is true",
+            fix=reader.fix_command("metricsEnabled", "true"),
+        )
+        return None
+    if database is not None and database.backups is not None:
+        try:
+            longest_gap_seconds(database.backups.schedule)
+        except ValueError:
+            reader.fail(
+                "backupSchedule",
+                database.backups.schedule,
+                "it must name a day that exists, or no backup ever runs (and the backup "
+                "alerts cannot tell when one is late)",
+            )
+            return None
+    return ObservabilitySettings(
+        monitoring=Monitoring(
+            labels=_present(labels), alerts=bool(alerts), runbook_url=_present(runbook)
+        ),
+        dashboard=bool(dashboard),
+        server_logs=ServerLogs(slow_statement_ms=_present(slow_ms)),
+    )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .alert_rules import AppWatch, app_alerts, rule_group
 from .common import (
     ALLOW_LOAD_BALANCER_ANNOTATION,
     ROLLOUT_MAX_SURGE,
@@ -25,6 +26,7 @@ from .common import (
     standard_labels,
     topology_spread,
 )
+from .monitoring import Monitoring, prometheus_rule
 from .postgres_database import DatabaseConnection
 
 COMPONENT = "web"
@@ -75,6 +77,8 @@ class WebServiceArgs:
     drain_seconds: int = 5
     termination_grace_seconds: int = 30
     cluster_domain: str = "cluster.local"
+    # Labels for the Prometheus operator and alert rules (components/monitoring.py).
+    monitoring: Monitoring | None = None
 
     @property
     def most_replicas(self) -> int:
@@ -236,6 +240,8 @@ class WebService(pulumi.ComponentResource):
         if args.ingress:
             self._ingress(name, args, labels, args.ingress, service)
         self._network_policy(name, args, labels, selector, child)
+        if args.monitoring and args.monitoring.alerts:
+            self._alert_rules(name, args, labels, args.monitoring)
 
         self.service_name = service.metadata.name
         # From known names, not the Service's output: that resolves only once the
@@ -255,6 +261,27 @@ class WebService(pulumi.ComponentResource):
                 str(args.service_port),
             )
         self.register_outputs({"service_name": self.service_name, "url": self.url})
+
+    def _alert_rules(
+        self, name: str, args: WebServiceArgs, labels: Mapping[str, str], monitoring: Monitoring
+    ) -> None:
+        """The app's alerts, in a PrometheusRule of its own."""
+
+        def groups(namespace: str) -> list[dict]:
+            watch = AppWatch(
+                namespace=namespace,
+                deployment=name,
+                autoscaler=name if args.autoscaling else None,
+            )
+            return [rule_group(f"{name}-app", app_alerts(watch), monitoring)]
+
+        prometheus_rule(
+            f"{name}-alerts",
+            args.namespace,
+            {**monitoring.labels, **labels},
+            pulumi.Output.from_input(args.namespace).apply(groups),
+            pulumi.ResourceOptions(parent=self),
+        )
 
     def _autoscaler(
         self,
