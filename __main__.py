@@ -15,6 +15,7 @@ from stack_settings import kubernetes_provider, load_settings, refuse_storage_cl
 
 settings = load_settings()
 app, db = settings.app, settings.database
+observability = settings.observability
 web_name = app.name
 db_name = f"{app.name}-db"
 provider = kubernetes_provider("kubernetes", settings.cluster)
@@ -29,6 +30,7 @@ namespace = AppNamespace(
         quota=settings.namespace.quota,
         container_defaults=settings.namespace.container_defaults,
         protect=settings.namespace.protect,
+        dashboard=observability.dashboard,
     ),
     opts=on_cluster,
 )
@@ -45,6 +47,8 @@ database_args = PostgresDatabaseArgs(
     client_selector=WebService.pod_selector(app.name, web_name),
     cluster_domain=settings.cluster.domain,
     protect=settings.namespace.protect,
+    monitoring=observability.monitoring,
+    logs=observability.server_logs,
 )
 if db.storage_class:
     database_args["storage_class"] = db.storage_class
@@ -78,6 +82,7 @@ web_args = WebServiceArgs(
     drain_seconds=app.drain_seconds,
     termination_grace_seconds=app.termination_grace_seconds,
     cluster_domain=settings.cluster.domain,
+    monitoring=observability.monitoring,
     **database.connection_inputs(),  # type: ignore[typeddict-item]
 )
 if app.autoscaling:

@@ -6,9 +6,11 @@ the package with `pulumi package add` and gets them from the provider in __main_
 
 from .app_namespace import AppNamespace, AppNamespaceArgs, Quota
 from .common import ContainerResources
+from .monitoring import Monitoring
 from .package import PACKAGE, VERSION, PackageProvider
 from .postgres_backups import Backups
 from .postgres_database import PostgresDatabase, PostgresDatabaseArgs
+from .postgres_logging import ServerLogs
 from .postgres_metrics import Metrics
 from .postgres_object_storage import ObjectStorage
 from .web_args import Autoscaling, EgressRule, Ingress, WebServiceArgs
@@ -30,11 +32,13 @@ __all__ = [
     "EgressRule",
     "Ingress",
     "Metrics",
+    "Monitoring",
     "ObjectStorage",
     "PackageProvider",
     "PostgresDatabase",
     "PostgresDatabaseArgs",
     "Quota",
+    "ServerLogs",
     "WebService",
     "WebServiceArgs",
 ]

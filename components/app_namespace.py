@@ -1,11 +1,13 @@
 """AppNamespace: a namespace hardened for running untrusted-by-default workloads."""
 
+import json
 from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .common import ContainerResources, dns_egress_rule, object_meta, standard_labels
+from .dashboard import SIDECAR_LABEL, grafana_dashboard
 from .package import component_options, component_type, known, whole
 
 POD_SECURITY_LEVEL = "restricted"
@@ -42,12 +44,17 @@ class AppNamespaceArgs(TypedDict):
     protect: NotRequired[pulumi.Input[bool]]
     """Protect the namespace from deletion and replacement and keep it if deleted:
     deleting a namespace deletes every volume in it. Must be a plain value."""
+    dashboard: NotRequired[pulumi.Input[bool]]
+    """A Grafana dashboard of everything in the namespace (the app, the database, backups
+    and volumes), in a ConfigMap labelled for Grafana's dashboard sidecar; none if unset.
+    Must be a plain value."""
 
 
 class AppNamespace(pulumi.ComponentResource):
     """A namespace labelled to enforce Pod Security "restricted", with a ResourceQuota, a
     LimitRange giving containers default resources, a default-deny NetworkPolicy for
-    ingress and egress, and the DNS egress every pod needs."""
+    ingress and egress, and the DNS egress every pod needs; optionally a Grafana dashboard
+    of the namespace."""
 
     namespace_name: pulumi.Output[str]
     """Name of the created namespace; using it makes objects wait for the namespace."""
@@ -67,6 +74,8 @@ class AppNamespace(pulumi.ComponentResource):
         self._quota(known(args["quota"], "AppNamespace input 'quota'"))
         self._limit_range(args.get("container_defaults") or DEFAULT_CONTAINER_RESOURCES)
         self._network_policies()
+        if known(args.get("dashboard"), "AppNamespace input 'dashboard'"):
+            self._dashboard(app, args["namespace"])
         self.register_outputs({"namespace_name": self.namespace_name})
 
     def _child(self, suffix: str) -> tuple[str, k8s.meta.v1.ObjectMetaArgs]:
@@ -147,6 +156,25 @@ class AppNamespace(pulumi.ComponentResource):
             metadata=metadata,
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=every_pod, policy_types=["Egress"], egress=[dns_egress_rule()]
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _dashboard(self, app: str, namespace: pulumi.Input[str]) -> None:
+        """The namespace's dashboard, in a ConfigMap that Grafana's sidecar loads. The
+        namespace holds one stack, so its queries select by namespace alone; the file name
+        carries the namespace, since the sidecar puts the dashboards of every namespace
+        into one directory."""
+        name = f"{self._name}-dashboard"
+        k8s.core.v1.ConfigMap(
+            name,
+            metadata=object_meta({**self._labels, **SIDECAR_LABEL}, self.namespace_name, name),
+            data=pulumi.Output.from_input(namespace).apply(
+                lambda namespace: {
+                    f"{namespace}-{self._name}.json": json.dumps(
+                        grafana_dashboard(app, namespace), indent=1
+                    )
+                }
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

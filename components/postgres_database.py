@@ -7,14 +7,16 @@ from typing import NotRequired, TypedDict
 import pulumi
 
 from .common import ContainerResources, connection_url, selector_labels, standard_labels
-from .package import component_options, component_type, known
+from .monitoring import Monitoring, Watching, read_monitoring
+from .package import InvalidInput, component_options, component_type, known
 from .postgres_backups import Backups, backups
-from .postgres_metrics import Metrics, metrics_service
+from .postgres_logging import ServerLogs
+from .postgres_metrics import Metrics, alert_rules, metrics_service
+from .postgres_network import network_policy
 from .postgres_parts import PASSWORD_KEY, POSTGRES_PORT, DatabaseParts
 from .postgres_server import (
     claim,
     credentials_secret,
-    network_policy,
     passwords,
     server_config,
     services,
@@ -56,14 +58,21 @@ class PostgresDatabaseArgs(TypedDict):
     protect: NotRequired[pulumi.Input[bool]]
     """Protect the volumes from deletion and replacement, and keep them in the cluster if
     they are deleted through Pulumi. Must be a plain value."""
+    monitoring: NotRequired[pulumi.Input[Monitoring]]
+    """Labels for the Prometheus operator on the ServiceMonitor, and the database's alert
+    rules (which need metrics); neither if unset."""
+    logs: NotRequired[pulumi.Input[ServerLogs]]
+    """What the server logs as JSON lines on its container's stdout, besides connections,
+    disconnections and lock waits; statements of 500 ms and more if unset."""
 
 
 class PostgresDatabase(pulumi.ComponentResource):
     """A StatefulSet of one PostgreSQL pod on a volume claim of its own, generated
     passwords in a Secret, a headless and a client Service, and a NetworkPolicy that
     admits only its clients; optionally a metrics exporter with its Service and
-    ServiceMonitor, and scheduled dumps to a volume of their own (and to object storage)
-    with a restore Job.
+    ServiceMonitor, alert rules in a PrometheusRule, and scheduled dumps to a volume of
+    their own (and to object storage) with a restore Job. The server logs JSON lines to
+    its container's stdout.
 
     Roles: a superuser that nothing routine uses and no TCP client can log in as; the
     app's role, which owns its database and nothing beyond it; an exporter role with
@@ -107,21 +116,23 @@ class PostgresDatabase(pulumi.ComponentResource):
         db = self._parts(name, args)
         metrics = known(args.get("metrics"), "PostgresDatabase input 'metrics'")
         backup_settings = known(args.get("backups"), "PostgresDatabase input 'backups'")
+        monitor = _service_monitor(metrics)
 
         generated = passwords(db)
         credentials = credentials_secret(db, generated)
         config = server_config(db)
         data_claim = claim(db, f"{name}-data", args["storage_size"], db.labels)
         services(db)
-        statefulset(db, credentials, config, data_claim, metrics)
+        statefulset(db, credentials, config, data_claim, metrics, monitor)
         admitted = [args["client_selector"]]
         if backup_settings:
             admitted.append(selector_labels(db.app, name, "backup"))
         network_policy(db, admitted, metrics["scraper_namespace"] if metrics else None)
         if metrics:
-            monitor = known(metrics.get("service_monitor"), "PostgresDatabase input 'metrics'")
-            metrics_service(db, bool(monitor))
+            metrics_service(db, monitor)
         self.restore_job = backups(db, backup_settings, credentials) if backup_settings else None
+        if db.monitoring and db.monitoring.alerts:
+            alert_rules(db, db.monitoring, backup_settings)
 
         # Built from names, not from the Services' outputs: those resolve only once the
         # database is ready, and the app must not wait for that to start rolling out.
@@ -175,6 +186,8 @@ class PostgresDatabase(pulumi.ComponentResource):
             ),
             protect=bool(known(args.get("protect"), "PostgresDatabase input 'protect'")),
             parent=self,
+            logs=known(args.get("logs"), "PostgresDatabase input 'logs'"),
+            monitoring=_monitoring(args),
             labels=standard_labels(app, name, "database"),
             selector=selector_labels(app, name, "database"),
         )
@@ -189,3 +202,19 @@ class PostgresDatabase(pulumi.ComponentResource):
             "database_password": self.password,
             "database_selector": self.selector,
         }
+
+
+def _monitoring(args: PostgresDatabaseArgs) -> Watching | None:
+    monitoring = read_monitoring(args.get("monitoring"), "PostgresDatabase")
+    if monitoring and monitoring.alerts and not args.get("metrics"):
+        raise InvalidInput(
+            "PostgresDatabase input 'monitoring.alerts' needs the input 'metrics': the "
+            "database alerts read the postgres exporter's metrics"
+        )
+    return monitoring
+
+
+def _service_monitor(metrics: Metrics | None) -> bool:
+    return bool(
+        metrics and known(metrics.get("service_monitor"), "PostgresDatabase input 'metrics'")
+    )

@@ -1,11 +1,13 @@
 """Metrics of a PostgresDatabase: a Prometheus postgres exporter beside the server, its
-Service and, optionally, a ServiceMonitor."""
+Service and, optionally, a ServiceMonitor; and the database's alert rules, which read
+them."""
 
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .alert_rules import rule_group
 from .common import (
     EXPORTER_RESOURCES,
     container_security_context,
@@ -15,6 +17,10 @@ from .common import (
     selector_labels,
     standard_labels,
 )
+from .cron import longest_gap_seconds
+from .database_alerts import DatabaseWatch, statefulset_database_alerts
+from .monitoring import Watching, prometheus_rule
+from .package import InvalidInput
 from .postgres_parts import (
     EXPORTER_PORT,
     EXPORTER_SECRETS_MOUNT,
@@ -85,11 +91,12 @@ def metrics_service(db: DatabaseParts, service_monitor: bool) -> None:
         opts=db.opts(),
     )
     if service_monitor:
+        operator_labels = db.monitoring.labels if db.monitoring else {}
         k8s.apiextensions.CustomResource(
             f"{db.name}-servicemonitor",
             api_version="monitoring.coreos.com/v1",
             kind="ServiceMonitor",
-            metadata=object_meta(labels, db.namespace, f"{db.name}-metrics"),
+            metadata=object_meta({**operator_labels, **labels}, db.namespace, f"{db.name}-metrics"),
             spec={
                 "selector": {"matchLabels": selector_labels(db.app, db.name, "database-metrics")},
                 "namespaceSelector": {"matchNames": [db.namespace]},
@@ -97,3 +104,46 @@ def metrics_service(db: DatabaseParts, service_monitor: bool) -> None:
             },
             opts=db.opts(depends_on=[service]),
         )
+
+
+def _backup_period(schedule: str) -> int:
+    try:
+        return longest_gap_seconds(schedule)
+    except (ValueError, IndexError) as problem:
+        raise InvalidInput(
+            f"PostgresDatabase input 'backups.schedule' is '{schedule}', which never runs, so "
+            "the backup alerts cannot tell when a backup is late"
+        ) from problem
+
+
+def alert_rules(db: DatabaseParts, monitoring: Watching, backups: Any) -> None:
+    """This database's alerts, in a PrometheusRule of its own; `backups` is the component's
+    backups input, or None."""
+    storage = backups.get("object_storage") if backups else None
+    schedule = backups["schedule"] if backups else None
+    if isinstance(schedule, str):
+        _backup_period(schedule)  # refused now, where the schedule is known already
+
+    def groups(resolved: list[Any]) -> list[dict]:
+        namespace, schedule, runbook_url = resolved
+        watch = DatabaseWatch(
+            namespace=namespace,
+            statefulset=db.name,
+            container="postgres",
+            data_claim=f"{db.name}-data",
+            backup_claim=f"{db.name}-backups" if backups else None,
+            backup_cronjob=f"{db.name}-backup" if backups else None,
+            backup_schedule=schedule,
+            backup_period_seconds=_backup_period(schedule) if backups else None,
+            uploads=bool(storage),
+        )
+        alerts = statefulset_database_alerts(watch)
+        return [rule_group(f"{db.name}-database", alerts, runbook_url)]
+
+    prometheus_rule(
+        f"{db.name}-alerts",
+        db.namespace,
+        {**monitoring.labels, **db.labels},
+        pulumi.Output.all(db.namespace, schedule, monitoring.runbook_url).apply(groups),
+        db.opts(),
+    )

@@ -8,6 +8,8 @@ from typing import Any
 import pulumi
 
 from .common import ContainerResources
+from .monitoring import Watching
+from .postgres_logging import ServerLogs
 
 POSTGRES_PORT = 5432
 EXPORTER_PORT = 9187
@@ -49,6 +51,9 @@ class DatabaseParts:
     allow_storage_class_change: bool
     protect: bool
     parent: pulumi.Resource
+    logs: ServerLogs | None = None
+    # None: no operator labels and no alert rules.
+    monitoring: Watching | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     selector: Mapping[str, str] = field(default_factory=dict)
 

@@ -32,10 +32,13 @@ host    all       all           0.0.0.0/0   scram-sha-256
 host    all       all           ::/0        scram-sha-256
 """
 
-# postStart output is discarded by the kubelet, so the hook writes to the server's own
-# stdout (PID 1 of the container, running as the same user): its lines are in
-# `kubectl logs`. It runs on every start, once the real server listens on TCP (initdb's
-# temporary server does not), connects over the trusted local socket, and never fails:
+# postStart output is discarded by the kubelet, so the hook writes to the container's
+# stdout, as JSON lines like the server's own (see postgres_logging.py): its lines are in
+# `kubectl logs`. With the logging collector on, PID 1's stdout is the collector's pipe,
+# whose plain lines end up in a file, so the hook writes to the collector's stdout (the
+# postmaster's child titled "logger"), or to PID 1's where there is no collector. It
+# runs on every start, once the real server listens on TCP (initdb's temporary server
+# does not), connects over the trusted local socket, and never fails:
 # a failed postStart hook makes the kubelet kill the server, and a server that keeps its
 # old passwords beats one that does not run. Passwords travel through files and psql
 # variables, never a command line, and are kept out of the server log.
@@ -47,9 +50,26 @@ host    all       all           ::/0        scram-sha-256
 # a move cut short is finished on the next start.
 SYNC_ROLES_SCRIPT = (
     r"""set -u
+log_target() {
+  postmaster=$(head -n 1 "${PGDATA:-}/postmaster.pid" 2>/dev/null) || postmaster=
+  for process in ${postmaster:+/proc/[0-9]*}; do
+    stat=$(cat "$process/stat" 2>/dev/null) || continue
+    set -- ${stat##*) }
+    if [ "${2:-}" = "$postmaster" ] \
+        && tr '\000' ' ' < "$process/cmdline" 2>/dev/null | grep -q ': logger'; then
+      echo "$process/fd/1"
+      return
+    fi
+  done
+  echo /proc/1/fd/1
+}
 log() {
-  printf '%s postgres-roles: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" \
-    >> "${HOOK_LOG:-/proc/1/fd/1}" 2>/dev/null || true
+  target=${HOOK_LOG:-${target:-$(log_target)}}
+  message=$(printf '%s' "$*" | tr '\n\t' '  ' | tr -d '\000-\037' | sed 's/[\\"]/\\&/g')
+  line='{"timestamp":"%s","pid":%s,"error_severity":"LOG","backend_type":"postgres-roles",'
+  line="$line"'"message":"postgres-roles: %s"}\n'
+  printf "$line" "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" "$$" "$message" \
+    >> "$target" 2>/dev/null || true
 }
 sql() {
   role=$1
@@ -142,6 +162,7 @@ roles_sql() {
   cat <<'SQL'
 SET log_statement = 'none';
 SET log_min_error_statement = 'panic';
+SET log_min_duration_statement = -1;
 SELECT format('CREATE ROLE %I', r) FROM unnest(ARRAY[:'app_user', '@EXPORTER@']) r
   WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) \gexec
 ALTER ROLE :"app_user" WITH LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS;

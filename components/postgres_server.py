@@ -1,6 +1,7 @@
 """The database server of a PostgresDatabase: passwords, its Secret and configuration, the
-volume claims, the StatefulSet with the server and exporter containers, the Services and
-the NetworkPolicy that admits its clients."""
+volume claims, the StatefulSet with the server and exporter containers (and the init
+container of its logs, postgres_logging.py), and the Services. The NetworkPolicy that
+admits its clients is in postgres_network.py."""
 
 from collections.abc import Mapping, Sequence
 
@@ -14,13 +15,11 @@ from .common import (
     empty_dir_volume,
     exec_probes,
     hardened_pod_spec,
-    namespace_peer,
     object_meta,
-    pod_peer,
     resource_requirements,
     secret_data,
-    tcp_port,
 )
+from .postgres_logging import log_mount, log_volume, prepare_container, server_args
 from .postgres_metrics import Metrics, exporter_container
 from .postgres_parts import (
     CONFIG_MOUNT,
@@ -158,11 +157,16 @@ def _server_container(db: DatabaseParts) -> k8s.core.v1.ContainerArgs:
         image=db.image,
         # The image's entrypoint runs with these arguments; our own client authentication
         # rules replace the ones initdb wrote into PGDATA.
-        args=["postgres", "-c", f"hba_file={CONFIG_MOUNT}/pg_hba.conf"],
+        args=[
+            "postgres",
+            *("-c", f"hba_file={CONFIG_MOUNT}/pg_hba.conf"),
+            *server_args(db.logs),
+        ],
         ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=POSTGRES_PORT)],
         env=[k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in env.items()],
         volume_mounts=[
             *(k8s.core.v1.VolumeMountArgs(name=n, mount_path=path) for n, path in mounts.items()),
+            log_mount(),
             k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_MOUNT, read_only=True),
             k8s.core.v1.VolumeMountArgs(
                 name="credentials", mount_path=SECRETS_MOUNT, read_only=True
@@ -201,6 +205,7 @@ def statefulset(
     config: k8s.core.v1.ConfigMap,
     data_claim: k8s.core.v1.PersistentVolumeClaim,
     metrics: Metrics | None,
+    service_monitor: bool,
 ) -> None:
     volumes = [
         k8s.core.v1.VolumeArgs(
@@ -218,6 +223,7 @@ def statefulset(
             config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=config.metadata.name),
         ),
         _secret_volume("credentials", credentials, ROLE_PASSWORD_KEYS),
+        log_volume(),
     ]
     containers = [_server_container(db)]
     if metrics is not None:
@@ -227,11 +233,14 @@ def statefulset(
                 "exporter-credentials", credentials, [EXPORTER_PASSWORD_KEY], PASSWORD_KEY
             )
         )
+    # For annotation-based scraping; with a ServiceMonitor they would make a Prometheus
+    # that reads both scrape the exporter twice.
     scrape = {
         "prometheus.io/scrape": "true",
         "prometheus.io/port": str(EXPORTER_PORT),
         "prometheus.io/path": "/metrics",
     }
+    scraped = metrics is not None and not service_monitor
     k8s.apps.v1.StatefulSet(
         f"{db.name}-statefulset",
         metadata=object_meta(db.labels, db.namespace, db.name),
@@ -248,46 +257,16 @@ def statefulset(
             pod_management_policy="Parallel",
             template=k8s.core.v1.PodTemplateSpecArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    labels=dict(db.labels), annotations=scrape if metrics is not None else None
+                    labels=dict(db.labels), annotations=scrape if scraped else None
                 ),
                 spec=hardened_pod_spec(
                     user_id=POSTGRES_USER_ID,
+                    init_containers=[prepare_container(db.image)],
                     containers=containers,
                     volumes=volumes,
                     termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
                 ),
             ),
-        ),
-        opts=db.opts(),
-    )
-
-
-def network_policy(
-    db: DatabaseParts,
-    admitted: Sequence[pulumi.Input[Mapping[str, str]]],
-    scraper_namespace: pulumi.Input[str] | None,
-) -> None:
-    """Port 5432 for the listed pods only (the clients, the backup jobs), and the
-    exporter's port for the namespace Prometheus scrapes from."""
-    rules = [
-        k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-            from_=[pod_peer(labels)], ports=[tcp_port(POSTGRES_PORT)]
-        )
-        for labels in admitted
-    ]
-    if scraper_namespace is not None:
-        rules.append(
-            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=[namespace_peer(scraper_namespace)], ports=[tcp_port(EXPORTER_PORT)]
-            )
-        )
-    k8s.networking.v1.NetworkPolicy(
-        f"{db.name}-netpol",
-        metadata=object_meta(db.labels, db.namespace, db.name),
-        spec=k8s.networking.v1.NetworkPolicySpecArgs(
-            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(db.selector)),
-            policy_types=["Ingress"],
-            ingress=rules,
         ),
         opts=db.opts(),
     )

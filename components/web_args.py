@@ -7,6 +7,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 
 from .common import ContainerResources
+from .monitoring import Monitoring
 
 
 class Autoscaling(TypedDict):
@@ -126,3 +127,6 @@ class WebServiceArgs(TypedDict):
     """Seconds a stopping pod has in all, drainSeconds included; 30 if unset."""
     cluster_domain: NotRequired[pulumi.Input[str]]
     """DNS domain of the cluster, in the in-cluster URL; cluster.local if unset."""
+    monitoring: NotRequired[pulumi.Input[Monitoring]]
+    """The app's alert rules in a PrometheusRule, with labels for the Prometheus operator;
+    none if unset."""

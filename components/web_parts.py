@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 
 from .common import DEFAULT_MAX_SURGE, ContainerResources, selector_labels, standard_labels
+from .monitoring import Watching, read_monitoring
 from .package import InvalidInput, known, known_whole, whole
 from .web_args import Autoscaling, EgressRule, Ingress, WebServiceArgs
 
@@ -67,6 +68,7 @@ class WebParts:
     drain_seconds: int
     termination_grace_seconds: pulumi.Input[int]
     cluster_domain: pulumi.Input[str]
+    monitoring: Watching | None
 
     @property
     def most_replicas(self) -> int:
@@ -180,4 +182,5 @@ def read_parts(name: str, args: WebServiceArgs, parent: pulumi.Resource) -> WebP
             args.get("termination_grace_seconds", 30), _what("terminationGraceSeconds")
         ),
         cluster_domain=args.get("cluster_domain") or "cluster.local",
+        monitoring=read_monitoring(args.get("monitoring"), "WebService"),
     )

@@ -16,6 +16,7 @@ from .web_exposure import (
 )
 from .web_parts import COMPONENT, read_parts
 from .web_workload import (
+    alert_rules,
     autoscaler,
     credentials,
     deployment,
@@ -31,7 +32,8 @@ class WebService(pulumi.ComponentResource):
     ConfigMap and credentials from a Secret; a Service; optionally an autoscaler and an
     Ingress; a PodDisruptionBudget when more than one replica can run; and a
     NetworkPolicy that admits traffic to the app port and lets the app reach its
-    database, DNS and the egress destinations it is given.
+    database, DNS and the egress destinations it is given; optionally its alert rules in a
+    PrometheusRule.
 
     The ConfigMap and Secret are auto-named, so a change of either gets a new name, which
     changes the pod template and rolls the pods onto the new values."""
@@ -70,6 +72,7 @@ class WebService(pulumi.ComponentResource):
         app_service = service(web)
         ingress(web, app_service)
         network_policy(web)
+        alert_rules(web)
 
         self.service_name = app_service.metadata.name
         self.url = url(web)

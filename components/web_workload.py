@@ -1,9 +1,12 @@
-"""The app's pods: its ServiceAccount, settings and credentials, the Deployment, and what
-scales and protects it (autoscaler, disruption budget)."""
+"""The app's pods: its ServiceAccount, settings and credentials, the Deployment, what
+scales and protects it (autoscaler, disruption budget), and the alerts that watch it."""
+
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .alert_rules import AppWatch, app_alerts, rule_group
 from .common import (
     connection_url,
     container_security_context,
@@ -15,6 +18,7 @@ from .common import (
     secret_data,
     topology_spread,
 )
+from .monitoring import prometheus_rule
 from .web_parts import COMPONENT, WebParts
 
 # New pods must stay ready this long before the rollout counts them and moves on, so a
@@ -212,4 +216,28 @@ def disruption_budget(web: WebParts) -> None:
             unhealthy_pod_eviction_policy="AlwaysAllow",
         ),
         opts=web.opts(),
+    )
+
+
+def alert_rules(web: WebParts) -> None:
+    """The app's alerts, in a PrometheusRule of its own."""
+    monitoring = web.monitoring
+    if monitoring is None or not monitoring.alerts:
+        return
+
+    def groups(resolved: list[Any]) -> list[dict]:
+        namespace, runbook_url = resolved
+        watch = AppWatch(
+            namespace=namespace,
+            deployment=web.name,
+            autoscaler=web.name if web.autoscaling else None,
+        )
+        return [rule_group(f"{web.name}-app", app_alerts(watch), runbook_url)]
+
+    prometheus_rule(
+        f"{web.name}-alerts",
+        web.namespace,
+        {**monitoring.labels, **web.labels},
+        pulumi.Output.all(web.namespace, monitoring.runbook_url).apply(groups),
+        web.opts(),
     )

@@ -18,6 +18,7 @@ from .app import AppSettings, read_app
 from .cluster import ClusterSettings, kubernetes_provider, read_cluster
 from .database import DatabaseSettings, read_database, refuse_storage_class_change
 from .namespace import NamespaceSettings, read_namespace, settle_namespace
+from .observability import ObservabilitySettings, read_observability
 from .reader import PROJECT, ConfigError, Reader, check_keys, present_config_keys
 
 
@@ -28,6 +29,7 @@ class Settings:
     namespace: NamespaceSettings
     app: AppSettings
     database: DatabaseSettings
+    observability: ObservabilitySettings
 
 
 def load_settings() -> Settings:
@@ -38,12 +40,27 @@ def load_settings() -> Settings:
     app = read_app(reader)
     database = read_database(reader)
     cluster = read_cluster(reader)
-    if reader.errors or namespace is None or app is None or database is None or cluster is None:
+    observability = read_observability(reader, database)
+    if (
+        reader.errors
+        or namespace is None
+        or app is None
+        or database is None
+        or cluster is None
+        or observability is None
+    ):
         raise ConfigError("\n".join(reader.errors))
     settled = settle_namespace(reader, namespace, app, database)
     if reader.errors or settled is None:
         raise ConfigError("\n".join(reader.errors))
-    return Settings(stack=stack, cluster=cluster, namespace=settled, app=app, database=database)
+    return Settings(
+        stack=stack,
+        cluster=cluster,
+        namespace=settled,
+        app=app,
+        database=database,
+        observability=observability,
+    )
 
 
 __all__ = [
@@ -52,6 +69,7 @@ __all__ = [
     "ConfigError",
     "DatabaseSettings",
     "NamespaceSettings",
+    "ObservabilitySettings",
     "Settings",
     "kubernetes_provider",
     "load_settings",

@@ -182,10 +182,20 @@ def load_crd(path: Path, version: str | None = None) -> CustomResourceSchema:
     )
 
 
+# The CRDs of the CloudNativePG engine's objects; the other prometheus-operator kinds are
+# checked by tests/crd_kinds.py.
+ENGINE_CRDS = (
+    "cloudnative-pg-1.30.0/*.yaml",
+    "plugin-barman-cloud-0.14.0/*.yaml",
+    "prometheus-operator-0.93.0/monitoring.coreos.com_podmonitors.yaml",
+)
+
+
 def load_crds(directory: Path = CRDS) -> dict[tuple[str, str], CustomResourceSchema]:
-    """Every served version of every vendored CRD, by (apiVersion, kind)."""
+    """Every served version of every CRD of the engine's objects, by (apiVersion, kind)."""
     schemas = {}
-    for path in sorted(directory.rglob("*.yaml")):
+    paths = sorted({path for pattern in ENGINE_CRDS for path in directory.glob(pattern)})
+    for path in paths:
         crd = yaml.safe_load(path.read_text())
         if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
             continue

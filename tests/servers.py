@@ -310,6 +310,27 @@ def run_unprivileged(
     return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
 
 
+def spawn_unprivileged(
+    args: list[str], env: dict[str, str], *, stdout: int, stderr: int
+) -> subprocess.Popen[bytes]:
+    """Starts `args` as the unprivileged user with exactly `env`, in /, its stdout and
+    stderr on the given file descriptors, and returns at once; for a server that runs in
+    the foreground, as in a container. The caller stops it and waits for it."""
+    prefix, uid, gid = _drop_privileges(env)
+    return subprocess.Popen(
+        [*prefix, *(str(arg) for arg in args)],
+        env=env,
+        cwd="/",
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        user=uid,
+        group=gid,
+        extra_groups=[] if uid is not None else None,
+        start_new_session=True,
+    )
+
+
 def describe(result: subprocess.CompletedProcess[str]) -> str:
     """A command's exit code and output, for assertion messages."""
     return (

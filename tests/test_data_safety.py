@@ -64,7 +64,7 @@ def test_the_server_authenticates_with_our_rules_password_required_over_tcp(
     stack_run: ProgramRun,
 ) -> None:
     container = _database_container(stack_run, "postgres")
-    (flag, hba_arg) = container["args"][1:]
+    (flag, hba_arg) = container["args"][1:3]
     assert flag == "-c" and hba_arg.startswith("hba_file=")
     hba_path = hba_arg.removeprefix("hba_file=")
     mount = next(m for m in container["volumeMounts"] if hba_path.startswith(m["mountPath"] + "/"))

@@ -265,13 +265,19 @@ def test_restore_job_exists_only_when_asked_for(dev_run: ProgramRun) -> None:
 # --- metrics -----------------------------------------------------------------------------
 
 
-def test_exporter_runs_beside_the_database_with_scrape_annotations(stack_run: ProgramRun) -> None:
+def test_exporter_runs_beside_the_database_scraped_one_way_only(stack_run: ProgramRun) -> None:
+    """Annotations for annotation-based scraping only without a ServiceMonitor (prod has
+    one): a Prometheus that reads both would scrape the exporter twice."""
     template = stack_run.one(STATEFULSET, "webapp-db-statefulset").manifest()["spec"]["template"]
-    assert template["metadata"]["annotations"] == {
-        "prometheus.io/scrape": "true",
-        "prometheus.io/port": "9187",
-        "prometheus.io/path": "/metrics",
-    }
+    annotations = template["metadata"].get("annotations")
+    if stack_run.of_type(SERVICE_MONITOR):
+        assert annotations is None
+    else:
+        assert annotations == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": "9187",
+            "prometheus.io/path": "/metrics",
+        }
     exporter = next(c for c in template["spec"]["containers"] if c["name"] == "exporter")
     env = {e["name"]: e.get("value") for e in exporter["env"]}
     assert env["DATA_SOURCE_PASS_FILE"] == "/run/secrets/exporter/password"
@@ -282,6 +288,13 @@ def test_exporter_runs_beside_the_database_with_scrape_annotations(stack_run: Pr
     assert scrape_rule["from"][0]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "monitoring"
     }
+
+
+def test_scrape_annotations_come_back_without_the_service_monitor() -> None:
+    run = run_main("prod", {"webapp:serviceMonitor": "false", "webapp:alertsEnabled": "false"})
+    template = run.one(STATEFULSET, "webapp-db-statefulset").manifest()["spec"]["template"]
+    assert template["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    assert run.of_type(SERVICE_MONITOR) == []
 
 
 def test_service_monitor_selects_the_metrics_service(
