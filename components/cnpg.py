@@ -7,8 +7,6 @@ over to it whatever shape its own arguments take. Everything it declares is a ch
 Service is `<name>-rw`.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +19,7 @@ from .cnpg_network import declare_network_policy
 from .cnpg_rules import CRON_DESCRIPTORS, shared_buffers_bytes
 from .cnpg_spec import CnpgImport, cluster_spec, instance_selector
 from .common import ContainerResources, object_meta, secret_data, standard_labels
-from .postgres_jobs import ObjectStorage
+from .postgres_object_storage import ObjectStorage
 from .quantity import parse_quantity
 
 DEFAULT_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.6-minimal-bookworm"
@@ -94,12 +92,12 @@ class CnpgSettings:
             )
         if self.backup_schedule not in CRON_DESCRIPTORS and len(self.backup_schedule.split()) != 5:
             problems.append(f"backup_schedule {self.backup_schedule!r} is not five cron fields")
-        request, _ = parse_quantity(self.resources.memory_request)
-        if request < shared_buffers_bytes(self.resources.memory_limit):
+        request, _ = parse_quantity(self.resources["memory_request"])
+        if request < shared_buffers_bytes(self.resources["memory_limit"]):
             # The CNPG webhook refuses a memory request below shared_buffers.
             problems.append(
-                f"memory request {self.resources.memory_request} is below shared_buffers "
-                f"(a quarter of the limit {self.resources.memory_limit})"
+                f"memory request {self.resources['memory_request']} is below shared_buffers "
+                f"(a quarter of the limit {self.resources['memory_limit']})"
             )
         if problems:
             raise ValueError("; ".join(problems))

@@ -1,8 +1,6 @@
 """WAL archive and base backups of a CNPG Cluster in object storage, through the Barman
 Cloud plugin: its `ObjectStore`, the credentials it reads, and the `ScheduledBackup`."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -12,7 +10,7 @@ import pulumi_kubernetes as k8s
 
 from .cnpg_rules import cnpg_schedule
 from .common import BACKUP_RESOURCES, object_meta, secret_data
-from .postgres_jobs import ACCESS_KEY_ID, SECRET_ACCESS_KEY, ObjectStorage
+from .postgres_object_storage import ACCESS_KEY_ID, SECRET_ACCESS_KEY, ObjectStorage
 
 if TYPE_CHECKING:
     from .cnpg import CnpgSettings
@@ -75,11 +73,11 @@ def _credentials(
 ) -> dict[str, object]:
     """s3Credentials from exactly one source: access keys put into our Secret, the user's
     Secret with the same keys, or the pods' cloud identity."""
-    if storage.identity_annotation:
+    if storage.get("service_account_annotations"):
         return {"inheritFromIAMRole": True}
-    secret_name: pulumi.Input[str] | None = storage.credentials_secret
+    secret_name: pulumi.Input[str] | None = storage.get("credentials_secret")
     if secret_name is None:
-        if storage.access_key_id is None or storage.secret_access_key is None:
+        if storage.get("access_key_id") is None or storage.get("secret_access_key") is None:
             raise ValueError("object storage needs access keys, a Secret or an identity")
         secret = k8s.core.v1.Secret(
             f"{name}-objectstore-s3",
@@ -91,8 +89,8 @@ def _credentials(
             type="Opaque",
             data=secret_data(
                 {
-                    ACCESS_KEY_ID: storage.access_key_id,
-                    SECRET_ACCESS_KEY: storage.secret_access_key,
+                    ACCESS_KEY_ID: storage["access_key_id"],
+                    SECRET_ACCESS_KEY: storage["secret_access_key"],
                 }
             ),
             opts=pulumi.ResourceOptions(parent=parent),
@@ -105,8 +103,8 @@ def _credentials(
 
 
 def _sidecar_env(storage: ObjectStorage) -> list[dict[str, str]]:
-    env = [{"name": "AWS_DEFAULT_REGION", "value": storage.region}]
-    if storage.endpoint:
+    env = [{"name": "AWS_DEFAULT_REGION", "value": storage["region"]}]
+    if storage.get("endpoint"):
         # S3-compatible stores that reject boto3's newer default checksums
         # (plugin-barman-cloud issue #393; the workaround its docs give).
         env += [
@@ -121,7 +119,7 @@ def declare_backups(
     name: str,
     namespace: pulumi.Input[str],
     labels: Mapping[str, str],
-    settings: CnpgSettings,
+    settings: "CnpgSettings",
     archive: str,
 ) -> CnpgBackups:
     """The ObjectStore both archiving and a recovery use; each cluster writes under its
@@ -131,13 +129,13 @@ def declare_backups(
         raise ValueError("backups need object storage")
     store_name = f"{name}-store"
     configuration: dict[str, object] = {
-        "destinationPath": storage.bucket_url,
+        "destinationPath": storage["bucket_url"],
         "s3Credentials": _credentials(parent, name, namespace, labels, storage),
         "wal": {"compression": WAL_COMPRESSION, "maxParallel": WAL_PARALLEL},
         "data": {"compression": DATA_COMPRESSION},
     }
-    if storage.endpoint:
-        configuration["endpointURL"] = storage.endpoint
+    if storage.get("endpoint"):
+        configuration["endpointURL"] = storage["endpoint"]
     store = k8s.apiextensions.CustomResource(
         f"{name}-objectstore",
         api_version="barmancloud.cnpg.io/v1",
@@ -152,12 +150,12 @@ def declare_backups(
                 # like the dump jobs of the statefulset engine, it fits the quota check.
                 "resources": {
                     "requests": {
-                        "cpu": BACKUP_RESOURCES.cpu_request,
-                        "memory": BACKUP_RESOURCES.memory_request,
+                        "cpu": BACKUP_RESOURCES["cpu_request"],
+                        "memory": BACKUP_RESOURCES["memory_request"],
                     },
                     "limits": {
-                        "cpu": BACKUP_RESOURCES.cpu_limit,
-                        "memory": BACKUP_RESOURCES.memory_limit,
+                        "cpu": BACKUP_RESOURCES["cpu_limit"],
+                        "memory": BACKUP_RESOURCES["memory_limit"],
                     },
                 },
             },

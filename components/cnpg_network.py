@@ -8,8 +8,6 @@ and the Barman Cloud sidecar talk to the Kubernetes API (they read their Cluster
 Secrets and ObjectStore, and update status), and the sidecar to the object store.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -17,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .common import dns_egress_rule, namespace_peer, object_meta
-from .postgres_jobs import IDENTITY_ENDPOINTS
+from .postgres_object_storage import IDENTITY_ENDPOINTS, storage_port
 
 if TYPE_CHECKING:
     from .cnpg import CnpgSettings
@@ -54,7 +52,7 @@ def declare_network_policy(
     namespace: pulumi.Input[str],
     labels: Mapping[str, str],
     client_selector: Mapping[str, str],
-    settings: CnpgSettings,
+    settings: "CnpgSettings",
 ) -> k8s.networking.v1.NetworkPolicy:
     """Applies to every pod of the cluster, the operator's job pods included (initdb,
     join, recovery): they carry the cluster label too and need the same ways out."""
@@ -95,9 +93,11 @@ def declare_network_policy(
     if storage:
         # Object storage lives at addresses no policy can name in advance.
         egress.append(
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=_anywhere(), ports=_tcp(storage.port))
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=_anywhere(), ports=_tcp(storage_port(storage))
+            )
         )
-        if storage.identity_annotation:
+        if storage.get("service_account_annotations"):
             egress.extend(
                 k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                     to=[

@@ -16,8 +16,6 @@ shared_buffers and effective_cache_size are whole 8 kB pages (PostgreSQL's block
 Values are strings with units, as CNPG takes only strings for parameters.
 """
 
-from __future__ import annotations
-
 import re
 from decimal import Decimal
 

@@ -2,8 +2,6 @@
 storage, resources, PostgreSQL sizing, placement, the app's role, bootstrap (initdb, or
 recovery from the archive) and the Barman Cloud plugin as WAL archiver."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -47,7 +45,7 @@ def instance_selector(name: str) -> dict[str, str]:
 
 def cluster_spec(
     name: str,
-    settings: CnpgSettings,
+    settings: "CnpgSettings",
     app_secret: pulumi.Output[str],
     backups: CnpgBackups | None,
     archive: str,
@@ -64,15 +62,15 @@ def cluster_spec(
         },
         "resources": {
             "requests": {
-                "cpu": settings.resources.cpu_request,
-                "memory": settings.resources.memory_request,
+                "cpu": settings.resources["cpu_request"],
+                "memory": settings.resources["memory_request"],
             },
             "limits": {
-                "cpu": settings.resources.cpu_limit,
-                "memory": settings.resources.memory_limit,
+                "cpu": settings.resources["cpu_limit"],
+                "memory": settings.resources["memory_limit"],
             },
         },
-        "postgresql": {"parameters": postgres_parameters(settings.resources.memory_limit)},
+        "postgresql": {"parameters": postgres_parameters(settings.resources["memory_limit"])},
         # Pinned although it is the operator's default: the pods must keep passing Pod
         # Security "restricted" whatever a later operator defaults to. The rest of the
         # restricted profile (non-root uid 26, no privilege escalation, all capabilities
@@ -126,9 +124,9 @@ def cluster_spec(
                     },
                 }
             ]
-        if storage.identity_annotation:
-            key, value = storage.identity_annotation
-            spec["serviceAccountTemplate"] = {"metadata": {"annotations": {key: value}}}
+        annotations = storage.get("service_account_annotations")
+        if annotations:
+            spec["serviceAccountTemplate"] = {"metadata": {"annotations": dict(annotations)}}
     source = settings.import_from
     if source:
         spec["externalClusters"] = [
@@ -146,7 +144,7 @@ def cluster_spec(
     return spec
 
 
-def _bootstrap(settings: CnpgSettings, app_secret: pulumi.Output[str]) -> dict[str, object]:
+def _bootstrap(settings: "CnpgSettings", app_secret: pulumi.Output[str]) -> dict[str, object]:
     application: dict[str, object] = {
         "database": settings.database,
         "owner": settings.owner,

@@ -1,30 +1,28 @@
-"""Building blocks every component shares: labels, security contexts, probes, pod specs.
+"""Building blocks every component shares: labels, metadata, Secrets, container
+resources, security contexts, probes, pod specs, network policy peers.
 
 Kept in one place so that a hardening rule (Pod Security "restricted", probe tuning,
-label conventions) is written once and every workload gets it.
+label conventions) is written once and every workload gets it. How the package meets the
+engine and other languages (type tokens, inputs) is in package.py.
 """
 
-from __future__ import annotations
-
 import base64
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypedDict
+from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
-
-TYPE_PREFIX = "webapp:components"
-"""Prefix of the component type tokens. `package:module:Type` is the convention (the engine
-also accepts tokens of fewer parts); changing a token changes the URN of everything below."""
 
 MANAGED_BY = "pulumi"
 # The explicit allow the policy pack looks for on a LoadBalancer Service.
 ALLOW_LOAD_BALANCER_ANNOTATION = "webapp.dev/allow-load-balancer"
 SKIP_AWAIT = "pulumi.com/skipAwait"
-
-# Deployments surge by one pod during a rollout and never go below the desired count,
-# so a rollout needs room in the namespace quota for one extra pod.
-ROLLOUT_MAX_SURGE = 1
+# A rollout starts this share of the replicas at once (rounded up, as Kubernetes does)
+# and never goes below the desired count.
+DEFAULT_MAX_SURGE = "25%"
 
 PROBE_PERIOD_SECONDS = 10
 PROBE_TIMEOUT_SECONDS = 5
@@ -35,8 +33,11 @@ LIVENESS_FAILURE_THRESHOLD = 6
 READINESS_FAILURE_THRESHOLD = 3
 
 
-def component_type(name: str) -> str:
-    return f"{TYPE_PREFIX}:{name}"
+def surge_pods(replicas: int, max_surge: str | int) -> int:
+    """Extra pods a rollout of `replicas` may start, rounded up as Kubernetes does."""
+    if isinstance(max_surge, str) and max_surge.endswith("%"):
+        return math.ceil(replicas * int(max_surge[:-1]) / 100)
+    return int(max_surge)
 
 
 def selector_labels(app: str, instance: str, component: str) -> dict[str, str]:
@@ -62,7 +63,7 @@ def object_meta(
     labels: Mapping[str, str],
     namespace: pulumi.Input[str] | None = None,
     name: str | None = None,
-    annotations: Mapping[str, str] | None = None,
+    annotations: Mapping[str, pulumi.Input[str]] | None = None,
 ) -> k8s.meta.v1.ObjectMetaArgs:
     """Object metadata; leave `name` unset to let the provider auto-name the object, which
     makes it replaced (and its users rolled) whenever its content changes."""
@@ -88,26 +89,43 @@ def secret_data(values: Mapping[str, pulumi.Input[str]]) -> dict[str, pulumi.Out
     }
 
 
-@dataclass(frozen=True)
-class ContainerResources:
-    cpu_request: str
-    cpu_limit: str
-    memory_request: str
-    memory_limit: str
+def connection_url(user: str, password: str, host: str, port: int, database: str) -> str:
+    return (
+        f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
+        f"@{host}:{port}/{quote(database, safe='')}"
+    )
 
-    def to_k8s(self) -> k8s.core.v1.ResourceRequirementsArgs:
-        return k8s.core.v1.ResourceRequirementsArgs(
-            requests={"cpu": self.cpu_request, "memory": self.memory_request},
-            limits={"cpu": self.cpu_limit, "memory": self.memory_limit},
-        )
+
+class ContainerResources(TypedDict):
+    """CPU and memory of a container, as Kubernetes quantities."""
+
+    cpu_request: pulumi.Input[str]
+    """CPU the container is guaranteed, such as 250m."""
+    cpu_limit: pulumi.Input[str]
+    """CPU the container may use at most, such as 1."""
+    memory_request: pulumi.Input[str]
+    """Memory the container is guaranteed, such as 256Mi."""
+    memory_limit: pulumi.Input[str]
+    """Memory the container may use at most (it is killed beyond), such as 512Mi."""
+
+
+def resource_requirements(resources: ContainerResources) -> k8s.core.v1.ResourceRequirementsArgs:
+    return k8s.core.v1.ResourceRequirementsArgs(
+        requests={"cpu": resources["cpu_request"], "memory": resources["memory_request"]},
+        limits={"cpu": resources["cpu_limit"], "memory": resources["memory_limit"]},
+    )
 
 
 # Sidecar and job sizes are fixed: they do little work whatever the database's size.
-EXPORTER_RESOURCES = ContainerResources("50m", "200m", "64Mi", "128Mi")
-BACKUP_RESOURCES = ContainerResources("100m", "500m", "128Mi", "512Mi")
+EXPORTER_RESOURCES = ContainerResources(
+    cpu_request="50m", cpu_limit="200m", memory_request="64Mi", memory_limit="128Mi"
+)
+BACKUP_RESOURCES = ContainerResources(
+    cpu_request="100m", cpu_limit="500m", memory_request="128Mi", memory_limit="512Mi"
+)
 
 
-def pod_security_context(user_id: int) -> k8s.core.v1.PodSecurityContextArgs:
+def pod_security_context(user_id: pulumi.Input[int]) -> k8s.core.v1.PodSecurityContextArgs:
     """Pod Security "restricted" at pod level. fsGroup makes volumes writable by the
     non-root user; OnRootMismatch skips the recursive chown/chmod on every start, which
     is slow on large volumes and can leave PGDATA with modes postgres refuses."""
@@ -141,50 +159,47 @@ class Probes:
     liveness: k8s.core.v1.ProbeArgs
 
 
-def _probe(failure_threshold: int, **check: object) -> k8s.core.v1.ProbeArgs:
-    return k8s.core.v1.ProbeArgs(
-        period_seconds=PROBE_PERIOD_SECONDS,
-        timeout_seconds=PROBE_TIMEOUT_SECONDS,
-        failure_threshold=failure_threshold,
-        **check,  # type: ignore[arg-type]
+def _probes(**check: object) -> Probes:
+    def probe(failure_threshold: int) -> k8s.core.v1.ProbeArgs:
+        return k8s.core.v1.ProbeArgs(
+            period_seconds=PROBE_PERIOD_SECONDS,
+            timeout_seconds=PROBE_TIMEOUT_SECONDS,
+            failure_threshold=failure_threshold,
+            **check,  # type: ignore[arg-type]
+        )
+
+    return Probes(
+        startup=probe(STARTUP_FAILURE_THRESHOLD),
+        readiness=probe(READINESS_FAILURE_THRESHOLD),
+        liveness=probe(LIVENESS_FAILURE_THRESHOLD),
     )
 
 
-def http_probes(port_name: str, health_path: str, readiness_path: str) -> Probes:
+def http_probes(
+    port_name: str, health_path: pulumi.Input[str], readiness_path: pulumi.Input[str]
+) -> Probes:
     """Startup and liveness ask "is the process alive?"; readiness asks "can it serve
     now?" and may check dependencies such as the database."""
-
-    def get(path: str) -> k8s.core.v1.HTTPGetActionArgs:
-        return k8s.core.v1.HTTPGetActionArgs(path=path, port=port_name)
-
-    return Probes(
-        startup=_probe(STARTUP_FAILURE_THRESHOLD, http_get=get(health_path)),
-        readiness=_probe(READINESS_FAILURE_THRESHOLD, http_get=get(readiness_path)),
-        liveness=_probe(LIVENESS_FAILURE_THRESHOLD, http_get=get(health_path)),
-    )
+    alive = _probes(http_get=k8s.core.v1.HTTPGetActionArgs(path=health_path, port=port_name))
+    ready = _probes(http_get=k8s.core.v1.HTTPGetActionArgs(path=readiness_path, port=port_name))
+    return Probes(startup=alive.startup, readiness=ready.readiness, liveness=alive.liveness)
 
 
-def exec_probes(command: Sequence[str]) -> Probes:
-    def run() -> k8s.core.v1.ExecActionArgs:
-        return k8s.core.v1.ExecActionArgs(command=list(command))
-
-    return Probes(
-        startup=_probe(STARTUP_FAILURE_THRESHOLD, exec_=run()),
-        readiness=_probe(READINESS_FAILURE_THRESHOLD, exec_=run()),
-        liveness=_probe(LIVENESS_FAILURE_THRESHOLD, exec_=run()),
-    )
+def exec_probes(command: Sequence[pulumi.Input[str]]) -> Probes:
+    return _probes(exec_=k8s.core.v1.ExecActionArgs(command=list(command)))
 
 
 def hardened_pod_spec(
     *,
-    user_id: int,
+    user_id: pulumi.Input[int],
     containers: Sequence[k8s.core.v1.ContainerArgs],
     init_containers: Sequence[k8s.core.v1.ContainerArgs] = (),
     volumes: Sequence[k8s.core.v1.VolumeArgs] = (),
     service_account_name: pulumi.Input[str] | None = None,
-    termination_grace_period_seconds: int | None = None,
+    termination_grace_period_seconds: pulumi.Input[int] | None = None,
     topology_spread_constraints: Sequence[k8s.core.v1.TopologySpreadConstraintArgs] = (),
     restart_policy: str | None = None,
+    image_pull_secrets: Sequence[pulumi.Input[str]] = (),
 ) -> k8s.core.v1.PodSpecArgs:
     """A pod spec that passes Pod Security "restricted" and carries no API credentials:
     none of our workloads talks to the Kubernetes API. Service links are off because
@@ -196,6 +211,10 @@ def hardened_pod_spec(
         enable_service_links=False,
         service_account_name=service_account_name,
         termination_grace_period_seconds=termination_grace_period_seconds,
+        image_pull_secrets=[
+            k8s.core.v1.LocalObjectReferenceArgs(name=name) for name in image_pull_secrets
+        ]
+        or None,
         init_containers=list(init_containers) or None,
         containers=list(containers),
         volumes=list(volumes) or None,
@@ -208,8 +227,7 @@ def empty_dir_volume(name: str, size_limit: str, in_memory: bool = False) -> k8s
     return k8s.core.v1.VolumeArgs(
         name=name,
         empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
-            medium="Memory" if in_memory else None,
-            size_limit=size_limit,
+            medium="Memory" if in_memory else None, size_limit=size_limit
         ),
     )
 
@@ -232,13 +250,24 @@ def topology_spread(
     ]
 
 
-def namespace_peer(namespace: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+def pod_peer(labels: pulumi.Input[Mapping[str, str]]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    """The pods of this namespace that carry `labels`."""
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels)
+    )
+
+
+def namespace_peer(namespace: pulumi.Input[str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
     """Every pod of another namespace, by the name label Kubernetes sets on namespaces."""
     return k8s.networking.v1.NetworkPolicyPeerArgs(
         namespace_selector=k8s.meta.v1.LabelSelectorArgs(
             match_labels={"kubernetes.io/metadata.name": namespace}
         )
     )
+
+
+def tcp_port(port: pulumi.Input[int]) -> k8s.networking.v1.NetworkPolicyPortArgs:
+    return k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)
 
 
 # DNS over UDP, and over TCP for answers too large for one UDP datagram.

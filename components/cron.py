@@ -4,10 +4,8 @@ gap between two runs.
 The schedule is read the way Kubernetes reads it (robfig/cron v3, standard parser):
 five fields or a macro; `N/step` means N to the field's end; when both day fields are
 restricted a day matches either of them, and a field written `*` or `?` (without a
-step) makes the two combine with AND. Settings has checked the syntax already.
+step) makes the two combine with AND. stack_settings/ has checked the syntax already.
 """
-
-from __future__ import annotations
 
 from datetime import date, timedelta
 from itertools import pairwise

@@ -4,15 +4,12 @@ copies, and a restore.
 Dumps and restores use the database's own image, so pg_dump and pg_restore match the
 server's major version; object storage is reached with the AWS CLI image. Each connects
 over the client Service with its role's password from the database's Secret (by
-reference, never as a literal). The scripts are in postgres_scripts.py.
+reference, never as a literal). The scripts are in postgres_backup_scripts.py.
 """
-
-from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -22,13 +19,15 @@ from .common import (
     container_security_context,
     empty_dir_volume,
     hardened_pod_spec,
+    resource_requirements,
 )
-from .postgres_scripts import (
+from .postgres_backup_scripts import (
     BACKUP_SCRIPT,
     DOWNLOAD_SCRIPT,
     RESTORE_SCRIPT,
     UPLOAD_SCRIPT,
 )
+from .postgres_object_storage import ACCESS_KEY_ID, SECRET_ACCESS_KEY, ObjectStorage
 
 BACKUP_MOUNT = "/backups"
 # Seconds a job waits for the database before it fails: long enough for a restart of the
@@ -36,61 +35,17 @@ BACKUP_MOUNT = "/backups"
 DATABASE_WAIT_SECONDS = 300
 BACKUP_DEADLINE_SECONDS = 3 * 3600
 RESTORE_DEADLINE_SECONDS = 6 * 3600
-# Keys of a Secret holding object storage credentials, ours or one the user made.
-ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
-SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
-# Workload identity with the AWS CLI: IAM roles for service accounts needs only STS on 443
-# (open anyway); EKS Pod Identity's agent answers on this link-local address. The node's
-# instance metadata service stays closed: it would hand out the node role's credentials.
-IDENTITY_ENDPOINTS = (("169.254.170.23/32", 80),)
-
-
-@dataclass(frozen=True)
-class ObjectStorage:
-    """Off-cluster copies of the dumps in an S3-compatible bucket. Credentials come from
-    exactly one of: `access_key_id` with `secret_access_key` (secrets, put into a Secret),
-    `credentials_secret` (an existing Secret with the keys AWS_ACCESS_KEY_ID and
-    AWS_SECRET_ACCESS_KEY), or `identity_annotation` (a ServiceAccount annotation through
-    which the cluster grants access: workload identity)."""
-
-    bucket_url: str
-    image: str
-    region: str
-    endpoint: str | None = None
-    access_key_id: pulumi.Input[str] | None = None
-    secret_access_key: pulumi.Input[str] | None = None
-    credentials_secret: str | None = None
-    identity_annotation: tuple[str, str] | None = None
-
-    @property
-    def port(self) -> int:
-        """The TCP port the backup pods must reach."""
-        if not self.endpoint:
-            return 443
-        parts = urlsplit(self.endpoint)
-        return parts.port or (80 if parts.scheme == "http" else 443)
-
-
-@dataclass(frozen=True)
-class Backups:
-    schedule: str
-    keep: int
-    storage_size: str
-    object_storage: ObjectStorage | None = None
-    # A dump to restore with a Job: a file name in the backup volume, or an s3:// URL in
-    # the bucket. None for no restore.
-    restore_from: str | None = None
 
 
 @dataclass(frozen=True)
 class JobPods:
     """What the job pods share: where the database is and how they log in."""
 
-    image: str
+    image: pulumi.Input[str]
     host: str
     port: int
-    database: str
-    app_user: str
+    database: pulumi.Input[str]
+    app_user: pulumi.Input[str]
     credentials_secret: pulumi.Input[str]
     app_password_key: str
     user_id: int
@@ -101,7 +56,7 @@ class JobPods:
     service_account: pulumi.Input[str] | None
 
 
-def _env(values: Mapping[str, str]) -> list[k8s.core.v1.EnvVarArgs]:
+def _env(values: Mapping[str, pulumi.Input[str]]) -> list[k8s.core.v1.EnvVarArgs]:
     return [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in values.items()]
 
 
@@ -125,7 +80,12 @@ _MOUNTS = [
 
 
 def _postgres_container(
-    pods: JobPods, name: str, script: str, role: str, password_key: str, env: Mapping[str, str]
+    pods: JobPods,
+    name: str,
+    script: str,
+    role: pulumi.Input[str],
+    password_key: str,
+    env: Mapping[str, pulumi.Input[str]],
 ) -> k8s.core.v1.ContainerArgs:
     return k8s.core.v1.ContainerArgs(
         name=name,
@@ -146,20 +106,25 @@ def _postgres_container(
             _secret_env("PGPASSWORD", pods.credentials_secret, password_key),
         ],
         volume_mounts=_MOUNTS,
-        resources=BACKUP_RESOURCES.to_k8s(),
+        resources=resource_requirements(BACKUP_RESOURCES),
         security_context=container_security_context(),
     )
 
 
 def _storage_container(
-    pods: JobPods, storage: ObjectStorage, name: str, script: str, env: Mapping[str, str]
+    pods: JobPods,
+    storage: ObjectStorage,
+    name: str,
+    script: str,
+    env: Mapping[str, pulumi.Input[str]],
 ) -> k8s.core.v1.ContainerArgs:
+    endpoint = storage.get("endpoint")
     settings = {
-        "BUCKET_URL": storage.bucket_url,
+        "BUCKET_URL": storage["bucket_url"],
         "PGDATABASE": pods.database,
         "BACKUP_DIR": BACKUP_MOUNT,
-        "AWS_REGION": storage.region,
-        "AWS_DEFAULT_REGION": storage.region,
+        "AWS_REGION": storage["region"],
+        "AWS_DEFAULT_REGION": storage["region"],
         # Bounded retries: an unreachable bucket fails the job instead of hanging it.
         "AWS_MAX_ATTEMPTS": "3",
         "AWS_RETRY_MODE": "standard",
@@ -169,7 +134,7 @@ def _storage_container(
         # checksums by default, which several S3-compatible stores refuse.
         "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
         "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
-        **({"AWS_ENDPOINT_URL": storage.endpoint} if storage.endpoint else {}),
+        **({"AWS_ENDPOINT_URL": endpoint} if endpoint else {}),
         **env,
     }
     # Optional references: a missing Secret (the prod placeholder not yet created) lets
@@ -185,11 +150,11 @@ def _storage_container(
     )
     return k8s.core.v1.ContainerArgs(
         name=name,
-        image=storage.image,
+        image=storage["image"],
         command=["/bin/sh", "-c", script],
         env=[*_env(settings), *credentials],
         volume_mounts=_MOUNTS,
-        resources=BACKUP_RESOURCES.to_k8s(),
+        resources=resource_requirements(BACKUP_RESOURCES),
         security_context=container_security_context(),
     )
 
@@ -224,19 +189,20 @@ def _job_pod(
 
 
 def backup_job_spec(
-    pods: JobPods, labels: Mapping[str, str], keep: int
+    pods: JobPods, labels: Mapping[str, str], keep: pulumi.Input[int]
 ) -> k8s.batch.v1.JobSpecArgs:
     """Dump as the database's owner (see postgres_scripts), then (with a bucket) upload,
     verify and prune the bucket."""
+    keep_text = pulumi.Output.from_input(keep).apply(str)
     steps = [
         _postgres_container(
-            pods, "dump", BACKUP_SCRIPT, pods.app_user, pods.app_password_key, {"KEEP": str(keep)}
+            pods, "dump", BACKUP_SCRIPT, pods.app_user, pods.app_password_key, {"KEEP": keep_text}
         )
     ]
     if pods.object_storage:
         steps.append(
             _storage_container(
-                pods, pods.object_storage, "upload", UPLOAD_SCRIPT, {"KEEP": str(keep)}
+                pods, pods.object_storage, "upload", UPLOAD_SCRIPT, {"KEEP": keep_text}
             )
         )
     return k8s.batch.v1.JobSpecArgs(

@@ -19,13 +19,18 @@ open through the link, so it outlives the postmaster at shutdown; in a pod the k
 it with the container's PID 1, the postmaster.
 """
 
-from __future__ import annotations
+from typing import Any, NotRequired, TypedDict
 
-from dataclasses import dataclass
-
+import pulumi
 import pulumi_kubernetes as k8s
 
-from .common import ContainerResources, container_security_context, empty_dir_volume
+from .common import (
+    ContainerResources,
+    container_security_context,
+    empty_dir_volume,
+    resource_requirements,
+)
+from .package import InvalidInput, whole
 
 LOG_DIRECTORY = "/var/log/postgresql"
 # One file per hour of the day, reused (and truncated) the next day.
@@ -33,7 +38,11 @@ LOG_FILENAME = "postgresql-%H.log"
 LOG_VOLUME = "logs"
 # The init container is done in a moment; it needs little, and less than the server, so
 # it does not raise the pod's share of the namespace quota.
-PREPARE_RESOURCES = ContainerResources("10m", "100m", "16Mi", "32Mi")
+PREPARE_RESOURCES = ContainerResources(
+    cpu_request="10m", cpu_limit="100m", memory_request="16Mi", memory_limit="32Mi"
+)
+# Statements that run at least this long are logged, unless the input says otherwise.
+DEFAULT_SLOW_STATEMENT_MS = 500
 
 
 def jsonlog_file(log_filename: str) -> str:
@@ -48,35 +57,65 @@ def jsonlog_files(log_filename: str = LOG_FILENAME) -> list[str]:
     return [jsonlog_file(log_filename.replace("%H", f"{hour:02d}")) for hour in range(24)]
 
 
-@dataclass(frozen=True)
-class ServerLogs:
-    # Statements that run at least this long are logged with their duration; -1 for none,
-    # 0 for every statement.
-    slow_statement_ms: int = 500
+class ServerLogs(TypedDict):
+    """What the database server logs, as JSON lines on its container's stdout, besides
+    connections, disconnections and lock waits."""
 
-    def settings(self) -> dict[str, str]:
-        """Server settings, passed as `-c name=value` arguments."""
-        return {
-            "logging_collector": "on",
-            "log_destination": "jsonlog",
-            "log_directory": LOG_DIRECTORY,
-            "log_filename": LOG_FILENAME,
-            # Hourly files, truncated when their hour comes round: see the docstring.
-            "log_rotation_age": "60",
-            "log_rotation_size": "0",
-            "log_truncate_on_rotation": "on",
-            "log_min_duration_statement": str(self.slow_statement_ms),
-            # A slow statement's bind parameters can hold personal data or secrets; the
-            # statement text with $1, $2 is enough to find it.
-            "log_parameter_max_length": "0",
-            "log_connections": "on",
-            "log_disconnections": "on",
-            # Waits longer than deadlock_timeout (1 s) are logged with who holds the lock.
-            "log_lock_waits": "on",
-        }
+    slow_statement_ms: NotRequired[pulumi.Input[int]]
+    """Statements that run at least this many milliseconds are logged with their duration
+    (without bind parameters); -1 for none, 0 for every statement, 500 if unset."""
 
-    def server_args(self) -> list[str]:
-        return [arg for name, value in self.settings().items() for arg in ("-c", f"{name}={value}")]
+
+def _slow_statement_ms(value: Any) -> int:
+    if value < -1:
+        raise InvalidInput(
+            "PostgresDatabase input 'logs.slowStatementMs' must be -1 (no slow statement "
+            f"log) or a whole number of milliseconds from 0, not {value}"
+        )
+    return value
+
+
+def server_settings(logs: ServerLogs | None) -> dict[str, pulumi.Input[str]]:
+    """Server settings, passed as `-c name=value` arguments."""
+    slow_ms = whole(
+        (logs or {}).get("slow_statement_ms", DEFAULT_SLOW_STATEMENT_MS),
+        "PostgresDatabase input 'logs.slowStatementMs'",
+    )
+    if isinstance(slow_ms, pulumi.Output):
+        slow: pulumi.Input[str] = slow_ms.apply(lambda value: str(_slow_statement_ms(value)))
+    else:
+        slow = str(_slow_statement_ms(slow_ms))
+    return {
+        "logging_collector": "on",
+        "log_destination": "jsonlog",
+        "log_directory": LOG_DIRECTORY,
+        "log_filename": LOG_FILENAME,
+        # Hourly files, truncated when their hour comes round: see the docstring.
+        "log_rotation_age": "60",
+        "log_rotation_size": "0",
+        "log_truncate_on_rotation": "on",
+        "log_min_duration_statement": slow,
+        # A slow statement's bind parameters can hold personal data or secrets; the
+        # statement text with $1, $2 is enough to find it.
+        "log_parameter_max_length": "0",
+        "log_connections": "on",
+        "log_disconnections": "on",
+        # Waits longer than deadlock_timeout (1 s) are logged with who holds the lock.
+        "log_lock_waits": "on",
+    }
+
+
+def server_args(logs: ServerLogs | None) -> list[pulumi.Input[str]]:
+    return [
+        arg
+        for name, value in server_settings(logs).items()
+        for arg in (
+            "-c",
+            pulumi.Output.concat(name, "=", value)
+            if isinstance(value, pulumi.Output)
+            else f"{name}={value}",
+        )
+    ]
 
 
 PREPARE_SCRIPT = r"""set -eu
@@ -87,7 +126,7 @@ echo "JSON log files in $LOG_DIRECTORY link to the server's stdout"
 """
 
 
-def prepare_container(image: str) -> k8s.core.v1.ContainerArgs:
+def prepare_container(image: pulumi.Input[str]) -> k8s.core.v1.ContainerArgs:
     """The init container that links the JSON log file to the server's stdout."""
     return k8s.core.v1.ContainerArgs(
         name="prepare-logs",
@@ -98,7 +137,7 @@ def prepare_container(image: str) -> k8s.core.v1.ContainerArgs:
             k8s.core.v1.EnvVarArgs(name="JSONLOG_FILES", value=" ".join(jsonlog_files())),
         ],
         volume_mounts=[log_mount()],
-        resources=PREPARE_RESOURCES.to_k8s(),
+        resources=resource_requirements(PREPARE_RESOURCES),
         security_context=container_security_context(),
     )
 

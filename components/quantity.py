@@ -1,8 +1,6 @@
 """Kubernetes resource quantities: parse them exactly, so config can be checked and
 compared (request <= limit, workload <= quota) before anything reaches the API server."""
 
-from __future__ import annotations
-
 import re
 from decimal import Decimal
 

@@ -12,7 +12,7 @@ import pulumi
 
 from components.cnpg import CnpgSettings, declare_cnpg_cluster
 from components.common import ContainerResources
-from components.postgres_jobs import ObjectStorage
+from components.postgres_object_storage import ObjectStorage
 from tests.harness import ProgramRun, Registration, run
 
 PARENT_TYPE = "webapp:components:CnpgParent"
@@ -31,7 +31,9 @@ PROD = CnpgSettings(
     instances=3,
     storage_size="20Gi",
     storage_class="fast-ssd",
-    resources=ContainerResources("500m", "2", "1Gi", "2Gi"),
+    resources=ContainerResources(
+        cpu_request="500m", cpu_limit="2", memory_request="1Gi", memory_limit="2Gi"
+    ),
     database="app",
     owner="app",
     metrics_namespace="monitoring",
@@ -53,16 +55,21 @@ PROD = CnpgSettings(
 DEV = CnpgSettings(
     instances=1,
     storage_size="1Gi",
-    resources=ContainerResources("100m", "500m", "256Mi", "512Mi"),
+    resources=ContainerResources(
+        cpu_request="100m", cpu_limit="500m", memory_request="256Mi", memory_limit="512Mi"
+    ),
     database="app",
     owner="app",
 )
 
 
 def with_storage(settings: CnpgSettings, **changes: Any) -> CnpgSettings:
+    """`settings` with fields of its object storage changed; None removes a field."""
     storage = settings.object_storage
     assert storage is not None
-    return replace(settings, object_storage=replace(storage, **changes))
+    changed = {**storage, **changes}
+    kept = {key: value for key, value in changed.items() if value is not None}
+    return replace(settings, object_storage=ObjectStorage(**kept))  # type: ignore[typeddict-item]
 
 
 def program(

@@ -18,6 +18,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from google.protobuf import json_format
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import get_root_resource
@@ -77,6 +78,8 @@ class Registration:
     delete_before_replace: bool
     ignore_changes: list[str]
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    # As sent: {"urn": ...} or {"spec": {"name", "type", "parentUrn", "noParent", ...}}.
+    aliases: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -141,6 +144,7 @@ class RecordingMonitor(MockMonitor):
                 for phase in ("create", "update", "delete")
                 if getattr(request.customTimeouts, phase)
             },
+            aliases=[json_format.MessageToDict(alias) for alias in request.aliases],
         )
         record.state = self.resources[response.urn].state if record.custom else {}
         self.registrations.append(record)
@@ -191,6 +195,18 @@ class ProgramRun:
     def by_urn(self) -> dict[str, Registration]:
         return {r.urn: r for r in self.registrations}
 
+    def engine_urn(self, record: Registration) -> str:
+        """The URN the engine gives `record`. Mocks qualify a type with the Stack's type and
+        only the parent's own type; the engine leaves the root Stack out and qualifies a
+        type with its whole chain of ancestors' types."""
+        by_urn = self.by_urn()
+        types = [record.type]
+        parent = by_urn.get(record.parent)
+        while parent is not None:
+            types.insert(0, parent.type)
+            parent = by_urn.get(parent.parent)
+        return f"urn:pulumi:{self.stack}::{PROJECT}::{'$'.join(types)}::{record.name}"
+
     def transitive_dependencies(self, record: Registration) -> set[str]:
         """Everything the engine waits for before it creates `record`: its dependencies
         and, through components, those of its ancestors."""
@@ -226,6 +242,23 @@ def _config_text(value: Any) -> str:
     return str(value)
 
 
+def _decrypted(value: Any) -> tuple[Any, bool]:
+    """A stack file value with every `secure:` value (top-level or nested, as `--secret
+    --path` writes them) replaced by a placeholder, and whether it held one: the CLI marks
+    the whole key secret then."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return "secret-placeholder", True
+    if isinstance(value, dict):
+        items = {key: _decrypted(item) for key, item in value.items()}
+        return {key: plain for key, (plain, _) in items.items()}, any(
+            secure for _, secure in items.values()
+        )
+    if isinstance(value, list):
+        items_list = [_decrypted(item) for item in value]
+        return [plain for plain, _ in items_list], any(secure for _, secure in items_list)
+    return value, False
+
+
 def cli_config(
     stack: str,
     overrides: dict[str, str] | None = None,
@@ -243,11 +276,10 @@ def cli_config(
             config[full_key] = _config_text(spec)
     secret_keys = []
     for key, value in (stack_file(stack).get("config") or {}).items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            config[key] = "secret-placeholder"
+        plain, secure = _decrypted(value)
+        config[key] = _config_text(plain)
+        if secure:
             secret_keys.append(key)
-        else:
-            config[key] = _config_text(value)
     config.update(overrides or {})
     # As `pulumi config set --secret` would leave them: the value, listed as secret.
     config.update(secret_overrides or {})
@@ -269,6 +301,9 @@ def run(
     logger = logging.getLogger(f"pulumi-mock-{stack}")
     capture = _LogCapture()
     logger.addHandler(capture)
+    # set_mocks keeps the root Stack of an earlier run, and with it that run's exports:
+    # every run gets a Stack of its own.
+    pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(
         mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor
     )

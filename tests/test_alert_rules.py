@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from components import Monitoring, PostgresDatabase, WebService
+from components import Metrics, Monitoring, PostgresDatabase, WebService
 from tests import promtool
 from tests.conftest import program_run
 from tests.harness import ROOT, ProgramRun, run, run_main
@@ -673,13 +672,19 @@ def test_each_component_watches_only_its_own_objects() -> None:
     """Two databases and two apps side by side: every PrometheusRule is its own, and its
     selectors name only its own objects."""
     monitoring = Monitoring(alerts=True)
+    # The database alerts read the exporter's metrics.
+    metrics = Metrics(
+        exporter_image="quay.io/prometheuscommunity/postgres-exporter:v0.17.1",
+        scraper_namespace="monitoring",
+    )
 
     def program() -> None:
         for name in ("orders", "billing"):
             database = PostgresDatabase(
-                f"{name}-db", replace(database_args("shop"), monitoring=monitoring)
+                f"{name}-db",
+                {**database_args("shop"), "metrics": metrics, "monitoring": monitoring},
             )
-            WebService(f"{name}-web", replace(web_args("shop", database), monitoring=monitoring))
+            WebService(f"{name}-web", {**web_args("shop", database), "monitoring": monitoring})
 
     pair = run("components", program)
     objects = {

@@ -81,7 +81,11 @@ def test_schedule_of_another_length_is_refused() -> None:
         ),
         ({"backup_schedule": "0 0 3 * * *"}, "is not five cron fields"),
         (
-            {"resources": ContainerResources("500m", "2", "256Mi", "2Gi")},
+            {
+                "resources": ContainerResources(
+                    cpu_request="500m", cpu_limit="2", memory_request="256Mi", memory_limit="2Gi"
+                )
+            },
             "memory request 256Mi is below shared_buffers",
         ),
         ({"object_storage": None, "recovery_source_archive": "x"}, "reads the archive"),
@@ -111,7 +115,10 @@ def test_cluster_names_cnpg_refuses_are_refused(name: str) -> None:
 def test_workload_identity_inherits_the_role() -> None:
     annotation = ("eks.amazonaws.com/role-arn", "arn:aws:iam::111122223333:role/webapp-backups")
     settings = with_storage(
-        PROD, access_key_id=None, secret_access_key=None, identity_annotation=annotation
+        PROD,
+        access_key_id=None,
+        secret_access_key=None,
+        service_account_annotations={annotation[0]: annotation[1]},
     )
     run_ = run_clusters({"orders-db": settings})
     store = one(run_, "ObjectStore", "orders-db").manifest()["spec"]["configuration"]

@@ -19,7 +19,9 @@ from components import (
 from components.common import selector_labels
 from tests.harness import ProgramRun, run
 
-RESOURCES = ContainerResources("100m", "200m", "64Mi", "128Mi")
+RESOURCES = ContainerResources(
+    cpu_request="100m", cpu_limit="200m", memory_request="64Mi", memory_limit="128Mi"
+)
 
 
 def namespace_args(namespace: str) -> AppNamespaceArgs:
@@ -55,7 +57,7 @@ def web_args(namespace: str, database: PostgresDatabase) -> WebServiceArgs:
         readiness_path="/readyz",
         user_id=1000,
         resources=RESOURCES,
-        database=database.connection,
+        **database.connection_inputs(),  # type: ignore[typeddict-item]
     )
 
 
@@ -82,7 +84,7 @@ def pair() -> ProgramRun:
 
 
 def _children(run_: ProgramRun, component_type: str, name: str) -> dict[str, dict]:
-    component = run_.one(f"webapp:components:{component_type}", name)
+    component = run_.one(f"webapp:index:{component_type}", name)
     return {
         r.manifest()["kind"] if r.is_kubernetes else r.type: r.manifest()
         for r in run_.registrations
@@ -91,11 +93,11 @@ def _children(run_: ProgramRun, component_type: str, name: str) -> dict[str, dic
 
 
 def _outputs(run_: ProgramRun, component_type: str, name: str) -> tuple[dict, set[str]]:
-    return run_.component_outputs[run_.one(f"webapp:components:{component_type}", name).urn]
+    return run_.component_outputs[run_.one(f"webapp:index:{component_type}", name).urn]
 
 
 def _policies(run_: ProgramRun, component_type: str, name: str) -> dict[str, dict]:
-    component = run_.one(f"webapp:components:{component_type}", name)
+    component = run_.one(f"webapp:index:{component_type}", name)
     return {
         r.name: r.manifest()["spec"]
         for r in run_.registrations

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from components.settings import ConfigError
+from stack_settings import ConfigError
 from tests.harness import Mocks, ProgramRun, RecordingMonitor, Registration, run_main, stack_file
 
 SECRET = "kubernetes:core/v1:Secret"
@@ -217,9 +217,7 @@ def test_access_keys_reach_the_pods_only_through_a_secret() -> None:
     assert upload["image"].startswith("amazon/aws-cli:")
     env = _env(upload)
     secret_name = env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"]
-    (secret,) = [
-        s for s in run.of_type(SECRET) if s.manifest()["metadata"]["name"] == secret_name
-    ]
+    (secret,) = [s for s in run.of_type(SECRET) if s.manifest()["metadata"]["name"] == secret_name]
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         assert secret.secret_paths & {"data", f"data.{key}"}, f"{key} is not a secret input"
     decoded = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import yaml
@@ -15,11 +16,14 @@ README = (ROOT / "README.md").read_text()
 def _cell(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
     return '""' if value == "" else str(value)
 
 
 def test_readme_config_reference_matches_pulumi_yaml_and_stack_files() -> None:
-    """Every declared key has a row with its type, default and the dev/prod values."""
+    """Every declared key has a row with its type (object for the untyped object keys),
+    default and the dev/prod values."""
     rows = {
         match.group(1): match.groups()[1:]
         for match in re.finditer(
@@ -32,7 +36,7 @@ def test_readme_config_reference_matches_pulumi_yaml_and_stack_files() -> None:
     for key, spec in (project_file()["config"] or {}).items():
         assert key in rows, f"README lacks webapp:{key}"
         expected = [
-            spec["type"],
+            spec.get("type", "object"),
             _cell(spec["default"]),
             *(
                 _cell(stacks[stack][f"webapp:{key}"]) if f"webapp:{key}" in stacks[stack] else ""
@@ -93,3 +97,53 @@ def test_readme_preview_role_reads_what_the_program_manages_and_no_more(
         if record.manifest()["kind"] != "Secret"
     }
     assert managed <= granted, f"the preview role cannot read {sorted(managed - granted)}"
+
+
+# Mistakes whose full message the README's table quotes, as the config that makes them.
+MISTAKES = [
+    ({"webapp:replicas": "0"}, {}),
+    ({"webapp:storageSize": "10"}, {}),
+    ({"webapp:appCpuLimit": "500"}, {}),
+    ({"webapp:image": "MyOrg/MyApp:1.0"}, {}),
+    ({"webapp:namespace": "default"}, {}),
+    ({"webapp:ingressHost": "https://app.example.com/"}, {}),
+    ({"webapp:replica": "3"}, {}),
+    ({"webApp:replicas": "3"}, {}),
+    ({}, {"webapp:ingressHost": "app.example.com"}),
+    ({"webapp:secretEnv": '{"API_KEY": "x"}'}, {}),
+    ({"webapp:env": '{"DATABASE_URL": "x"}'}, {}),
+    ({"webapp:replicas": "12", "webapp:quotaCpu": "4"}, {}),
+    ({"webapp:storageSize": "10GB"}, {}),
+    ({"webapp:dbPassword": "hunter2"}, {}),
+]
+
+
+def _mistake_messages() -> set[str]:
+    from stack_settings import ConfigError
+    from tests.harness import run_main
+
+    messages = set()
+    for overrides, secret_overrides in MISTAKES:
+        try:
+            run_main("dev", overrides, secret_overrides=secret_overrides)
+        except ConfigError as error:
+            messages |= set(str(error).splitlines())
+    return messages
+
+
+def test_the_readme_quotes_the_messages_users_actually_see() -> None:
+    section = README.split("### What a mistake looks like", 1)[1].split("\n## ", 1)[0]
+    quoted = re.findall(r"`((?:webapp|webApp):[^`]*)`", section)
+    complete = [text for text in quoted if " but " in text and "..." not in text]
+    assert len(complete) >= 10
+    messages = _mistake_messages()
+    assert [text for text in complete if text not in messages] == []
+    # The CLI's own line for a declared type, as workspace.validateStackConfigValue and
+    # `pulumi up` ("validating stack config: ...") word it.
+    from tests.test_engine_rules import cli_accepts
+
+    assert not cli_accepts(project_file()["config"]["replicas"], "three")
+    assert (
+        "`error: validating stack config: Stack 'dev' with configuration key "
+        "'webapp:replicas' must be of type 'integer'`"
+    ) in section

@@ -16,13 +16,14 @@ TYPE_TOKEN = re.compile(r"^[a-zA-Z][\w-]*:[\w/.-]*:[A-Za-z][\w]*$")
 
 
 def test_component_type_tokens_have_three_parts(stack_run: ProgramRun) -> None:
-    # A convention, not an engine rule (the engine accepts one-part tokens): tokens are
-    # pinned here because changing one changes every URN below it.
+    # A convention, not an engine rule (the engine accepts one-part tokens), but the form
+    # a component package must use (`<package>:index:<Type>`); tokens are pinned here
+    # because changing one changes every URN below it (test_package_aliases.py).
     components = [r for r in stack_run.registrations if not r.custom]
     assert {r.type for r in components} == {
-        "webapp:components:AppNamespace",
-        "webapp:components:PostgresDatabase",
-        "webapp:components:WebService",
+        "webapp:index:AppNamespace",
+        "webapp:index:PostgresDatabase",
+        "webapp:index:WebService",
     }
     for record in components:
         assert TYPE_TOKEN.match(record.type), record.type
@@ -65,16 +66,33 @@ def test_project_declares_types_only_for_its_own_keys() -> None:
             assert not isinstance(spec, dict) or "type" not in spec, key
 
 
+# Keys whose values are objects (set with --path). Pulumi.yaml cannot declare an object
+# type: a declaration without a type is accepted, and the CLI then checks none of the
+# key's values, so the program checks them itself (stack_settings/app.py).
+OBJECT_KEYS = {"env", "secretEnv"}
+
+
 @pytest.mark.parametrize("key", list(_declarations()))
 def test_declared_key_has_a_valid_type_and_default(key: str) -> None:
     spec = _declarations()[key]
     assert isinstance(spec, dict), key
-    assert spec.get("type") in DECLARABLE_TYPES, f"{key}: type {spec.get('type')!r}"
-    if spec["type"] == "array":
-        assert "items" in spec, f"{key}: an array needs items"
+    assert set(spec) <= {"type", "items", "default", "description", "secret"}, key
+    if key in OBJECT_KEYS:
+        assert "type" not in spec, f"{key}: an object cannot be declared with a type"
+        assert isinstance(spec.get("default"), dict), f"{key}: the default must be an object"
+    else:
+        assert spec.get("type") in DECLARABLE_TYPES, f"{key}: type {spec.get('type')!r}"
+        if spec["type"] == "array":
+            assert "items" in spec, f"{key}: an array needs items"
     assert "default" in spec, f"{key} has no default"
     assert cli_accepts(spec, spec["default"], from_stack_file=False), key
     assert spec.get("description"), f"{key} has no description"
+
+
+def test_only_object_keys_go_without_a_type() -> None:
+    """An untyped key loses the CLI's check: only keys that cannot be typed go without."""
+    untyped = {key for key, spec in _declarations().items() if "type" not in spec}
+    assert untyped == OBJECT_KEYS
 
 
 DEPLOYMENT_PROJECT = ROOT / "deployment" / "Pulumi.yaml"
@@ -96,6 +114,8 @@ def test_deployment_program_declarations_pass_the_cli(key: str) -> None:
 def cli_accepts(spec: dict[str, Any], value: Any, from_stack_file: bool = True) -> bool:
     """The CLI's type check (workspace.ValidateConfigValue). Stack file scalars reach it
     as text; defaults from Pulumi.yaml keep their YAML type."""
+    if "type" not in spec:
+        return True  # an untyped key's values are the program's to check
     if from_stack_file and not isinstance(value, (list, dict)):
         value = value if isinstance(value, str) else _yaml_text(value)
     kind = spec["type"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.settings import ConfigError
+from stack_settings import ConfigError
 from tests.harness import run_main
 
 FIX = "fix it with: pulumi config set --stack dev"

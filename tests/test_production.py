@@ -3,6 +3,8 @@ when it breaks."""
 
 from __future__ import annotations
 
+import math
+
 from tests.harness import ProgramRun, Registration, run_main, stack_file
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -108,8 +110,31 @@ def test_app_pods_spread_over_nodes_and_zones(stack_run: ProgramRun) -> None:
 
 def test_rollout_keeps_old_pods_until_new_ones_are_ready(stack_run: ProgramRun) -> None:
     spec = _deployment(stack_run).manifest()["spec"]
-    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": "25%", "maxUnavailable": 0}
     assert spec["minReadySeconds"] > 0
+
+
+def surge(replicas: int, max_surge: int | str) -> int:
+    """Kubernetes rounds a percentage surge up (deployment controller, maxSurge)."""
+    if isinstance(max_surge, str):
+        return math.ceil(replicas * int(max_surge.rstrip("%")) / 100)
+    return max_surge
+
+
+def test_a_prod_rollout_at_its_largest_takes_at_most_four_waves(prod_run: ProgramRun) -> None:
+    """One pod at a time, a rollout of 10 replicas took 10 waves of pod start plus
+    minReadySeconds; a share of the replicas surges together."""
+    rolling = _deployment(prod_run).manifest()["spec"]["strategy"]["rollingUpdate"]
+    most = _config("prod", "maxReplicas")
+    assert most == 10
+    assert math.ceil(most / surge(most, rolling["maxSurge"])) <= 4
+    assert rolling["maxUnavailable"] == 0
+
+
+def test_max_surge_is_configurable() -> None:
+    run = run_main("dev", {"webapp:maxSurge": "2"})
+    rolling = _deployment(run).manifest()["spec"]["strategy"]["rollingUpdate"]
+    assert rolling == {"maxSurge": 2, "maxUnavailable": 0}
 
 
 def test_stopping_pods_drain_before_shutdown(stack_run: ProgramRun) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.settings import ConfigError
+from stack_settings import ConfigError
 from tests.harness import Mocks, RecordingMonitor, run_main
 
 FIX = "fix it with: pulumi config set --stack dev"
@@ -97,9 +97,16 @@ BAD_VALUES = [
     (
         "namespace",
         "kube-system",
-        "webapp:namespace is 'kube-system', but it must be a DNS label (lowercase letters, "
-        "digits and '-', at most 63 characters, starting and ending with a letter or digit) "
-        f"that is not a system namespace; {FIX} webapp:namespace kube-system",
+        "webapp:namespace is 'kube-system', but it must be a namespace of the app's own, not a "
+        "system namespace (default, kube-system, kube-public, kube-node-lease or any other "
+        f"kube-*); {FIX} webapp:namespace webapp",
+    ),
+    (
+        "namespace",
+        "default",
+        "webapp:namespace is 'default', but it must be a namespace of the app's own, not a "
+        "system namespace (default, kube-system, kube-public, kube-node-lease or any other "
+        f"kube-*); {FIX} webapp:namespace webapp",
     ),
     (
         "appPort",
@@ -147,15 +154,114 @@ BAD_VALUES = [
     (
         "quotaCpu",
         "1",
-        "webapp:quotaCpu is '1', but it must hold the workload's CPU limits (2 app pods, the "
-        f"database and a backup need 2700m); {FIX} webapp:quotaCpu 2700m",
+        "webapp:quotaCpu is '1', but that cap is below what the workload needs at its "
+        "largest: 2 app pods, the database and a backup need 2700m of CPU limits; "
+        f"{FIX} webapp:quotaCpu 3400m (or pulumi config rm --stack dev webapp:quotaCpu to let "
+        "the quota follow the workload)",
     ),
     (
         "quotaStorage",
         "500Mi",
-        "webapp:quotaStorage is '500Mi', but it must hold the database volumes "
-        "(webapp:storageSize '1Gi' and webapp:backupStorageSize '1Gi'); "
-        f"{FIX} webapp:quotaStorage 2Gi",
+        "webapp:quotaStorage is '500Mi', but that cap is below what the workload needs at its "
+        "largest: 2 app pods, the database and a backup need 2Gi of storage for the database "
+        "volumes, with webapp:backupStorageSize '1Gi'; "
+        f"{FIX} webapp:quotaStorage 3Gi (or pulumi config rm --stack dev webapp:quotaStorage to "
+        "let the quota follow the workload)",
+    ),
+    (
+        "storageSize",
+        "10",
+        "webapp:storageSize is '10', but it needs a unit: a plain number counts bytes, and "
+        "Kubernetes quantities of bytes take a suffix such as Mi, Gi or Ti; "
+        f"{FIX} webapp:storageSize 10Gi",
+    ),
+    (
+        "appMemoryLimit",
+        "512",
+        "webapp:appMemoryLimit is '512', but it needs a unit: a plain number counts bytes, and "
+        "Kubernetes quantities of bytes take a suffix such as Mi, Gi or Ti; "
+        f"{FIX} webapp:appMemoryLimit 512Mi",
+    ),
+    (
+        "appCpuLimit",
+        "500",
+        "webapp:appCpuLimit is '500', but that is 500 CPUs, more than a container gets (at "
+        "most 64): a plain number counts whole CPUs, and millicores take an m; "
+        f"{FIX} webapp:appCpuLimit 500m",
+    ),
+    (
+        "image",
+        "MyOrg/MyApp:1.0",
+        "webapp:image is 'MyOrg/MyApp:1.0', but its repository name has capital letters, which "
+        "image references do not allow (only the registry host and the tag may have them); "
+        f"{FIX} webapp:image myorg/myapp:1.0",
+    ),
+    (
+        "image",
+        "nginx:1.27 ",
+        "webapp:image is 'nginx:1.27 ', but it has spaces around it, which an image reference "
+        f"cannot have; {FIX} webapp:image nginx:1.27",
+    ),
+    (
+        "ingressHost",
+        "https://app.example.com/",
+        "webapp:ingressHost is 'https://app.example.com/', but it must be a host name alone, "
+        f"without a scheme, port or path, such as app.example.com; {FIX} webapp:ingressHost "
+        "app.example.com",
+    ),
+    (
+        "ingressHost",
+        "10.0.0.1",
+        "webapp:ingressHost is '10.0.0.1', but it must be a DNS host name: Kubernetes refuses "
+        "an IP address as an Ingress host (leave it empty and reach the app by its Service's "
+        f"address instead); {FIX} webapp:ingressHost ''",
+    ),
+    (
+        "maxSurge",
+        "0",
+        "webapp:maxSurge is '0', but it must be the extra pods a rollout may start, a share of "
+        "the replicas from 1% to 100% (such as 25%) or a count of at least 1 (such as 2); "
+        f"{FIX} webapp:maxSurge 25%",
+    ),
+    (
+        "env",
+        "LOG_LEVEL=debug",
+        "webapp:env is 'LOG_LEVEL=debug', but it must be an object of variable names and "
+        "values; fix it with: pulumi config set --stack dev --path 'webapp:env.NAME' value",
+    ),
+    (
+        "env",
+        '{"my-var": "x"}',
+        "webapp:env holds 'my-var', but variable names are letters, digits and '_', not "
+        "starting with a digit; fix it with: pulumi config rm --stack dev --path "
+        "'webapp:env.my-var'",
+    ),
+    (
+        "env",
+        '{"DATABASE_URL": "postgresql://elsewhere/app"}',
+        "webapp:env holds 'DATABASE_URL', but names starting with DATABASE_ are set from the "
+        "database; fix it with: pulumi config rm --stack dev --path 'webapp:env.DATABASE_URL'",
+    ),
+    (
+        "secretEnv",
+        '{"API_KEY": "abc"}',
+        "webapp:secretEnv is 'set in plaintext', but its values must be set as secrets, so "
+        "they are encrypted in the stack file; fix it with: pulumi config set --secret --stack "
+        "dev --path 'webapp:secretEnv.NAME' <value>",
+    ),
+    (
+        "imagePullSecrets",
+        '["Reg_Cred"]',
+        "webapp:imagePullSecrets holds 'Reg_Cred' at [0], but each entry must be a Secret name; "
+        "fix it with: pulumi config set --stack dev --path 'webapp:imagePullSecrets[0]' "
+        "<Secret name>",
+    ),
+    (
+        "egress",
+        '["203.0.113.10:443"]',
+        "webapp:egress holds '203.0.113.10:443' at [0], but each entry must be a CIDR:PORT "
+        "such as 203.0.113.0/24:443; fix it with: pulumi config set --stack dev --path "
+        "'webapp:egress[0]' <CIDR:PORT such as 203.0.113.0/24:443>",
     ),
     (
         "storageClass",
@@ -353,3 +459,77 @@ def test_nothing_is_created_when_config_is_bad() -> None:
     with pytest.raises(ConfigError):
         run_main("dev", {"webapp:replicas": "0"}, monitor=monitor)
     assert monitor.registrations == []
+
+
+# --- what tripped a new user ---------------------------------------------------------------
+
+
+def _error(overrides: dict[str, str], secret_overrides: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as raised:
+        run_main("dev", overrides, secret_overrides=secret_overrides)
+    return str(raised.value)
+
+
+def test_a_key_of_the_wrong_case_namespace_is_not_ignored() -> None:
+    assert _error({"webApp:replicas": "3"}) == (
+        "webApp:replicas is set, but this program reads only keys of the webapp: namespace "
+        "(all lowercase), so it would be ignored; move it with: pulumi config rm --stack dev "
+        "webApp:replicas && pulumi config set --stack dev webapp:replicas 3"
+    )
+
+
+def test_a_database_password_is_explained_not_just_refused() -> None:
+    assert _error({"webapp:dbPassword": "hunter2"}) == (
+        "webapp:dbPassword is set, but it is not a setting of this program: the database "
+        "passwords are generated (one per role, by pulumi-random) and kept encrypted in the "
+        "stack's state, so none is configured; read the app's with: pulumi stack output "
+        "--stack dev databasePassword --show-secrets; remove it with: pulumi config rm --stack "
+        "dev webapp:dbPassword"
+    )
+
+
+def test_a_secret_on_a_key_that_is_not_secret_is_refused_without_showing_it() -> None:
+    message = _error({}, secret_overrides={"webapp:ingressHost": "internal.example.com"})
+    assert message == (
+        "webapp:ingressHost is 'set as a secret', but it is not secret: it goes into plain "
+        "outputs, labels and ConfigMaps, where its secrecy would be lost; fix it with: pulumi "
+        "config set --stack dev webapp:ingressHost <value> (without --secret)"
+    )
+    assert "internal.example.com" not in message
+
+
+def test_a_secret_among_the_plain_variables_is_sent_to_secret_env() -> None:
+    message = _error({}, secret_overrides={"webapp:env": '{"API_KEY": "s3cr3t-value"}'})
+    assert message == (
+        "webapp:env is 'set with a secret value', but values of webapp:env go into the app's "
+        "ConfigMap in plaintext; secret values belong in webapp:secretEnv, which goes into its "
+        "Secret; fix it with: pulumi config rm --stack dev --path 'webapp:env.<NAME>' && "
+        "pulumi config set --secret --stack dev --path 'webapp:secretEnv.<NAME>' <value>"
+    )
+    assert "s3cr3t" not in message
+
+
+def test_a_variable_set_twice_is_refused() -> None:
+    message = _error(
+        {"webapp:env": '{"API_KEY": "plain"}'},
+        secret_overrides={"webapp:secretEnv": '{"API_KEY": "s3cr3t-value"}'},
+    )
+    assert message == (
+        "webapp:secretEnv holds 'API_KEY', but webapp:env sets it too, and a variable has one "
+        "value; fix it with: pulumi config rm --stack dev --path 'webapp:secretEnv.API_KEY'"
+    )
+
+
+def test_more_replicas_or_autoscaling_just_work_without_touching_the_quota() -> None:
+    for overrides in ({"webapp:replicas": "12"}, {"webapp:autoscaling": "true"}):
+        run = run_main("dev", overrides)
+        assert run.of_type("kubernetes:core/v1:ResourceQuota"), overrides
+
+
+def test_a_quota_cap_names_the_setting_that_outgrew_it() -> None:
+    assert _error({"webapp:replicas": "12", "webapp:quotaCpu": "4"}) == (
+        "webapp:quotaCpu is '4', but that cap is below what the workload needs at its largest: "
+        "15 app pods, the database and a backup need 9200m of CPU limits, with webapp:replicas "
+        f"'12'; {FIX} webapp:quotaCpu 11500m (or pulumi config rm --stack dev webapp:quotaCpu "
+        "to let the quota follow the workload)"
+    )

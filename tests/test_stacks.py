@@ -9,6 +9,7 @@ import pytest
 
 from components.quantity import parse_quantity
 from tests.harness import ProgramRun, pod_templates, run_main, stack_file
+from tests.test_production import surge
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"
@@ -80,16 +81,22 @@ def test_exports(stack_run: ProgramRun) -> None:
     assert outputs["databaseUrl"].value == (
         f"postgresql://app:{password}@webapp-db.{namespace}.svc.cluster.local:5432/app"
     )
+    assert outputs["portForward"].value == (
+        f"kubectl -n {namespace} port-forward svc/webapp 8080:80"
+    )
     public = [name for name, output in outputs.items() if not output.secret]
+    reach = {"LoadBalancer": {"loadBalancerAddress"}, "NodePort": {"nodePort"}}
     assert set(public) == {
         "namespace",
         "serviceName",
         "url",
+        "portForward",
         "databaseHost",
         "databasePort",
         "databaseName",
         "databaseUser",
-    }
+        "databaseStorageClass",
+    } | reach.get(str(_file_value(stack_run.stack, "serviceType")), set())
 
 
 def test_app_does_not_wait_for_the_database_to_be_ready(stack_run: ProgramRun) -> None:
@@ -102,7 +109,7 @@ def test_app_does_not_wait_for_the_database_to_be_ready(stack_run: ProgramRun) -
         if r.type in (STATEFULSET, SERVICE, PVC) and r.name.startswith("webapp-db")
     }
     assert database_objects
-    web = stack_run.one("webapp:components:WebService", "webapp")
+    web = stack_run.one("webapp:index:WebService", "webapp")
     assert web.dependencies == []
     web_children = [r for r in stack_run.registrations if r.parent == web.urn]
     assert {r.type for r in web_children} >= {DEPLOYMENT, "kubernetes:core/v1:ConfigMap"}
@@ -200,7 +207,8 @@ def test_quota_holds_the_workload_at_its_largest(stack_run: ProgramRun) -> None:
     assert rolling["maxUnavailable"] == 0
     autoscalers = stack_run.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
     most = autoscalers[0].manifest()["spec"]["maxReplicas"] if autoscalers else None
-    app_pods = (most or deployment["spec"]["replicas"]) + rolling["maxSurge"]
+    replicas = most or deployment["spec"]["replicas"]
+    app_pods = replicas + surge(replicas, rolling["maxSurge"])
     limits: dict[str, Decimal] = {"cpu": Decimal(0), "memory": Decimal(0)}
     pods = 0
     for record, template in pod_templates(stack_run):

@@ -48,7 +48,7 @@ def pulumi_cli() -> str:
 
 # What the program needs to run: requirements.txt holds its packages only (the test tools
 # are in requirements-dev.txt), so a copy of these is a deployable program.
-PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt", "components")
+PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt", "components", "stack_settings")
 
 
 def _copy_program(project: Path) -> None:
@@ -56,7 +56,9 @@ def _copy_program(project: Path) -> None:
     for name in PROGRAM_FILES:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                source, project / name, ignore=shutil.ignore_patterns("__pycache__", "venv")
+            )
         else:
             shutil.copy(source, project / name)
 

@@ -104,6 +104,7 @@ def program(namespace: str) -> None:
         container_security_context,
         empty_dir_volume,
         hardened_pod_spec,
+        resource_requirements,
     )
 
     provider = k8s.Provider("kind")
@@ -138,7 +139,9 @@ def program(namespace: str) -> None:
         CnpgSettings(
             instances=2,
             storage_size="1Gi",
-            resources=ContainerResources("100m", "1", "256Mi", "512Mi"),
+            resources=ContainerResources(
+                cpu_request="100m", cpu_limit="1", memory_request="256Mi", memory_limit="512Mi"
+            ),
             database="app",
             owner="app",
         ),
@@ -175,7 +178,14 @@ def program(namespace: str) -> None:
                             volume_mounts=[
                                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")
                             ],
-                            resources=ContainerResources("50m", "200m", "32Mi", "64Mi").to_k8s(),
+                            resources=resource_requirements(
+                                ContainerResources(
+                                    cpu_request="50m",
+                                    cpu_limit="200m",
+                                    memory_request="32Mi",
+                                    memory_limit="64Mi",
+                                )
+                            ),
                             security_context=container_security_context(),
                         )
                     ],

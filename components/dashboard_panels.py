@@ -1,0 +1,229 @@
+"""The panels of the namespace's Grafana dashboard (dashboard.py): what each row shows, as
+PromQL over the namespace's metrics."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Query:
+    expr: str
+    legend: str
+
+
+@dataclass
+class Panel:
+    title: str
+    kind: str
+    queries: list[Query]
+    width: int
+    unit: str = "short"
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _q(expr: str, legend: str) -> Query:
+    return Query(expr, legend)
+
+
+def rows(namespace: str) -> list[tuple[str, list[Panel]]]:
+    ns = f'{{namespace="{namespace}"}}'
+    rate = "[$__rate_interval]"
+    # max: a series kube-state-metrics reports twice (two replicas) counts once.
+    deployments = "max by (deployment)"
+    autoscalers = "by (horizontalpodautoscaler)"
+    databases = "sum by (datname)"
+    percent = {"min": 0, "max": 1}
+    app = [
+        Panel(
+            "Ready pods",
+            "stat",
+            [_q(f"{deployments} (kube_deployment_status_replicas_ready{ns})", "{{deployment}}")],
+            6,
+            description="Pods that pass their readiness probe and get traffic.",
+        ),
+        Panel(
+            "Pods: desired, available, on the new version",
+            "timeseries",
+            [
+                _q(f"{deployments} (kube_deployment_spec_replicas{ns})", "{{deployment}} desired"),
+                _q(
+                    f"{deployments} (kube_deployment_status_replicas_available{ns})",
+                    "{{deployment}} available",
+                ),
+                _q(
+                    f"{deployments} (kube_deployment_status_replicas_updated{ns})",
+                    "{{deployment}} on the new version",
+                ),
+            ],
+            9,
+        ),
+        Panel(
+            "Rollouts: pods still on the old version",
+            "timeseries",
+            [
+                _q(
+                    f"{deployments} (kube_deployment_spec_replicas{ns})\n"
+                    f"- {deployments} (kube_deployment_status_replicas_updated{ns})",
+                    "{{deployment}}",
+                ),
+                _q(
+                    f"{deployments} (kube_deployment_metadata_generation{ns})\n"
+                    f"- {deployments} (kube_deployment_status_observed_generation{ns})",
+                    "{{deployment}} changes the controller has not seen yet",
+                ),
+            ],
+            9,
+            description="Above zero while a rollout is under way; stuck above zero, a rollout "
+            "that does not finish.",
+        ),
+        Panel(
+            "Autoscaler: pods and maximum",
+            "timeseries",
+            [
+                _q(
+                    f"sum {autoscalers} (kube_horizontalpodautoscaler_status_current_replicas{ns})",
+                    "{{horizontalpodautoscaler}} pods",
+                ),
+                _q(
+                    f"max {autoscalers} (kube_horizontalpodautoscaler_spec_max_replicas{ns})",
+                    "{{horizontalpodautoscaler}} maximum",
+                ),
+            ],
+            12,
+        ),
+        Panel(
+            "Container restarts per hour",
+            "timeseries",
+            [
+                _q(
+                    "sum by (pod, container) "
+                    f"(increase(kube_pod_container_status_restarts_total{ns}[1h]))",
+                    "{{pod}} {{container}}",
+                )
+            ],
+            12,
+        ),
+    ]
+    hits = f"{databases} (rate(pg_stat_database_blks_hit{ns}{rate}))"
+    reads = f"{databases} (rate(pg_stat_database_blks_read{ns}{rate}))"
+    database = [
+        Panel(
+            "PostgreSQL up",
+            "stat",
+            [_q(f"max by (pod) (pg_up{ns})", "{{pod}}")],
+            6,
+            description="1 while the exporter reaches the server.",
+            extra={
+                "mappings": [
+                    {
+                        "type": "value",
+                        "options": {
+                            "0": {"text": "down", "color": "red"},
+                            "1": {"text": "up", "color": "green"},
+                        },
+                    }
+                ]
+            },
+        ),
+        Panel(
+            "Connections by state",
+            "timeseries",
+            [
+                _q(f"sum by (state) (pg_stat_activity_count{ns})", "{{state}}"),
+                _q(f"max(pg_settings_max_connections{ns})", "max_connections"),
+            ],
+            9,
+        ),
+        Panel(
+            "Transactions per second",
+            "timeseries",
+            [
+                _q(
+                    f"{databases} (rate(pg_stat_database_xact_commit{ns}{rate}))",
+                    "{{datname}} commits",
+                ),
+                _q(
+                    f"{databases} (rate(pg_stat_database_xact_rollback{ns}{rate}))",
+                    "{{datname}} rollbacks",
+                ),
+            ],
+            9,
+            unit="ops",
+        ),
+        Panel(
+            "Cache hit ratio",
+            "timeseries",
+            [_q(f"{hits}\n/ ({hits}\n  + {reads})", "{{datname}}")],
+            8,
+            unit="percentunit",
+            description="Blocks found in shared buffers; below about 99% the working set "
+            "does not fit in memory.",
+            extra=percent,
+        ),
+        Panel(
+            "Locks by mode",
+            "timeseries",
+            [_q(f"sum by (mode) (pg_locks_count{ns})", "{{mode}}")],
+            8,
+        ),
+        Panel(
+            "Deadlocks and database size",
+            "timeseries",
+            [
+                _q(
+                    f"{databases} (increase(pg_stat_database_deadlocks{ns}{rate}))",
+                    "{{datname}} deadlocks",
+                ),
+                _q(f"{databases} (pg_database_size_bytes{ns})", "{{datname}} bytes"),
+            ],
+            8,
+        ),
+    ]
+    backups_and_volumes = [
+        Panel(
+            "Age of the last good backup",
+            "stat",
+            [
+                _q(
+                    f"time() - max by (cronjob) (kube_cronjob_status_last_successful_time{ns})",
+                    "{{cronjob}}",
+                )
+            ],
+            6,
+            unit="s",
+        ),
+        Panel(
+            "Failed Jobs kept in the history",
+            "timeseries",
+            [
+                _q(
+                    f'sum(kube_job_failed{{namespace="{namespace}", condition="true"}})',
+                    "failed Jobs",
+                )
+            ],
+            6,
+        ),
+        Panel(
+            "Volume usage",
+            "timeseries",
+            [
+                _q(
+                    "max by (persistentvolumeclaim) (\n"
+                    f"  kubelet_volume_stats_used_bytes{ns}\n"
+                    f"  / kubelet_volume_stats_capacity_bytes{ns}\n)",
+                    "{{persistentvolumeclaim}}",
+                )
+            ],
+            12,
+            unit="percentunit",
+            description="The kubelet measures a volume only while a pod mounts it: the backup "
+            "volume during backups.",
+            extra=percent,
+        ),
+    ]
+    return [
+        ("App: availability and rollouts", app),
+        ("Database", database),
+        ("Backups and volumes", backups_and_volumes),
+    ]

@@ -1,0 +1,77 @@
+"""The stack's configuration, read and checked in one place before any resource is
+declared; the components in components/ never read config.
+
+Every project key is declared (type, default, description) in Pulumi.yaml; that file is
+the single list of known keys, and its defaults are the examples in fix-it commands.
+Each bad value becomes one sentence that names the key, the value, what is allowed and
+the `pulumi config set` command that fixes it. All problems are reported together, as a
+`pulumi.RunError`, which the CLI shows without a Python traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from .app import AppSettings, read_app
+from .cluster import ClusterSettings, kubernetes_provider, read_cluster
+from .database import DatabaseSettings, read_database, refuse_storage_class_change
+from .namespace import NamespaceSettings, read_namespace, settle_namespace
+from .observability import ObservabilitySettings, read_observability
+from .reader import PROJECT, ConfigError, Reader, check_keys, present_config_keys
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack: str
+    cluster: ClusterSettings
+    namespace: NamespaceSettings
+    app: AppSettings
+    database: DatabaseSettings
+    observability: ObservabilitySettings
+
+
+def load_settings() -> Settings:
+    stack = pulumi.get_stack()
+    reader = Reader(pulumi.Config(PROJECT), stack)
+    check_keys(reader, present_config_keys())
+    namespace = read_namespace(reader)
+    app = read_app(reader)
+    database = read_database(reader)
+    cluster = read_cluster(reader)
+    observability = read_observability(reader, database)
+    if (
+        reader.errors
+        or namespace is None
+        or app is None
+        or database is None
+        or cluster is None
+        or observability is None
+    ):
+        raise ConfigError("\n".join(reader.errors))
+    settled = settle_namespace(reader, namespace, app, database)
+    if reader.errors or settled is None:
+        raise ConfigError("\n".join(reader.errors))
+    return Settings(
+        stack=stack,
+        cluster=cluster,
+        namespace=settled,
+        app=app,
+        database=database,
+        observability=observability,
+    )
+
+
+__all__ = [
+    "AppSettings",
+    "ClusterSettings",
+    "ConfigError",
+    "DatabaseSettings",
+    "NamespaceSettings",
+    "ObservabilitySettings",
+    "Settings",
+    "kubernetes_provider",
+    "load_settings",
+    "refuse_storage_class_change",
+]

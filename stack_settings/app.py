@@ -1,0 +1,392 @@
+"""The web app's settings: image, size, exposure, and what the app itself needs
+(environment, registry credentials, command, egress)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from components import Autoscaling, ContainerResources, EgressRule, Ingress
+from components.quantity import suggest_byte_quantity
+
+from .reader import INVALID, PROJECT, Feature, Reader, present
+from .values import (
+    BOOLEAN_ALLOWED,
+    BYTES_ALLOWED,
+    CPU_ALLOWED,
+    DNS_SUBDOMAIN,
+    IMAGE_ALLOWED,
+    MAX_APP_NAME,
+    OPTIONAL_NAME_ALLOWED,
+    app_name,
+    boolean,
+    dns_label,
+    http_path,
+    ingress_host,
+    max_surge,
+    one_of,
+    optional_name,
+    pinned_image,
+    quantity,
+    suggest_boolean,
+    suggest_choice,
+    suggest_dns_label,
+    suggest_dns_subdomain,
+    suggest_image,
+    suggest_max_surge,
+    suggest_whole_number,
+    whole_number,
+)
+
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
+MAX_REPLICAS = 100
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The program sets these from the database it deploys.
+RESERVED_ENV_PREFIX = "DATABASE_"
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    name: str
+    image: str
+    replicas: int
+    port: int
+    service_port: int
+    service_type: str
+    health_path: str
+    readiness_path: str
+    user_id: int
+    resources: ContainerResources
+    drain_seconds: int
+    termination_grace_seconds: int
+    max_surge: str
+    # None when the feature is off: the component arguments, ready to hand over.
+    autoscaling: Autoscaling | None
+    ingress: Ingress | None
+    env: dict[str, str] = field(default_factory=dict)
+    # Secret values, each an Output marked secret from the moment it is read.
+    secret_env: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    image_pull_secrets: list[str] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)
+    egress: list[EgressRule] = field(default_factory=list)
+
+    @property
+    def most_replicas(self) -> int:
+        return int(self.autoscaling["max_replicas"]) if self.autoscaling else self.replicas
+
+
+def read_resources(reader: Reader, prefix: str) -> ContainerResources | None:
+    keys = {
+        "cpu_request": f"{prefix}CpuRequest",
+        "cpu_limit": f"{prefix}CpuLimit",
+        "memory_request": f"{prefix}MemoryRequest",
+        "memory_limit": f"{prefix}MemoryLimit",
+    }
+    amounts = {
+        name: reader.read(
+            key,
+            quantity("container-cpu" if name.startswith("cpu") else "memory"),
+            CPU_ALLOWED if name.startswith("cpu") else BYTES_ALLOWED,
+            None if name.startswith("cpu") else suggest_byte_quantity,
+        )
+        for name, key in keys.items()
+    }
+    for resource in ("cpu", "memory"):
+        request, limit = amounts[f"{resource}_request"], amounts[f"{resource}_limit"]
+        if request is not None and limit is not None and request > limit:
+            request_key, limit_key = keys[f"{resource}_request"], keys[f"{resource}_limit"]
+            reader.fail(
+                request_key,
+                reader.raw(request_key),
+                f"a request must not exceed its limit {PROJECT}:{limit_key} "
+                f"('{reader.raw(limit_key)}')",
+                reader.raw(limit_key),
+            )
+            amounts[f"{resource}_request"] = None
+    if any(amount is None for amount in amounts.values()):
+        return None
+    # Quantities are kept as written: Kubernetes takes the text, the checks took numbers.
+    return ContainerResources(**{name: str(reader.raw(key)) for name, key in keys.items()})
+
+
+def _read_autoscaling(reader: Reader) -> Feature[Autoscaling]:
+    enabled = reader.read("autoscaling", boolean, BOOLEAN_ALLOWED, suggest_boolean)
+    replicas_allowed = f"it must be a whole number from 1 to {MAX_REPLICAS}"
+    minimum = reader.read("minReplicas", whole_number(1, MAX_REPLICAS), replicas_allowed)
+    maximum = reader.read("maxReplicas", whole_number(1, MAX_REPLICAS), replicas_allowed)
+    percent_allowed = "it must be a whole percentage from {low} to 100{extra}"
+    cpu = reader.read(
+        "targetCpuPercent", whole_number(1, 100), percent_allowed.format(low=1, extra="")
+    )
+    memory = reader.read(
+        "targetMemoryPercent",
+        whole_number(0, 100),
+        percent_allowed.format(low=0, extra=" (0 turns the memory target off)"),
+    )
+    if None in (enabled, minimum, maximum, cpu, memory):
+        return INVALID
+    if present(minimum) > present(maximum):
+        reader.fail(
+            "minReplicas",
+            str(minimum),
+            f"it must not exceed {PROJECT}:maxReplicas ('{maximum}')",
+            str(maximum),
+        )
+        return INVALID
+    if not enabled:
+        return Feature(None)
+    settings = Autoscaling(
+        min_replicas=present(minimum), max_replicas=present(maximum), cpu_percent=present(cpu)
+    )
+    if memory:
+        settings["memory_percent"] = memory
+    return Feature(settings)
+
+
+def _read_ingress(reader: Reader) -> Feature[Ingress]:
+    host = reader.read(
+        "ingressHost",
+        ingress_host,
+        "it must be empty (no Ingress) or a DNS host name such as app.example.com",
+        suggest_dns_subdomain,
+    )
+    names = {
+        key: reader.read(key, optional_name, OPTIONAL_NAME_ALLOWED, suggest_dns_subdomain)
+        for key in ("ingressClass", "ingressTlsSecret", "ingressClusterIssuer")
+    }
+    controller_namespace = reader.read(
+        "ingressControllerNamespace",
+        dns_label(63),
+        "it must be the namespace of the ingress controller, a DNS label",
+        suggest_dns_label,
+    )
+    if host is None or controller_namespace is None or None in names.values():
+        return INVALID
+    if names["ingressTlsSecret"] and names["ingressClusterIssuer"]:
+        reader.fail(
+            "ingressTlsSecret",
+            names["ingressTlsSecret"],
+            f"it must be empty when {PROJECT}:ingressClusterIssuer is set (cert-manager "
+            "then creates the certificate's Secret)",
+            "",
+        )
+        return INVALID
+    if not host:
+        return Feature(None)
+    settings = Ingress(host=host, controller_namespace=controller_namespace)
+    for key, field_name in (
+        ("ingressClass", "ingress_class"),
+        ("ingressTlsSecret", "tls_secret"),
+        ("ingressClusterIssuer", "cluster_issuer"),
+    ):
+        if names[key]:
+            settings[field_name] = names[key]  # type: ignore[literal-required]
+    return Feature(settings)
+
+
+def _env_text(value: Any) -> str | None:
+    """A variable's value as text; `--path` may store numbers and booleans as such."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    return None
+
+
+def _read_env(reader: Reader, key: str, taken: dict[str, str]) -> dict[str, str] | None:
+    """`key`'s variables, their names checked. Values are never shown in a message."""
+    secret = key == "secretEnv"
+    flag = " --secret" if secret else ""
+    example = f"pulumi config set{flag} --stack {reader.stack} --path '{PROJECT}:{key}.NAME' value"
+    values = reader.read_json(
+        key, dict, "it must be an object of variable names and values", example
+    )
+    if values is None:
+        return None
+    if secret and values and not reader.is_secret(key):
+        reader.fail(
+            key,
+            "set in plaintext",
+            "its values must be set as secrets, so they are encrypted in the stack file",
+            fix=example.replace(" value", " <value>"),
+        )
+        return None
+    checked: dict[str, str] = {}
+    for name, value in values.items():
+        remove = f"pulumi config rm --stack {reader.stack} --path '{PROJECT}:{key}.{name}'"
+        problem = None
+        if not ENV_NAME.match(name):
+            problem = "variable names are letters, digits and '_', not starting with a digit"
+        elif name.upper().startswith(RESERVED_ENV_PREFIX):
+            problem = f"names starting with {RESERVED_ENV_PREFIX} are set from the database"
+        elif name in taken:
+            problem = f"{PROJECT}:env sets it too, and a variable has one value"
+        elif _env_text(value) is None:
+            problem = "a value is text, a number or a boolean"
+        if problem:
+            reader.errors.append(
+                f"{PROJECT}:{key} holds '{name}', but {problem}; fix it with: {remove}"
+            )
+        else:
+            checked[name] = present(_env_text(value))
+    return checked if len(checked) == len(values) else None
+
+
+def _read_list(reader: Reader, key: str, item: str, parse: Any) -> list[Any] | None:
+    """An array of strings, each checked by `parse` (None: the entry is bad)."""
+    fix = f"pulumi config set --stack {reader.stack} --path '{PROJECT}:{key}[0]' <{item}>"
+    values = reader.read_json(key, list, f"it must be a list of {item}s", fix)
+    if values is None:
+        return None
+    parsed = [parse(value) if isinstance(value, str) else None for value in values]
+    for index, (value, result) in enumerate(zip(values, parsed, strict=True)):
+        if result is None:
+            reader.errors.append(
+                f"{PROJECT}:{key} holds '{value}' at [{index}], but each entry must be a "
+                f"{item}; fix it with: pulumi config set --stack {reader.stack} --path "
+                f"'{PROJECT}:{key}[{index}]' <{item}>"
+            )
+    return None if None in parsed else parsed
+
+
+def egress_rule(text: str) -> EgressRule | None:
+    """CIDR:PORT, optionally /tcp or /udp: 203.0.113.0/24:443, 2001:db8::/32:53/udp."""
+    cidr, _, port_part = text.rpartition(":")
+    port, _, protocol = port_part.partition("/")
+    try:
+        network = ipaddress.ip_network(cidr, strict=True)
+    except ValueError:
+        return None
+    if "/" not in cidr or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return None
+    if protocol.lower() not in ("", "tcp", "udp"):
+        return None
+    rule = EgressRule(cidr=str(network), port=int(port))
+    if protocol:
+        rule["protocol"] = protocol.upper()
+    return rule
+
+
+def read_app(reader: Reader) -> AppSettings | None:
+    name = reader.read(
+        "appName",
+        app_name,
+        f"it must be at most {MAX_APP_NAME} characters of lowercase letters, digits and '-', "
+        "starting with a letter and ending with a letter or digit",
+        lambda raw: (
+            (suggest_dns_label(raw) or "").lstrip("0123456789-")[:MAX_APP_NAME].rstrip("-") or None
+        ),
+    )
+    image = reader.read("image", pinned_image, IMAGE_ALLOWED, suggest_image)
+    replicas = reader.read(
+        "replicas",
+        whole_number(1, MAX_REPLICAS),
+        f"it must be a whole number from 1 to {MAX_REPLICAS}",
+        suggest_whole_number(1, MAX_REPLICAS),
+    )
+    port = reader.read(
+        "appPort",
+        whole_number(1024, 65535),
+        "it must be a port from 1024 to 65535 (the app runs as non-root, without the "
+        "capability to bind lower ports)",
+    )
+    service_port = reader.read(
+        "servicePort", whole_number(1, 65535), "it must be a port from 1 to 65535"
+    )
+    service_type = reader.read(
+        "serviceType",
+        one_of(SERVICE_TYPES),
+        f"it must be one of {', '.join(SERVICE_TYPES)}",
+        suggest_choice(SERVICE_TYPES),
+    )
+    allow_load_balancer = reader.read(
+        "allowLoadBalancer", boolean, BOOLEAN_ALLOWED, suggest_boolean
+    )
+    path_allowed = "it must be an HTTP path starting with '/' (for example /healthz)"
+    health_path = reader.read("healthPath", http_path, path_allowed)
+    readiness_path = reader.read("readinessPath", http_path, path_allowed)
+    user_id = reader.read(
+        "appUserId",
+        whole_number(1, 2**31 - 1),
+        "it must be a non-root user id, a whole number from 1 to 2147483647",
+    )
+    drain = reader.read(
+        "drainSeconds", whole_number(0, 300), "it must be a whole number of seconds from 0 to 300"
+    )
+    grace = reader.read(
+        "terminationGracePeriodSeconds",
+        whole_number(1, 3600),
+        "it must be a whole number of seconds from 1 to 3600",
+    )
+    surge = reader.read(
+        "maxSurge",
+        max_surge,
+        "it must be the extra pods a rollout may start, a share of the replicas from 1% to "
+        "100% (such as 25%) or a count of at least 1 (such as 2)",
+        suggest_max_surge,
+    )
+    resources = read_resources(reader, "app")
+    autoscaling = _read_autoscaling(reader)
+    ingress = _read_ingress(reader)
+    env = _read_env(reader, "env", {}) if not reader.is_secret("env") else None
+    secret_env = _read_env(reader, "secretEnv", env or {})
+    pull_secrets = _read_list(
+        reader,
+        "imagePullSecrets",
+        "Secret name",
+        lambda text: text if len(text) <= 253 and DNS_SUBDOMAIN.match(text) else None,
+    )
+    command = _read_list(reader, "command", "string", lambda text: text)
+    args = _read_list(reader, "args", "string", lambda text: text)
+    egress = _read_list(reader, "egress", "CIDR:PORT such as 203.0.113.0/24:443", egress_rule)
+    values = (name, image, replicas, port, service_port, service_type, allow_load_balancer)
+    values += (health_path, readiness_path, user_id, drain, grace, surge, resources)
+    values += (env, secret_env, pull_secrets, command, args, egress)
+    if None in values or not autoscaling.valid or not ingress.valid:
+        return None
+    if service_type == "LoadBalancer" and not allow_load_balancer:
+        reader.fail(
+            "allowLoadBalancer",
+            "false",
+            f"it must be true when {PROJECT}:serviceType is LoadBalancer, which exposes the "
+            "app outside the cluster and costs a cloud load balancer",
+            "true",
+        )
+        return None
+    if present(grace) <= present(drain):
+        reader.fail(
+            "terminationGracePeriodSeconds",
+            str(grace),
+            f"it must exceed {PROJECT}:drainSeconds ('{drain}') so the app has time to shut "
+            "down after endpoints drain",
+            str(present(drain) + 30),
+        )
+        return None
+    return AppSettings(
+        name=present(name),
+        image=present(image),
+        replicas=present(replicas),
+        port=present(port),
+        service_port=present(service_port),
+        service_type=present(service_type),
+        health_path=present(health_path),
+        readiness_path=present(readiness_path),
+        user_id=present(user_id),
+        resources=present(resources),
+        drain_seconds=present(drain),
+        termination_grace_seconds=present(grace),
+        max_surge=present(surge),
+        autoscaling=autoscaling.value,
+        ingress=ingress.value,
+        env=present(env),
+        secret_env={key: pulumi.Output.secret(value) for key, value in present(secret_env).items()},
+        image_pull_secrets=present(pull_secrets),
+        command=present(command),
+        args=present(args),
+        egress=present(egress),
+    )

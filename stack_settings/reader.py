@@ -1,0 +1,228 @@
+"""Reading the stack's config: raw values as the CLI hands them over, one sentence per bad
+value, and the checks on the set of keys itself (unknown keys, a wrong-case namespace,
+secrecy where it would be lost)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import pulumi
+import yaml
+
+PROJECT = "webapp"
+PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
+# The only keys whose values are secrets; `--secret` on any other key would be lost in
+# plain outputs, labels and ConfigMaps.
+SECRET_KEYS = ("backupS3AccessKeyId", "backupS3SecretAccessKey", "secretEnv")
+# Keys people set expecting a setting the program deliberately does not have.
+NOT_SETTINGS = {
+    "dbPassword": "the database passwords are generated (one per role, by pulumi-random) and "
+    "kept encrypted in the stack's state, so none is configured; read the app's with: "
+    "pulumi stack output --stack {stack} databasePassword --show-secrets",
+}
+
+T = TypeVar("T")
+
+
+class ConfigError(pulumi.RunError):
+    """Bad stack configuration; the CLI prints only the message."""
+
+
+class BadValueError(ValueError):
+    """A bad value whose problem is more specific than the key's usual `allowed` text."""
+
+    def __init__(self, allowed: str | None = None, suggestion: str | None = None) -> None:
+        super().__init__(allowed)
+        self.allowed = allowed
+        self.suggestion = suggestion
+
+
+@dataclass(frozen=True)
+class Feature(Generic[T]):
+    """A switchable feature's settings: `value` None means off; `valid` False means its
+    config had errors (already reported)."""
+
+    value: T | None
+    valid: bool = True
+
+
+INVALID: Feature[Any] = Feature(None, valid=False)
+
+
+@cache
+def declared_config() -> Mapping[str, Mapping[str, Any]]:
+    """The project's own config declarations from Pulumi.yaml, by short key."""
+    project = yaml.safe_load(PROJECT_FILE.read_text())
+    declared = project.get("config") or {}
+    return {key: spec for key, spec in declared.items() if ":" not in key}
+
+
+def present(value: T | None) -> T:
+    if value is None:
+        raise AssertionError("a checked setting is missing")
+    return value
+
+
+def fails(raw: str) -> Any:
+    raise ValueError(raw)
+
+
+class Reader:
+    """Reads raw config strings and collects one sentence per bad value."""
+
+    def __init__(self, config: pulumi.Config, stack: str) -> None:
+        self._config = config
+        self.stack = stack
+        self.errors: list[str] = []
+
+    def fix_command(self, key: str, value: str, secret: bool = False) -> str:
+        flag = " --secret" if secret else ""
+        return f"pulumi config set{flag} --stack {self.stack} {PROJECT}:{key} {shlex.quote(value)}"
+
+    def remove_command(self, key: str) -> str:
+        return f"pulumi config rm --stack {self.stack} {PROJECT}:{key}"
+
+    def example(self, key: str) -> str:
+        default = declared_config()[key].get("default")
+        if isinstance(default, bool):
+            return "true" if default else "false"
+        if isinstance(default, (list, dict)):
+            return json.dumps(default)
+        return str(default)
+
+    def fail(
+        self,
+        key: str,
+        raw: str | None,
+        allowed: str,
+        fix_value: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        """`fix` replaces the whole `pulumi config set` command where that is not the fix."""
+        shown = "not set" if raw is None else f"'{raw}'"
+        if fix is None:
+            fix = self.fix_command(key, fix_value if fix_value is not None else self.example(key))
+        self.errors.append(f"{PROJECT}:{key} is {shown}, but {allowed}; fix it with: {fix}")
+
+    def is_secret(self, key: str) -> bool:
+        return pulumi.runtime.config.is_config_secret(f"{PROJECT}:{key}")
+
+    def raw(self, key: str) -> str | None:
+        if key not in declared_config():
+            raise KeyError(f"{PROJECT}:{key} is read but not declared in Pulumi.yaml")
+        return self._config.get(key)
+
+    def changed(self, key: str) -> bool:
+        """Whether the stack sets `key` to something other than its declared default."""
+        return self.raw(key) != self.example(key)
+
+    def read(
+        self,
+        key: str,
+        parse: Callable[[str], T],
+        allowed: str,
+        suggest: Callable[[str], str | None] | None = None,
+    ) -> T | None:
+        """`parse` raises ValueError on a bad value (a BadValueError to say more precisely what
+        is wrong); `suggest` proposes a fixed value."""
+        raw = self.raw(key)
+        if raw is None:
+            self.fail(key, raw, allowed)
+            return None
+        try:
+            return parse(raw)
+        except BadValueError as problem:
+            suggestion = problem.suggestion
+            if suggestion is None and suggest:
+                suggestion = suggest(raw)
+            self.fail(key, raw, problem.allowed or allowed, suggestion)
+        except ValueError:
+            self.fail(key, raw, allowed, suggest(raw) if suggest else None)
+        return None
+
+    def read_json(self, key: str, kind: type, allowed: str, fix: str) -> Any:
+        """An object or list value (set with --path), parsed from the JSON the CLI hands
+        over; None after a reported error."""
+        raw = self.raw(key) or ""
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+        if not isinstance(value, kind):
+            shown = "[secret]" if self.is_secret(key) else raw
+            self.fail(key, shown, allowed, fix=fix)
+            return None
+        return value
+
+
+def present_config_keys() -> list[str]:
+    """Every config key the engine handed to this program (any namespace)."""
+    keys = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.get_config_env())
+    return sorted(keys)
+
+
+def _raw_value(full_key: str) -> str | None:
+    # Read beside pulumi.Config: the key is none of ours, and must not count as read.
+    return pulumi.runtime.config.get_config(full_key)
+
+
+def check_keys(reader: Reader, keys: list[str]) -> None:
+    """Keys the program would silently ignore or whose secrecy would be lost."""
+    declared = list(declared_config())
+    for full_key in keys:
+        namespace, _, key = full_key.partition(":")
+        if namespace != PROJECT and namespace.lower().replace("-", "").replace("_", "") == PROJECT:
+            value = "<value>" if pulumi.runtime.config.is_config_secret(full_key) else None
+            value = value or shlex.quote(_raw_value(full_key) or "")
+            reader.errors.append(
+                f"{full_key} is set, but this program reads only keys of the {PROJECT}: "
+                f"namespace (all lowercase), so it would be ignored; move it with: pulumi "
+                f"config rm --stack {reader.stack} {full_key} && pulumi config set --stack "
+                f"{reader.stack} {PROJECT}:{key} {value}"
+            )
+        if namespace != PROJECT:
+            continue
+        if key in NOT_SETTINGS:
+            reader.errors.append(
+                f"{full_key} is set, but it is not a setting of this program: "
+                f"{NOT_SETTINGS[key].format(stack=reader.stack)}; remove it with: pulumi "
+                f"config rm --stack {reader.stack} {full_key}"
+            )
+        elif key not in declared:
+            close = difflib.get_close_matches(key, declared, n=1)
+            hint = f"did you mean {PROJECT}:{close[0]}? " if close else ""
+            reader.errors.append(
+                f"{full_key} is set, but it is not a setting of this program ({hint}every "
+                "setting is listed in Pulumi.yaml); remove it with: pulumi config rm "
+                f"--stack {reader.stack} {full_key}"
+            )
+        elif key not in SECRET_KEYS and reader.is_secret(key):
+            _lost_secrecy(reader, key)
+
+
+def _lost_secrecy(reader: Reader, key: str) -> None:
+    if key == "env":
+        reader.fail(
+            key,
+            "set with a secret value",
+            f"values of {PROJECT}:env go into the app's ConfigMap in plaintext; secret "
+            f"values belong in {PROJECT}:secretEnv, which goes into its Secret",
+            fix=f"pulumi config rm --stack {reader.stack} --path '{PROJECT}:env.<NAME>' && "
+            f"pulumi config set --secret --stack {reader.stack} --path "
+            f"'{PROJECT}:secretEnv.<NAME>' <value>",
+        )
+        return
+    reader.fail(
+        key,
+        "set as a secret",
+        "it is not secret: it goes into plain outputs, labels and ConfigMaps, where its "
+        "secrecy would be lost",
+        fix=f"pulumi config set --stack {reader.stack} {PROJECT}:{key} <value> (without --secret)",
+    )
