@@ -39,6 +39,7 @@ database_args = PostgresDatabaseArgs(
     namespace=namespace.namespace_name,
     app=app.name,
     image=db.image,
+    user_id=db.user_id,
     database=db.name,
     user=db.user,
     storage_size=db.storage_size,

@@ -32,7 +32,6 @@ from .postgres_object_storage import (
 from .postgres_parts import (
     PASSWORD_KEY,
     POSTGRES_PORT,
-    POSTGRES_USER_ID,
     DatabaseParts,
 )
 from .postgres_server import claim
@@ -71,7 +70,7 @@ def backups(
         app_user=db.user,
         credentials_secret=credentials.metadata.name,
         app_password_key=PASSWORD_KEY,
-        user_id=POSTGRES_USER_ID,
+        user_id=db.user_id,
         backup_claim=claim(
             db, f"{db.name}-backups", settings["storage_size"], labels
         ).metadata.name,

@@ -8,12 +8,12 @@ import pulumi
 
 from .common import ContainerResources, connection_url, selector_labels, standard_labels
 from .monitoring import Monitoring, Watching, read_monitoring
-from .package import InvalidInput, component_options, component_type, known
+from .package import InvalidInput, component_options, component_type, known, whole
 from .postgres_backups import Backups, backups
 from .postgres_logging import ServerLogs
 from .postgres_metrics import Metrics, alert_rules, metrics_service
 from .postgres_network import network_policy
-from .postgres_parts import PASSWORD_KEY, POSTGRES_PORT, DatabaseParts
+from .postgres_parts import PASSWORD_KEY, POSTGRES_PORT, POSTGRES_USER_ID, DatabaseParts
 from .postgres_server import (
     claim,
     credentials_secret,
@@ -58,6 +58,10 @@ class PostgresDatabaseArgs(TypedDict):
     protect: NotRequired[pulumi.Input[bool]]
     """Protect the volumes from deletion and replacement, and keep them in the cluster if
     they are deleted through Pulumi. Must be a plain value."""
+    user_id: NotRequired[pulumi.Input[int]]
+    """Non-root user id the server and its jobs run as; 10999 if unset. It must own the
+    data: a database created as another uid (999, the image's own, before 10999 was the
+    default) keeps that uid. Must be a plain value."""
     monitoring: NotRequired[pulumi.Input[Monitoring]]
     """Labels for the Prometheus operator on the ServiceMonitor, and the database's alert
     rules (which need metrics); neither if unset."""
@@ -186,6 +190,14 @@ class PostgresDatabase(pulumi.ComponentResource):
             ),
             protect=bool(known(args.get("protect"), "PostgresDatabase input 'protect'")),
             parent=self,
+            user_id=int(
+                known(
+                    whole(
+                        args.get("user_id") or POSTGRES_USER_ID, "PostgresDatabase input 'userId'"
+                    ),
+                    "PostgresDatabase input 'userId'",
+                )
+            ),
             logs=known(args.get("logs"), "PostgresDatabase input 'logs'"),
             monitoring=_monitoring(args),
             labels=standard_labels(app, name, "database"),

@@ -13,8 +13,10 @@ from .postgres_logging import ServerLogs
 
 POSTGRES_PORT = 5432
 EXPORTER_PORT = 9187
-# The uid of the `postgres` user in the official Debian-based image.
-POSTGRES_USER_ID = 999
+# The uid the server and its jobs run as unless told otherwise: 10000 and up clash with no
+# user of the node. The official image runs as any uid that owns PGDATA (999 is its own
+# `postgres` user, which stacks created before this default keep: see `user_id`).
+POSTGRES_USER_ID = 10999
 DATA_MOUNT = "/var/lib/postgresql/data"
 # initdb refuses a mount point that holds `lost+found`, so PGDATA is one level down. Set
 # explicitly, it also holds for images from 18 on, whose default PGDATA moved.
@@ -51,6 +53,7 @@ class DatabaseParts:
     allow_storage_class_change: bool
     protect: bool
     parent: pulumi.Resource
+    user_id: int = POSTGRES_USER_ID
     logs: ServerLogs | None = None
     # None: no operator labels and no alert rules.
     monitoring: Watching | None = None

@@ -21,6 +21,7 @@ from .common import (
 )
 from .postgres_logging import log_mount, log_volume, prepare_container, server_args
 from .postgres_metrics import Metrics, exporter_container
+from .postgres_owner import data_owner_check
 from .postgres_parts import (
     CONFIG_MOUNT,
     DATA_MOUNT,
@@ -29,7 +30,6 @@ from .postgres_parts import (
     PASSWORD_KEY,
     PGDATA,
     POSTGRES_PORT,
-    POSTGRES_USER_ID,
     ROLE_PASSWORD_KEYS,
     SECRETS_MOUNT,
     SOCKET_DIR,
@@ -260,8 +260,8 @@ def statefulset(
                     labels=dict(db.labels), annotations=scrape if scraped else None
                 ),
                 spec=hardened_pod_spec(
-                    user_id=POSTGRES_USER_ID,
-                    init_containers=[prepare_container(db.image)],
+                    user_id=db.user_id,
+                    init_containers=[data_owner_check(db), prepare_container(db.image)],
                     containers=containers,
                     volumes=volumes,
                     termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,

@@ -97,7 +97,8 @@ class WebServiceArgs(TypedDict):
     readiness_path: NotRequired[pulumi.Input[str]]
     """HTTP path of the readiness probe (can it serve, database included?); / if unset."""
     user_id: NotRequired[pulumi.Input[int]]
-    """Non-root user id the app runs as; 101 if unset."""
+    """Non-root user id the app runs as; 10101 if unset (10000 and up clash with no user
+    of the node)."""
     env: NotRequired[pulumi.Input[dict[str, str]]]
     """Extra environment variables, in the app's ConfigMap: valid names, none starting with
     DATABASE_ (plain names; values may be outputs). Never put secrets here."""

@@ -167,7 +167,7 @@ def read_parts(name: str, args: WebServiceArgs, parent: pulumi.Resource) -> WebP
         service_type=service_type,
         health_path=args.get("health_path") or "/",
         readiness_path=args.get("readiness_path") or "/",
-        user_id=whole(args.get("user_id", 101), _what("userId")),
+        user_id=whole(args.get("user_id", 10101), _what("userId")),
         env=env,
         secret_env=_env(args.get("secret_env"), "secretEnv", taken=env),
         image_pull_secrets=list(lists["image_pull_secrets"] or []),

@@ -66,6 +66,7 @@ class DatabaseSettings:
     resources: ContainerResources
     backups: Backups | None
     metrics: Metrics | None
+    user_id: int
 
 
 def _cron_schedule(raw: str) -> str:
@@ -452,9 +453,15 @@ def read_database(reader: Reader) -> DatabaseSettings | None:
     )
     allow_change = reader.read("allowStorageClassChange", boolean, BOOLEAN_ALLOWED, suggest_boolean)
     resources = read_resources(reader, "db")
+    user_id = reader.read(
+        "dbUserId",
+        whole_number(1, 2**31 - 1),
+        "it must be a non-root user id, a whole number from 1 to 2147483647 (10000 or more "
+        "for a new database; the uid that owns an existing database's data)",
+    )
     backups = _read_backups(reader)
     metrics = _read_metrics(reader)
-    if None in (image, name, user, storage, storage_class, allow_change, resources):
+    if None in (image, name, user, storage, storage_class, allow_change, resources, user_id):
         return None
     if not backups.valid or not metrics.valid:
         return None
@@ -468,6 +475,7 @@ def read_database(reader: Reader) -> DatabaseSettings | None:
         resources=present(resources),
         backups=backups.value,
         metrics=metrics.value,
+        user_id=present(user_id),
     )
 
 

@@ -336,6 +336,35 @@ def test_the_hook_logs_what_it_did_and_the_server_logs_no_fatal_line(
     assert "FATAL" not in shared_database.server.log_text()[logged:]
 
 
+def test_data_of_another_uid_stops_the_pod_with_the_fix(
+    rendered: ProgramRun, tmp_path: Path
+) -> None:
+    """PostgreSQL runs only as the owner of its data: a stack created with the image's uid
+    999 that takes the new default must be told which uid to keep, before the server
+    would crash-loop on it."""
+    pod = RenderedPod.of(rendered, rendered.one(STATEFULSET, "webapp-db-statefulset"))
+    container = pod.container("check-data-owner")
+    env = pod.env(container)
+    ours = owned_dir(tmp_path / "ours" / "pgdata")
+    (ours / "PG_VERSION").write_text("17")
+    owned_file(ours / "PG_VERSION")
+    path = {"PATH": "/usr/bin:/bin"}
+    result = run_unprivileged(
+        ["/bin/sh", "-c", script(container)], {**env, **path, "PGDATA": str(ours)}, timeout=30
+    )
+    assert result.returncode == 0, describe(result)
+    if os.geteuid() != 0:
+        pytest.skip("data of another uid needs root to create; CI runs as root")
+    theirs = owned_dir(tmp_path / "theirs") / "pgdata"
+    theirs.mkdir(mode=0o755)
+    (theirs / "PG_VERSION").write_text("17")
+    result = run_unprivileged(
+        ["/bin/sh", "-c", script(container)], {**env, **path, "PGDATA": str(theirs)}, timeout=30
+    )
+    assert result.returncode != 0, describe(result)
+    assert "belongs to uid 0" in result.stderr and "webapp:dbUserId" in result.stderr
+
+
 def test_an_empty_password_file_leaves_the_password_alone(
     postgres_factory: PostgresFactory, rendered: ProgramRun, tmp_path: Path
 ) -> None:

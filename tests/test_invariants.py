@@ -55,6 +55,17 @@ def test_every_pod_passes_pod_security_restricted(stack_run: ProgramRun) -> None
             assert not any(port.get("hostPort") for port in container.get("ports") or []), where
 
 
+def test_every_pod_runs_as_a_uid_that_clashes_with_no_node_user(stack_run: ProgramRun) -> None:
+    """Host users have low uids; a container escaping as one of them would get their
+    files. Pods run as 10000 or more, and no container overrides it lower."""
+    for record, template in _templates(stack_run):
+        spec = template["spec"]
+        assert spec["securityContext"]["runAsUser"] >= 10000, record.name
+        for container in _containers(spec):
+            uid = (container.get("securityContext") or {}).get("runAsUser")
+            assert uid is None or uid >= 10000, f"{record.name}/{container['name']}"
+
+
 def test_every_container_has_requests_and_limits(stack_run: ProgramRun) -> None:
     for record, template in _templates(stack_run):
         for container in _containers(template["spec"]):

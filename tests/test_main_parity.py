@@ -35,9 +35,27 @@ OUTPUTS = {
     "outputs.databaseStorageClass": (ABSENT, ""),
 }
 
+# Containers run as uids of 10000 or more (no clash with the node's users); the database
+# pod first checks that its uid owns the data (a stack created as 999 sets webapp:dbUserId).
+UIDS = {
+    f"resources.kubernetes:{kind}::{name}.state.{template}.spec.securityContext.{field}": (
+        old,
+        new,
+    )
+    for kind, name, template, old, new in (
+        ("apps/v1:Deployment", "webapp-deployment", "spec.template", 101, 10101),
+        ("apps/v1:StatefulSet", "webapp-db-statefulset", "spec.template", 999, 10999),
+        ("batch/v1:CronJob", "webapp-db-backup", "spec.jobTemplate.spec.template", 999, 10999),
+    )
+    for field in ("runAsUser", "runAsGroup", "fsGroup")
+}
+INIT = "resources.kubernetes:apps/v1:StatefulSet::webapp-db-statefulset.state.spec.template.spec.initContainers"
+
+
 EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
     "dev": {
         **SURGE,
+        **UIDS,
         **CLAIMS,
         **OUTPUTS,
         # The quota follows the workload: 2 app pods (1 and a rollout's surge), the
@@ -50,6 +68,7 @@ EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
     },
     "prod": {
         **SURGE,
+        **UIDS,
         **CLAIMS,
         **OUTPUTS,
         "outputs.loadBalancerAddress": (ABSENT, ""),
@@ -109,6 +128,10 @@ def test_the_stacks_render_as_main_did_but_for_the_listed_changes(
         )
         for path, change in expected.items()
     }
+    # The init containers grew by the data owner check, ahead of main's log preparation.
+    old_init, new_init = found.pop(INIT)
+    assert [c["name"] for c in new_init] == ["check-data-owner"] + [c["name"] for c in old_init]
+    assert new_init[1:] == old_init
     assert found == expected
 
 

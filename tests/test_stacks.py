@@ -228,3 +228,20 @@ def test_quota_holds_the_workload_at_its_largest(stack_run: ProgramRun) -> None:
         for r in stack_run.of_type(PVC)
     )
     assert storage <= parse_quantity(quota["requests.storage"])[0]
+
+
+def test_every_image_can_be_pinned_by_digest() -> None:
+    digest = "sha256:" + "ab" * 32
+    images = {
+        "webapp:image": f"nginxinc/nginx-unprivileged:1.27-alpine@{digest}",
+        "webapp:dbImage": f"postgres:17.6-bookworm@{digest}",
+        "webapp:exporterImage": f"quay.io/prometheuscommunity/postgres-exporter:v0.17.1@{digest}",
+    }
+    run = run_main("dev", images)
+    rendered = {
+        container["image"]
+        for _, template in pod_templates(run)
+        for container in template["spec"]["containers"]
+        + (template["spec"].get("initContainers") or [])
+    }
+    assert rendered == set(images.values())
