@@ -49,7 +49,10 @@ UIDS = {
     )
     for field in ("runAsUser", "runAsGroup", "fsGroup")
 }
-INIT = "resources.kubernetes:apps/v1:StatefulSet::webapp-db-statefulset.state.spec.template.spec.initContainers"
+INIT = (
+    "resources.kubernetes:apps/v1:StatefulSet::webapp-db-statefulset"
+    ".state.spec.template.spec.initContainers"
+)
 
 
 EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
