@@ -9,6 +9,7 @@ from .common import ContainerResources
 from .package import PACKAGE, VERSION, PackageProvider
 from .postgres_backups import Backups
 from .postgres_database import PostgresDatabase, PostgresDatabaseArgs
+from .postgres_engine_cnpg import CloudNativePg
 from .postgres_metrics import Metrics
 from .postgres_object_storage import ObjectStorage
 from .web_args import Autoscaling, EgressRule, Ingress, WebServiceArgs
@@ -26,6 +27,7 @@ __all__ = [
     "AppNamespaceArgs",
     "Autoscaling",
     "Backups",
+    "CloudNativePg",
     "ContainerResources",
     "EgressRule",
     "Ingress",

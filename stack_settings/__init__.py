@@ -17,6 +17,7 @@ import pulumi
 from .app import AppSettings, read_app
 from .cluster import ClusterSettings, kubernetes_provider, read_cluster
 from .database import DatabaseSettings, read_database, refuse_storage_class_change
+from .engine import refuse_engine_switch
 from .namespace import NamespaceSettings, read_namespace, settle_namespace
 from .reader import PROJECT, ConfigError, Reader, check_keys, present_config_keys
 
@@ -55,5 +56,6 @@ __all__ = [
     "Settings",
     "kubernetes_provider",
     "load_settings",
+    "refuse_engine_switch",
     "refuse_storage_class_change",
 ]

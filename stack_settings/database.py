@@ -14,6 +14,7 @@ from components.postgres_roles import RESERVED_ROLES, UPGRADE_ROLE
 from components.quantity import suggest_byte_quantity
 
 from .app import read_resources
+from .engine import EngineSettings, read_engine
 from .reader import INVALID, PROJECT, ConfigError, Feature, Reader, fails, present
 from .values import (
     BOOLEAN_ALLOWED,
@@ -66,6 +67,7 @@ class DatabaseSettings:
     resources: ContainerResources
     backups: Backups | None
     metrics: Metrics | None
+    engine: EngineSettings
 
 
 def _cron_schedule(raw: str) -> str:
@@ -454,9 +456,29 @@ def read_database(reader: Reader) -> DatabaseSettings | None:
     resources = read_resources(reader, "db")
     backups = _read_backups(reader)
     metrics = _read_metrics(reader)
-    if None in (image, name, user, storage, storage_class, allow_change, resources):
+    memory = (
+        (str(resources["memory_request"]), str(resources["memory_limit"])) if resources else None
+    )
+    bucket = (
+        str((backups.value.get("object_storage") or {}).get("bucket_url", ""))
+        if backups.valid and backups.value
+        else (None if not backups.valid else "")
+    )
+    engine = read_engine(reader, str(name or "app"), bucket, memory)
+    if None in (image, name, user, storage, storage_class, allow_change, resources, engine):
         return None
     if not backups.valid or not metrics.valid:
+        return None
+    if present(engine).name == "cloudnative-pg" and backups.value and backups.value.get(
+        "restore_from"
+    ):
+        reader.fail(
+            "restoreFrom",
+            reader.raw("restoreFrom"),
+            "dumps are restored by the statefulset engine; with cloudnative-pg, recover from "
+            f"the archive with {PROJECT}:recoverySourceArchive (README: Point-in-time recovery)",
+            fix=reader.remove_command("restoreFrom"),
+        )
         return None
     return DatabaseSettings(
         image=present(image),
@@ -468,6 +490,7 @@ def read_database(reader: Reader) -> DatabaseSettings | None:
         resources=present(resources),
         backups=backups.value,
         metrics=metrics.value,
+        engine=present(engine),
     )
 
 

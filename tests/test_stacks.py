@@ -96,6 +96,7 @@ def test_exports(stack_run: ProgramRun) -> None:
         "databaseName",
         "databaseUser",
         "databaseStorageClass",
+        "databaseEngine",
     } | reach.get(str(_file_value(stack_run.stack, "serviceType")), set())
 
 
