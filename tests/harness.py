@@ -104,7 +104,11 @@ class Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state, _ = unwrap_secrets(args.inputs)
         if args.typ == "pulumi:pulumi:StackReference":
-            return args.name, {**state, "outputs": dict(self.stack_outputs), "secretOutputNames": []}
+            return args.name, {
+                **state,
+                "outputs": dict(self.stack_outputs),
+                "secretOutputNames": [],
+            }
         if args.typ == "random:index/randomPassword:RandomPassword":
             state["result"] = fake_password(args.name, self.password_generation)
         if args.typ.startswith("kubernetes:") and "metadata" in state:
