@@ -37,7 +37,7 @@ def load_settings() -> Settings:
     check_keys(reader, present_config_keys())
     namespace = read_namespace(reader)
     app = read_app(reader)
-    database = read_database(reader)
+    database = read_database(reader, f"{app.name}-db" if app else "app-db")
     cluster = read_cluster(reader)
     if reader.errors or namespace is None or app is None or database is None or cluster is None:
         raise ConfigError("\n".join(reader.errors))

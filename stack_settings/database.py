@@ -428,7 +428,7 @@ def _app_role(raw: str) -> str:
     return pg_identifier(raw)
 
 
-def read_database(reader: Reader) -> DatabaseSettings | None:
+def read_database(reader: Reader, cluster_name: str = "app-db") -> DatabaseSettings | None:
     image = reader.read("dbImage", pinned_image, IMAGE_ALLOWED, suggest_image)
     name = reader.read("dbName", pg_identifier, IDENTIFIER_ALLOWED, suggest_pg_identifier)
     user = reader.read(
@@ -464,7 +464,8 @@ def read_database(reader: Reader) -> DatabaseSettings | None:
         if backups.valid and backups.value
         else (None if not backups.valid else "")
     )
-    engine = read_engine(reader, str(name or "app"), bucket, memory)
+    # The Cluster's archive is named after the Cluster (`<appName>-db`) by default.
+    engine = read_engine(reader, cluster_name, bucket, memory)
     if None in (image, name, user, storage, storage_class, allow_change, resources, engine):
         return None
     if not backups.valid or not metrics.valid:

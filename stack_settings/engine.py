@@ -48,6 +48,8 @@ class EngineSettings:
 
 def _suggest_target_time(raw: str) -> str:
     moment = re.sub(r"^(\S+) (\S+)$", r"\1T\2", raw.strip())
+    if not re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?", moment):
+        return "<YYYY-MM-DD>T<hh:mm:ss>Z"
     return moment if re.search(r"(Z|[+-]\d\d:\d\d)$", moment) else f"{moment}Z"
 
 
