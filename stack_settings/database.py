@@ -470,8 +470,10 @@ def read_database(reader: Reader, cluster_name: str = "app-db") -> DatabaseSetti
         return None
     if not backups.valid or not metrics.valid:
         return None
-    if present(engine).name == "cloudnative-pg" and backups.value and backups.value.get(
-        "restore_from"
+    if (
+        present(engine).name == "cloudnative-pg"
+        and backups.value
+        and backups.value.get("restore_from")
     ):
         reader.fail(
             "restoreFrom",
