@@ -53,7 +53,7 @@ from policy.webapp_policies import (
     pdb_for_multi_replica_workloads,
     pod_security_restricted,
 )
-from tests.conftest import STACKS, program_run
+from tests.conftest import STACKS, program_run, statefulset_program_run
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_DIR = ROOT / "policy"
@@ -1035,8 +1035,9 @@ def stack_violations(
     """Every violation `policy_name` reports against the real `stack` program (without the
     objects of the `leave_out` types). Resource policies see each Kubernetes object's
     inputs; the stack policy sees every object's state (the manifest the provider would
-    apply, auto-names included), as the engine gives a stack policy resource outputs."""
-    run = program_run(stack)
+    apply, auto-names included), as the engine gives a stack policy resource outputs.
+    `prod-statefulset` is prod with the statefulset engine."""
+    run = statefulset_program_run(stack) if stack.endswith("-statefulset") else program_run(stack)
     objects = [
         record
         for record in run.registrations
@@ -1071,7 +1072,7 @@ def stack_violations(
 
 
 @pytest.mark.parametrize("policy_name", [policy.name for policy in ALL_POLICIES])
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", [*STACKS, "prod-statefulset"])
 def test_our_stack_passes_every_policy(stack: str, policy_name: str) -> None:
     violations = stack_violations(stack, policy_name)
     assert violations == [], f"{stack} breaks {policy_name}:\n" + "\n".join(violations)
