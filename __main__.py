@@ -11,7 +11,12 @@ from components import (
     WebService,
     WebServiceArgs,
 )
-from stack_settings import kubernetes_provider, load_settings, refuse_storage_class_change
+from stack_settings import (
+    kubernetes_provider,
+    load_settings,
+    refuse_engine_switch,
+    refuse_storage_class_change,
+)
 
 settings = load_settings()
 app, db = settings.app, settings.database
@@ -50,7 +55,10 @@ database_args = PostgresDatabaseArgs(
     protect=settings.namespace.protect,
     monitoring=observability.monitoring,
     logs=observability.server_logs,
+    engine=db.engine.name,
 )
+if db.engine.cloudnative_pg:
+    database_args["cloudnative_pg"] = db.engine.cloudnative_pg
 if db.storage_class:
     database_args["storage_class"] = db.storage_class
 if db.backups:
@@ -113,6 +121,7 @@ pulumi.export(
         settings.stack, db, database.data_storage_class or pulumi.Output.from_input("")
     ),
 )
+pulumi.export("databaseEngine", refuse_engine_switch(settings.stack, db.engine))
 if database.restore_job:
     # `kubectl logs -n <namespace> job/<restoreJob> --all-containers` shows how it went.
     pulumi.export("restoreJob", database.restore_job)

@@ -10,6 +10,7 @@ from .monitoring import Monitoring
 from .package import PACKAGE, VERSION, PackageProvider
 from .postgres_backups import Backups
 from .postgres_database import PostgresDatabase, PostgresDatabaseArgs
+from .postgres_engine_cnpg import CloudNativePg
 from .postgres_logging import ServerLogs
 from .postgres_metrics import Metrics
 from .postgres_object_storage import ObjectStorage
@@ -28,6 +29,7 @@ __all__ = [
     "AppNamespaceArgs",
     "Autoscaling",
     "Backups",
+    "CloudNativePg",
     "ContainerResources",
     "EgressRule",
     "Ingress",

@@ -10,6 +10,7 @@ from .common import ContainerResources, connection_url, selector_labels, standar
 from .monitoring import Monitoring, Watching, read_monitoring
 from .package import InvalidInput, component_options, component_type, known, whole
 from .postgres_backups import Backups, backups
+from .postgres_engine_cnpg import ENGINES, CloudNativePg, EngineOutputs, cnpg_engine
 from .postgres_logging import ServerLogs
 from .postgres_metrics import Metrics, alert_rules, metrics_service
 from .postgres_network import network_policy
@@ -68,20 +69,26 @@ class PostgresDatabaseArgs(TypedDict):
     logs: NotRequired[pulumi.Input[ServerLogs]]
     """What the server logs as JSON lines on its container's stdout, besides connections,
     disconnections and lock waits; statements of 500 ms and more if unset."""
+    engine: NotRequired[pulumi.Input[str]]
+    """How PostgreSQL runs: statefulset (one pod of the official image, the default) or
+    cloudnative-pg (a CloudNativePG Cluster; see cloudnativePg). Must be a plain value."""
+    cloudnative_pg: NotRequired[pulumi.Input[CloudNativePg]]
+    """Settings of the cloudnative-pg engine; with it, backups give the schedule of the base
+    backups and the bucket of the WAL archive, and metrics a PodMonitor."""
 
 
 class PostgresDatabase(pulumi.ComponentResource):
     """A StatefulSet of one PostgreSQL pod on a volume claim of its own, generated
     passwords in a Secret, a headless and a client Service, and a NetworkPolicy that
     admits only its clients; optionally a metrics exporter with its Service and
-    ServiceMonitor, alert rules in a PrometheusRule, and scheduled dumps to a volume of
-    their own (and to object storage) with a restore Job. The server logs JSON lines to
-    its container's stdout.
+    ServiceMonitor, and scheduled dumps to a volume of their own (and to object storage)
+    with a restore Job.
 
     Roles: a superuser that nothing routine uses and no TCP client can log in as; the
-    app's role, which owns its database and nothing beyond it; an exporter role with
-    pg_monitor only; a backup role that can read everything and write nothing. Every TCP
-    connection needs a password (scram-sha-256)."""
+    app's role, which owns its database and nothing beyond it (backups dump as it); an
+    exporter role with pg_monitor only. Every TCP connection needs a password
+    (scram-sha-256). With engine cloudnative-pg the same outputs come from a
+    CloudNativePG Cluster instead (its read-write Service as the host)."""
 
     host: pulumi.Output[str]
     """In-cluster host name of the database's client Service."""
@@ -118,10 +125,34 @@ class PostgresDatabase(pulumi.ComponentResource):
             component_options("PostgresDatabase", opts),
         )
         db = self._parts(name, args)
+        engine = known(args.get("engine"), "PostgresDatabase input 'engine'") or "statefulset"
+        if engine not in ENGINES:
+            raise pulumi.RunError(
+                f"PostgresDatabase {name}: engine '{engine}' is not one of {', '.join(ENGINES)}"
+            )
+        self.data_storage_class = None
+        self.restore_job = None
+        if engine == "cloudnative-pg":
+            served = cnpg_engine(
+                db,
+                known(args.get("cloudnative_pg"), "PostgresDatabase input 'cloudnativePg'") or {},
+                known(args["storage_size"], "PostgresDatabase input 'storageSize'"),
+                known(args.get("backups"), "PostgresDatabase input 'backups'"),
+                known(args.get("metrics"), "PostgresDatabase input 'metrics'"),
+                known(args["client_selector"], "PostgresDatabase input 'clientSelector'"),
+                args.get("cluster_domain") or "cluster.local",
+            )
+        else:
+            served = self._statefulset_engine(db, args)
+        self._register(db, served)
+
+    def _statefulset_engine(self, db: DatabaseParts, args: PostgresDatabaseArgs) -> EngineOutputs:
+        """The built-in server: one pod of the official image, its roles, its volume, and
+        scheduled dumps with their restore Job."""
+        name = db.name
         metrics = known(args.get("metrics"), "PostgresDatabase input 'metrics'")
         backup_settings = known(args.get("backups"), "PostgresDatabase input 'backups'")
         monitor = _service_monitor(metrics)
-
         generated = passwords(db)
         credentials = credentials_secret(db, generated)
         config = server_config(db)
@@ -137,26 +168,34 @@ class PostgresDatabase(pulumi.ComponentResource):
         self.restore_job = backups(db, backup_settings, credentials) if backup_settings else None
         if db.monitoring and db.monitoring.alerts:
             alert_rules(db, db.monitoring, backup_settings)
-
+        self.data_storage_class = data_claim.spec.apply(
+            lambda spec: (spec.storage_class_name if spec else None) or ""
+        )
         # Built from names, not from the Services' outputs: those resolve only once the
         # database is ready, and the app must not wait for that to start rolling out.
         domain = args.get("cluster_domain") or "cluster.local"
-        self.host = pulumi.Output.concat(name, ".", db.namespace, ".svc.", domain)
+        return EngineOutputs(
+            host=pulumi.Output.concat(name, ".", db.namespace, ".svc.", domain),
+            password=pulumi.Output.secret(generated[PASSWORD_KEY].result),
+            secret_name=credentials.metadata.name,
+            password_secret_key=PASSWORD_KEY,
+            selector=dict(db.selector),
+        )
+
+    def _register(self, db: DatabaseParts, served: EngineOutputs) -> None:
+        self.host = served.host
         self.port = pulumi.Output.from_input(POSTGRES_PORT)
         self.database = pulumi.Output.from_input(db.database)
         self.user = pulumi.Output.from_input(db.user)
-        self.password = pulumi.Output.secret(generated[PASSWORD_KEY].result)
+        self.password = served.password
         self.url = pulumi.Output.secret(
             pulumi.Output.all(self.user, self.password, self.host, self.port, self.database).apply(
                 lambda parts: connection_url(*parts)
             )
         )
-        self.secret_name = credentials.metadata.name
-        self.password_secret_key = pulumi.Output.from_input(PASSWORD_KEY)
-        self.selector = pulumi.Output.from_input(dict(db.selector))
-        self.data_storage_class = data_claim.spec.apply(
-            lambda spec: (spec.storage_class_name if spec else None) or ""
-        )
+        self.secret_name = served.secret_name
+        self.password_secret_key = pulumi.Output.from_input(served.password_secret_key)
+        self.selector = pulumi.Output.from_input(served.selector)
         self.register_outputs(
             {
                 "host": self.host,

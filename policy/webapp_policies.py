@@ -106,6 +106,12 @@ def _resource_label(resource_type: str, name: str) -> str:
     return f'{kind_of(resource_type) or resource_type} "{name}"'
 
 
+# A CloudNativePG Cluster: the operator creates its pods (and their PodDisruptionBudget), so
+# the pack never sees them; the policies that apply to its pods check the Cluster's own
+# fields instead (imageName, resources, seccompProfile, enablePDB).
+CNPG_CLUSTER_TYPE = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+
+
 # --------------------------------------------------------------------------------------
 # Pod templates and containers: the one place that knows where each kind keeps its pods
 # --------------------------------------------------------------------------------------
@@ -312,7 +318,24 @@ def _container_security_problems(ref: ContainerRef, pod_sc: Mapping[str, Any]) -
             yield f"{ref.where}.ports[{index}].hostPort is set; pods must not bind node ports"
 
 
+def _cnpg_seccomp_problem(props: Mapping[str, Any]) -> str | None:
+    """The operator's containers are non-root, read-only and drop every capability; the
+    seccomp profile is the Cluster's to set."""
+    seccomp_type = _get(props, "spec", "seccompProfile", "type")
+    if seccomp_type not in ALLOWED_SECCOMP_TYPES:
+        return (
+            "spec.seccompProfile.type is not set to one of "
+            f"{', '.join(sorted(ALLOWED_SECCOMP_TYPES))}"
+        )
+    return None
+
+
 def validate_pod_security(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type == CNPG_CLUSTER_TYPE:
+        problem = _cnpg_seccomp_problem(args.props)
+        if problem:
+            report_violation(f"{_resource_label(args.resource_type, args.name)}: {problem}", None)
+        return
     template = pod_template(args.resource_type, args.props)
     if template is None:
         return
@@ -350,19 +373,29 @@ REQUIRED_RESOURCES = (
 )
 
 
+def _missing_resources(resources: Mapping[str, Any]) -> list[str]:
+    return [
+        f"resources.{section}.{name}"
+        for section, name in REQUIRED_RESOURCES
+        if not _has(_mapping(_get(resources, section)), name)
+    ]
+
+
 def validate_resources(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type == CNPG_CLUSTER_TYPE:
+        # Each instance's pod gets the Cluster's resources.
+        missing = _missing_resources(_mapping(_get(args.props, "spec", "resources")))
+        if missing:
+            label = _resource_label(args.resource_type, args.name)
+            report_violation(f"{label}: spec has no {', '.join(missing)}", None)
+        return
     template = pod_template(args.resource_type, args.props)
     if template is None:
         return
     label = _resource_label(args.resource_type, args.name)
     # Ephemeral containers are exempt: the API forbids resources on them.
     for ref in containers(template, (INIT_CONTAINERS, CONTAINERS)):
-        resources = _mapping(_get(ref.container, "resources"))
-        missing = [
-            f"resources.{section}.{name}"
-            for section, name in REQUIRED_RESOURCES
-            if not _has(_mapping(_get(resources, section)), name)
-        ]
+        missing = _missing_resources(_mapping(_get(ref.container, "resources")))
         if missing:
             report_violation(f"{label}: {ref.where} has no {', '.join(missing)}", None)
 
@@ -456,6 +489,14 @@ def image_problem(image: Any) -> str | None:
 
 
 def validate_image_pinned(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type == CNPG_CLUSTER_TYPE:
+        # Without imageName the operator runs its own default, which moves with the operator.
+        image = _get(args.props, "spec", "imageName")
+        problem = "has no spec.imageName" if image is None else image_problem(image)
+        if problem:
+            label = _resource_label(args.resource_type, args.name)
+            report_violation(f"{label}: {problem}; pin a version tag or digest", None)
+        return
     template = pod_template(args.resource_type, args.props)
     if template is None:
         return
@@ -594,6 +635,20 @@ def validate_pdb_coverage(args: StackValidationArgs, report_violation: ReportVio
     resources = list(args.resources)
     pdbs = [r for r in resources if r.resource_type == PDB_TYPE and _pdb_limits_disruption(r)]
     hpa_min = _hpa_min_replicas(resources)
+    for cluster in resources:
+        if cluster.resource_type != CNPG_CLUSTER_TYPE:
+            continue
+        # The operator makes the Cluster's PodDisruptionBudgets (one for the primary, one
+        # for the replicas) unless spec.enablePDB is false.
+        instances = _get(cluster.props, "spec", "instances")
+        instances = instances if _is_number(instances) else 1  # CNPG's default
+        if instances > 1 and _get(cluster.props, "spec", "enablePDB") is False:
+            report_violation(
+                f"{_resource_label(cluster.resource_type, cluster.name)} runs {int(instances)} "
+                "instances with spec.enablePDB false, so the operator makes no "
+                "PodDisruptionBudget for them",
+                cluster.urn,
+            )
     for workload in resources:
         kind = kind_of(workload.resource_type)
         if kind not in PDB_WORKLOAD_KINDS:
@@ -633,14 +688,16 @@ pdb_for_multi_replica_workloads = StackValidationPolicy(
     description=(
         "Every Deployment or StatefulSet with more than one replica (or an HPA minReplicas "
         "above one) has a policy/v1 PodDisruptionBudget in its namespace selecting its pods, "
-        "so node drains and upgrades keep it available."
+        "so node drains and upgrades keep it available; a CloudNativePG Cluster of several "
+        "instances keeps the operator's budgets (enablePDB not false)."
     ),
     validate=validate_pdb_coverage,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.MEDIUM,
     remediation_steps=(
         "Add a policy/v1 PodDisruptionBudget in the workload's namespace with "
-        "selector.matchLabels equal to its selector labels and minAvailable or maxUnavailable."
+        "selector.matchLabels equal to its selector labels and minAvailable or maxUnavailable; "
+        "on a CloudNativePG Cluster, remove spec.enablePDB: false."
     ),
 )
 

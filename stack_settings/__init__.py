@@ -17,6 +17,7 @@ import pulumi
 from .app import AppSettings, read_app
 from .cluster import ClusterSettings, kubernetes_provider, read_cluster
 from .database import DatabaseSettings, read_database, refuse_storage_class_change
+from .engine import refuse_engine_switch
 from .namespace import NamespaceSettings, read_namespace, settle_namespace
 from .observability import ObservabilitySettings, read_observability
 from .reader import PROJECT, ConfigError, Reader, check_keys, present_config_keys
@@ -38,7 +39,7 @@ def load_settings() -> Settings:
     check_keys(reader, present_config_keys())
     namespace = read_namespace(reader)
     app = read_app(reader)
-    database = read_database(reader)
+    database = read_database(reader, f"{app.name}-db" if app else "app-db")
     cluster = read_cluster(reader)
     observability = read_observability(reader, database)
     if (
@@ -73,5 +74,6 @@ __all__ = [
     "Settings",
     "kubernetes_provider",
     "load_settings",
+    "refuse_engine_switch",
     "refuse_storage_class_change",
 ]

@@ -14,6 +14,7 @@ from components.postgres_roles import RESERVED_ROLES, UPGRADE_ROLE
 from components.quantity import suggest_byte_quantity
 
 from .app import read_resources
+from .engine import EngineSettings, read_engine
 from .reader import INVALID, PROJECT, ConfigError, Feature, Reader, fails, present
 from .values import (
     BOOLEAN_ALLOWED,
@@ -67,6 +68,7 @@ class DatabaseSettings:
     backups: Backups | None
     metrics: Metrics | None
     user_id: int
+    engine: EngineSettings
 
 
 def _cron_schedule(raw: str) -> str:
@@ -427,7 +429,7 @@ def _app_role(raw: str) -> str:
     return pg_identifier(raw)
 
 
-def read_database(reader: Reader) -> DatabaseSettings | None:
+def read_database(reader: Reader, cluster_name: str = "app-db") -> DatabaseSettings | None:
     image = reader.read("dbImage", pinned_image, IMAGE_ALLOWED, suggest_image)
     name = reader.read("dbName", pg_identifier, IDENTIFIER_ALLOWED, suggest_pg_identifier)
     user = reader.read(
@@ -461,9 +463,42 @@ def read_database(reader: Reader) -> DatabaseSettings | None:
     )
     backups = _read_backups(reader)
     metrics = _read_metrics(reader)
-    if None in (image, name, user, storage, storage_class, allow_change, resources, user_id):
+    memory = (
+        (str(resources["memory_request"]), str(resources["memory_limit"])) if resources else None
+    )
+    bucket = (
+        str((backups.value.get("object_storage") or {}).get("bucket_url", ""))
+        if backups.valid and backups.value
+        else (None if not backups.valid else "")
+    )
+    # The Cluster's archive is named after the Cluster (`<appName>-db`) by default.
+    engine = read_engine(reader, cluster_name, bucket, memory)
+    if None in (
+        image,
+        name,
+        user,
+        storage,
+        storage_class,
+        allow_change,
+        resources,
+        user_id,
+        engine,
+    ):
         return None
     if not backups.valid or not metrics.valid:
+        return None
+    if (
+        present(engine).name == "cloudnative-pg"
+        and backups.value
+        and backups.value.get("restore_from")
+    ):
+        reader.fail(
+            "restoreFrom",
+            reader.raw("restoreFrom"),
+            "dumps are restored by the statefulset engine; with cloudnative-pg, recover from "
+            f"the archive with {PROJECT}:recoverySourceArchive (README: Point-in-time recovery)",
+            fix=reader.remove_command("restoreFrom"),
+        )
         return None
     return DatabaseSettings(
         image=present(image),
@@ -476,6 +511,7 @@ def read_database(reader: Reader) -> DatabaseSettings | None:
         backups=backups.value,
         metrics=metrics.value,
         user_id=present(user_id),
+        engine=present(engine),
     )
 
 

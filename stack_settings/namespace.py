@@ -111,14 +111,22 @@ def _needs(app: AppSettings, database: DatabaseSettings) -> tuple[str, list[_Nee
     """What the workload needs at its largest, and the sentence that describes it."""
     app_pods = app.most_replicas + surge_pods(app.most_replicas, app.max_surge)
     backups = database.backups
-    restore = bool(backups and backups.get("restore_from"))
-    pods: list[tuple[int, list[ContainerResources]]] = [
-        (app_pods, [app.resources]),
-        (1, [database.resources] + ([EXPORTER_RESOURCES] if database.metrics else [])),
-    ]
-    pods += [(1, [BACKUP_RESOURCES])] * ((1 if backups else 0) + (1 if restore else 0))
-    parts = [f"{app_pods} app pods", "the database"]
-    parts += ["a backup"] * bool(backups) + ["a restore"] * restore
+    pods: list[tuple[int, list[ContainerResources]]] = [(app_pods, [app.resources])]
+    parts = [f"{app_pods} app pods"]
+    if database.engine.name == "cloudnative-pg":
+        # Each instance runs the Barman Cloud sidecar with a bucket; the operator runs one
+        # job pod (initdb, join, recovery) beside the instances while one is created.
+        instances = database.engine.instances
+        archiving = bool(backups and backups.get("object_storage"))
+        instance = [database.resources] + ([BACKUP_RESOURCES] if archiving else [])
+        pods += [(instances, instance), (1, instance)]
+        parts += [f"{instances} database instances", "an operator job"]
+        restore = False
+    else:
+        restore = bool(backups and backups.get("restore_from"))
+        pods.append((1, [database.resources] + ([EXPORTER_RESOURCES] if database.metrics else [])))
+        pods += [(1, [BACKUP_RESOURCES])] * ((1 if backups else 0) + (1 if restore else 0))
+        parts += ["the database"] + ["a backup"] * bool(backups) + ["a restore"] * restore
     workload = ", ".join(parts[:-1]) + " and " + parts[-1]
 
     def total(field: str) -> Decimal:
@@ -133,8 +141,9 @@ def _needs(app: AppSettings, database: DatabaseSettings) -> tuple[str, list[_Nee
 
     size = ("autoscaling", "maxReplicas") if app.autoscaling else ("replicas",)
     jobs = ("backupEnabled", "restoreFrom")
-    storage = parse_quantity(database.storage_size)[0]
-    if backups:
+    database_keys = ("dbEngine", "dbInstances", "metricsEnabled", *jobs)
+    storage = parse_quantity(database.storage_size)[0] * database.engine.instances
+    if backups and database.engine.name != "cloudnative-pg":
         storage += parse_quantity(str(backups["storage_size"]))[0]
     return workload, [
         _Need(
@@ -143,7 +152,7 @@ def _needs(app: AppSettings, database: DatabaseSettings) -> tuple[str, list[_Nee
             total("cpu_limit"),
             _STEPS["cpu"],
             format_cpu,
-            (*size, "maxSurge", "appCpuLimit", "dbCpuLimit", "metricsEnabled", *jobs),
+            (*size, "maxSurge", "appCpuLimit", "dbCpuLimit", *database_keys),
         ),
         _Need(
             "quotaMemory",
@@ -151,7 +160,7 @@ def _needs(app: AppSettings, database: DatabaseSettings) -> tuple[str, list[_Nee
             total("memory_limit"),
             _STEPS["memory"],
             format_bytes,
-            (*size, "maxSurge", "appMemoryLimit", "dbMemoryLimit", "metricsEnabled", *jobs),
+            (*size, "maxSurge", "appMemoryLimit", "dbMemoryLimit", *database_keys),
         ),
         _Need(
             "quotaStorage",
@@ -159,7 +168,7 @@ def _needs(app: AppSettings, database: DatabaseSettings) -> tuple[str, list[_Nee
             storage,
             _STEPS["storage"],
             format_bytes,
-            ("storageSize", "backupEnabled", "backupStorageSize"),
+            ("storageSize", "dbInstances", "backupEnabled", "backupStorageSize"),
         ),
         _Need(
             "quotaPods",
@@ -167,7 +176,7 @@ def _needs(app: AppSettings, database: DatabaseSettings) -> tuple[str, list[_Nee
             Decimal(sum(count for count, _ in pods)),
             None,
             lambda amount: str(int(amount)),
-            (*size, "maxSurge", *jobs),
+            (*size, "maxSurge", "dbInstances", *jobs),
         ),
     ]
 

@@ -29,6 +29,35 @@ def stack_run(request: pytest.FixtureRequest) -> ProgramRun:
     return program_run(request.param)
 
 
+# The statefulset engine on both stacks: dev as it is, and prod with the built-in server
+# (prod itself runs cloudnative-pg), for the tests of what that engine renders.
+STATEFULSET_VARIANTS = ("dev", "prod-statefulset")
+_STATEFULSET_OVERRIDES = {"webapp:dbEngine": "statefulset"}
+
+
+def statefulset_program_run(variant: str) -> ProgramRun:
+    if variant == "dev":
+        return program_run("dev")
+    if variant not in _RUNS:
+        stack = variant.removesuffix("-statefulset")
+        _RUNS[variant] = run_main(stack, dict(_STATEFULSET_OVERRIDES))
+    return _RUNS[variant]
+
+
+@pytest.fixture(params=STATEFULSET_VARIANTS)
+def statefulset_run(request: pytest.FixtureRequest) -> ProgramRun:
+    """The program with the statefulset engine: dev, and prod with webapp:dbEngine
+    statefulset (its run's `stack` is still "prod")."""
+    return statefulset_program_run(request.param)
+
+
+@pytest.fixture
+def prod_statefulset_run() -> ProgramRun:
+    """prod's settings with the statefulset engine: the database's exporter, its
+    ServiceMonitor and its alert rules (the cloudnative-pg engine has none of these yet)."""
+    return statefulset_program_run("prod-statefulset")
+
+
 @pytest.fixture
 def dev_run() -> ProgramRun:
     return program_run("dev")

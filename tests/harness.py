@@ -92,12 +92,23 @@ class Registration:
 
 
 class Mocks(pulumi.runtime.Mocks):
-    def __init__(self, password_generation: str = "") -> None:
+    def __init__(
+        self, password_generation: str = "", stack_outputs: dict[str, Any] | None = None
+    ) -> None:
+        """`stack_outputs` are what a stack reference reads: the outputs of the last
+        update (none: a stack that was never deployed)."""
         super().__init__()
         self.password_generation = password_generation
+        self.stack_outputs = stack_outputs or {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state, _ = unwrap_secrets(args.inputs)
+        if args.typ == "pulumi:pulumi:StackReference":
+            return args.name, {
+                **state,
+                "outputs": dict(self.stack_outputs),
+                "secretOutputNames": [],
+            }
         if args.typ == "random:index/randomPassword:RandomPassword":
             state["result"] = fake_password(args.name, self.password_generation)
         if args.typ.startswith("kubernetes:") and "metadata" in state:

@@ -19,7 +19,7 @@ import yaml
 
 from components import Metrics, Monitoring, PostgresDatabase, WebService
 from tests import promtool
-from tests.conftest import program_run
+from tests.conftest import statefulset_program_run
 from tests.harness import ROOT, ProgramRun, run, run_main
 from tests.metric_catalog import METRICS, labels_of
 from tests.promql import selectors
@@ -571,26 +571,28 @@ def rules(run: ProgramRun) -> Iterator[dict]:
 
 @pytest.fixture(scope="module")
 def prod_rules() -> list[dict]:
-    return rule_groups(program_run("prod"))
+    return rule_groups(statefulset_program_run("prod-statefulset"))
 
 
-def test_alerts_are_on_in_prod_and_off_in_dev(dev_run: ProgramRun, prod_run: ProgramRun) -> None:
+def test_alerts_are_on_in_prod_and_off_in_dev(
+    dev_run: ProgramRun, prod_statefulset_run: ProgramRun
+) -> None:
     assert dev_run.of_type(PROMETHEUS_RULE) == []
-    assert {r.name for r in prod_run.of_type(PROMETHEUS_RULE)} == {
+    assert {r.name for r in prod_statefulset_run.of_type(PROMETHEUS_RULE)} == {
         "webapp-db-alerts",
         "webapp-alerts",
     }
 
 
 def test_every_alert_has_severity_summary_description_and_a_runbook_entry(
-    prod_run: ProgramRun,
+    prod_statefulset_run: ProgramRun,
 ) -> None:
     readme = (ROOT / "README.md").read_text()
     anchors = {
         re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-")
         for heading in re.findall(r"^#+ (.+)$", readme, re.M)
     }
-    for rule in rules(prod_run):
+    for rule in rules(prod_statefulset_run):
         assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
         annotations = rule["annotations"]
         assert annotations["summary"] and annotations["description"], rule["alert"]
@@ -599,8 +601,10 @@ def test_every_alert_has_severity_summary_description_and_a_runbook_entry(
         assert anchor in anchors, f"README has no runbook entry for {rule['alert']}"
 
 
-def test_expressions_read_only_listed_metrics_by_their_labels(prod_run: ProgramRun) -> None:
-    for rule in rules(prod_run):
+def test_expressions_read_only_listed_metrics_by_their_labels(
+    prod_statefulset_run: ProgramRun,
+) -> None:
+    for rule in rules(prod_statefulset_run):
         found = selectors(rule["expr"])
         assert found, rule["alert"]
         for selector in found:
@@ -639,11 +643,13 @@ def test_alert_fires_when_it_should_and_only_then(
 # --- configuration -----------------------------------------------------------------------
 
 
-def test_monitoring_labels_reach_the_service_monitor_and_the_rules(prod_run: ProgramRun) -> None:
+def test_monitoring_labels_reach_the_service_monitor_and_the_rules(
+    prod_statefulset_run: ProgramRun,
+) -> None:
     """A default kube-prometheus-stack (Helm release kube-prometheus-stack) selects
     ServiceMonitors and PrometheusRules labelled release=kube-prometheus-stack."""
     for type_ in (SERVICE_MONITOR, PROMETHEUS_RULE):
-        for record in prod_run.of_type(type_):
+        for record in prod_statefulset_run.of_type(type_):
             assert record.manifest()["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 

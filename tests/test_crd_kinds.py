@@ -48,9 +48,9 @@ def _manifest(run: ProgramRun, type_: str) -> dict:
     return copy.deepcopy(run.of_type(type_)[0].manifest())
 
 
-def test_rendered_monitoring_objects_pass(prod_run: ProgramRun) -> None:
+def test_rendered_monitoring_objects_pass(prod_statefulset_run: ProgramRun) -> None:
     for type_ in (SERVICE_MONITOR, PROMETHEUS_RULE):
-        assert _failures(_manifest(prod_run, type_)) == []
+        assert _failures(_manifest(prod_statefulset_run, type_)) == []
 
 
 def _rule(manifest: dict) -> dict:
@@ -102,16 +102,18 @@ BROKEN = [
     [pytest.param(*case[1:], id=case[0]) for case in BROKEN],
 )
 def test_a_misplaced_or_mistyped_field_is_refused(
-    prod_run: ProgramRun, type_: str, break_it: object, expected: str
+    prod_statefulset_run: ProgramRun, type_: str, break_it: object, expected: str
 ) -> None:
-    manifest = _manifest(prod_run, type_)
+    manifest = _manifest(prod_statefulset_run, type_)
     break_it(manifest)  # type: ignore[operator]
     failures = _failures(manifest)
     assert any(expected in failure for failure in failures), failures
 
 
-def test_int_or_string_and_case_insensitive_patterns_follow_the_crd(prod_run: ProgramRun) -> None:
-    manifest = _manifest(prod_run, PROMETHEUS_RULE)
+def test_int_or_string_and_case_insensitive_patterns_follow_the_crd(
+    prod_statefulset_run: ProgramRun,
+) -> None:
+    manifest = _manifest(prod_statefulset_run, PROMETHEUS_RULE)
     group = manifest["spec"]["groups"][0]
     group["rules"][0]["expr"] = 1
     group["partial_response_strategy"] = "Warn"

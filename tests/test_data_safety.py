@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from stack_settings import ConfigError
+from tests.conftest import statefulset_program_run
 from tests.harness import Mocks, ProgramRun, RecordingMonitor, Registration, run_main, stack_file
 
 SECRET = "kubernetes:core/v1:Secret"
@@ -61,18 +62,20 @@ def _database_container(run: ProgramRun, name: str) -> dict[str, Any]:
 
 
 def test_the_server_authenticates_with_our_rules_password_required_over_tcp(
-    stack_run: ProgramRun,
+    statefulset_run: ProgramRun,
 ) -> None:
-    container = _database_container(stack_run, "postgres")
+    container = _database_container(statefulset_run, "postgres")
     (flag, hba_arg) = container["args"][1:3]
     assert flag == "-c" and hba_arg.startswith("hba_file=")
     hba_path = hba_arg.removeprefix("hba_file=")
     mount = next(m for m in container["volumeMounts"] if hba_path.startswith(m["mountPath"] + "/"))
-    template = stack_run.one(STATEFULSET, "webapp-db-statefulset").manifest()["spec"]["template"]
+    template = statefulset_run.one(STATEFULSET, "webapp-db-statefulset").manifest()["spec"][
+        "template"
+    ]
     volume = next(v for v in template["spec"]["volumes"] if v["name"] == mount["name"])
     (config,) = [
         c
-        for c in stack_run.of_type(CONFIG_MAP)
+        for c in statefulset_run.of_type(CONFIG_MAP)
         if c.manifest()["metadata"]["name"] == volume["configMap"]["name"]
     ]
     rules = [
@@ -89,30 +92,32 @@ def test_the_server_authenticates_with_our_rules_password_required_over_tcp(
     assert [rule for rule in rules if rule[0] == "local"] == [["local", "all", "all", "trust"]]
 
 
-def test_the_app_is_not_the_superuser_anywhere(stack_run: ProgramRun) -> None:
+def test_the_app_is_not_the_superuser_anywhere(statefulset_run: ProgramRun) -> None:
     """The image makes POSTGRES_USER the bootstrap superuser: it must stay unset, so the
     superuser is `postgres`, and the app's role is created by the start-up hook."""
-    env = _env(_database_container(stack_run, "postgres"))
+    env = _env(_database_container(statefulset_run, "postgres"))
     assert "POSTGRES_USER" not in env
     assert env["APP_USER"]["value"] == "app"
     assert env["POSTGRES_PASSWORD_FILE"]["value"] == env["SUPERUSER_PASSWORD_FILE"]["value"]
-    exporter = _env(_database_container(stack_run, "exporter"))
+    exporter = _env(_database_container(statefulset_run, "exporter"))
     assert exporter["DATA_SOURCE_USER"]["value"] == "exporter"
     # Dumps are taken as the owner: no read-only role may read large objects (up to 18).
-    (dump,) = [step for step in _cronjob_steps(stack_run) if step["name"] == "dump"]
+    (dump,) = [step for step in _cronjob_steps(statefulset_run) if step["name"] == "dump"]
     assert _env(dump)["PGUSER"]["value"] == "app"
     assert _env(dump)["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "password"
 
 
-def test_each_container_gets_only_its_own_password(stack_run: ProgramRun) -> None:
-    template = stack_run.one(STATEFULSET, "webapp-db-statefulset").manifest()["spec"]["template"]
+def test_each_container_gets_only_its_own_password(statefulset_run: ProgramRun) -> None:
+    template = statefulset_run.one(STATEFULSET, "webapp-db-statefulset").manifest()["spec"][
+        "template"
+    ]
     volumes = {v["name"]: v for v in template["spec"]["volumes"]}
-    exporter = _database_container(stack_run, "exporter")
+    exporter = _database_container(statefulset_run, "exporter")
     (mount,) = exporter["volumeMounts"]
     assert volumes[mount["name"]]["secret"]["items"] == [
         {"key": "exporter-password", "path": "password"}
     ]
-    for step in _cronjob_steps(stack_run):
+    for step in _cronjob_steps(statefulset_run):
         assert not step.get("volumeMounts") or all(
             "secret" not in volumes.get(m["name"], {}) for m in step["volumeMounts"]
         )
@@ -186,9 +191,11 @@ def test_a_long_restore_does_not_fail_the_update(pending_restore: ProgramRun) ->
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_the_app_keeps_its_size_during_and_after_a_restore(stack: str) -> None:
     """No scale-down: the restore ends the app's sessions and the app waits on its locks,
-    so an autoscaled app is never left at 0 replicas."""
-    without = run_main(stack)
-    with_restore = run_main(stack, {"webapp:restoreFrom": DUMP})
+    so an autoscaled app is never left at 0 replicas. (Restores of dumps are the
+    statefulset engine's: prod runs it here.)"""
+    engine = {"webapp:dbEngine": "statefulset"}
+    without = run_main(stack, engine)
+    with_restore = run_main(stack, {**engine, "webapp:restoreFrom": DUMP})
     for kind in (DEPLOYMENT, HPA):
         assert [r.inputs["spec"] for r in without.of_type(kind)] == [
             r.inputs["spec"] for r in with_restore.of_type(kind)
@@ -294,7 +301,14 @@ def test_prod_copies_off_the_cluster_without_secrets_in_its_stack_file(
     assert config["webapp:backupBucket"].startswith("s3://sthree-")
     assert any("is the placeholder" in message for message in prod_run.logs)
     assert not [key for key, value in config.items() if isinstance(value, dict)]
-    assert [step["name"] for step in _cronjob_steps(prod_run)] == ["dump", "upload"]
+    # Prod archives its WAL and base backups into that bucket (cloudnative-pg) ...
+    (store,) = prod_run.of_type("kubernetes:barmancloud.cnpg.io/v1:ObjectStore")
+    destination = store.manifest()["spec"]["configuration"]["destinationPath"]
+    assert destination.startswith(config["webapp:backupBucket"])
+    assert not prod_run.of_type(CRONJOB)
+    # ... and with the statefulset engine it would upload every dump there.
+    statefulset_prod = statefulset_program_run("prod-statefulset")
+    assert [step["name"] for step in _cronjob_steps(statefulset_prod)] == ["dump", "upload"]
     assert [step["name"] for step in _cronjob_steps(dev_run)] == ["dump"]
 
 

@@ -9,7 +9,9 @@ import re
 import kubernetes_validate
 import pytest
 
+from tests.conftest import program_run, statefulset_program_run
 from tests.crd_kinds import load_kinds, vendored_crd_files
+from tests.crd_schema import load_crds
 from tests.harness import ProgramRun
 
 # Keep in step with the README ("Supported Kubernetes versions").
@@ -27,9 +29,16 @@ LABEL_NAMED_KINDS = {"Namespace", "Service", "StatefulSet", "Deployment"}
 # Custom resources (the Prometheus operator's) against their upstream CRDs, vendored in
 # tests/crds/: the API server validates them against the CRD's schema, not the OpenAPI.
 CUSTOM_RESOURCE_KINDS = load_kinds(vendored_crd_files())
+# The engine's CRDs, checked with their CEL rules written out (tests/crd_schema.py):
+# CloudNativePG's Cluster and ScheduledBackup, the Barman Cloud plugin's ObjectStore,
+# and the PodMonitor.
+VENDORED_CRDS = load_crds()
 
 
 def schema_failures(manifest: dict, version: str) -> list[str]:
+    vendored = VENDORED_CRDS.get((manifest["apiVersion"], manifest["kind"]))
+    if vendored is not None:
+        return vendored.errors(manifest)
     custom = CUSTOM_RESOURCE_KINDS.get((manifest["apiVersion"], manifest["kind"]))
     if custom is not None:
         return custom.validate(manifest, version)
@@ -42,8 +51,15 @@ def schema_failures(manifest: dict, version: str) -> list[str]:
     return []
 
 
+def _variant(name: str) -> ProgramRun:
+    return statefulset_program_run(name) if name.endswith("-statefulset") else program_run(name)
+
+
+@pytest.mark.parametrize("variant", ["dev", "prod", "prod-statefulset"])
 @pytest.mark.parametrize("version", [OLDEST_SUPPORTED, NEWEST_SUPPORTED])
-def test_objects_match_the_strict_schema(stack_run: ProgramRun, version: str) -> None:
+def test_objects_match_the_strict_schema(variant: str, version: str) -> None:
+    """Prod with the statefulset engine too: its ServiceMonitor and exporter."""
+    stack_run = _variant(variant)
     objects = stack_run.kubernetes()
     assert objects, "the program declared no Kubernetes objects"
     failures = [
@@ -52,6 +68,37 @@ def test_objects_match_the_strict_schema(stack_run: ProgramRun, version: str) ->
         for failure in schema_failures(record.manifest(), version)
     ]
     assert failures == []
+
+
+def test_custom_resource_schema_rejects_an_unknown_field() -> None:
+    run = statefulset_program_run("prod-statefulset")
+    (monitor,) = run.of_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
+    manifest = monitor.manifest()
+    assert schema_failures(manifest, NEWEST_SUPPORTED) == []
+    broken = {**manifest, "spec": {**manifest["spec"], "endpoint": []}}
+    assert schema_failures(broken, NEWEST_SUPPORTED)
+
+
+CNPG_KINDS = {
+    "kubernetes:postgresql.cnpg.io/v1:Cluster",
+    "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup",
+    "kubernetes:barmancloud.cnpg.io/v1:ObjectStore",
+    "kubernetes:monitoring.coreos.com/v1:PodMonitor",
+}
+
+
+def test_prod_custom_resources_are_checked_against_their_crds(prod_run: ProgramRun) -> None:
+    """Each CNPG and monitoring object of prod is validated by its vendored CRD (not
+    skipped), and a misplaced field in any of them fails."""
+    records = [r for r in prod_run.kubernetes() if r.type in CNPG_KINDS]
+    assert {r.type for r in records} == CNPG_KINDS
+    for record in records:
+        manifest = record.manifest()
+        key = (manifest["apiVersion"], manifest["kind"])
+        assert key in VENDORED_CRDS, key
+        assert schema_failures(manifest, NEWEST_SUPPORTED) == [], record.name
+        broken = {**manifest, "spec": {**manifest["spec"], "instancez": 3}}
+        assert schema_failures(broken, NEWEST_SUPPORTED), record.name
 
 
 def test_strict_schema_rejects_an_unknown_field(dev_run: ProgramRun) -> None:

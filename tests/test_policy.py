@@ -53,7 +53,7 @@ from policy.webapp_policies import (
     pdb_for_multi_replica_workloads,
     pod_security_restricted,
 )
-from tests.conftest import STACKS, program_run
+from tests.conftest import STACKS, program_run, statefulset_program_run
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_DIR = ROOT / "policy"
@@ -1035,8 +1035,9 @@ def stack_violations(
     """Every violation `policy_name` reports against the real `stack` program (without the
     objects of the `leave_out` types). Resource policies see each Kubernetes object's
     inputs; the stack policy sees every object's state (the manifest the provider would
-    apply, auto-names included), as the engine gives a stack policy resource outputs."""
-    run = program_run(stack)
+    apply, auto-names included), as the engine gives a stack policy resource outputs.
+    `prod-statefulset` is prod with the statefulset engine."""
+    run = statefulset_program_run(stack) if stack.endswith("-statefulset") else program_run(stack)
     objects = [
         record
         for record in run.registrations
@@ -1071,7 +1072,7 @@ def stack_violations(
 
 
 @pytest.mark.parametrize("policy_name", [policy.name for policy in ALL_POLICIES])
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", [*STACKS, "prod-statefulset"])
 def test_our_stack_passes_every_policy(stack: str, policy_name: str) -> None:
     violations = stack_violations(stack, policy_name)
     assert violations == [], f"{stack} breaks {policy_name}:\n" + "\n".join(violations)
@@ -1097,3 +1098,101 @@ def test_our_load_balancer_is_approved_with_the_policy_annotation() -> None:
                 f"{stack}: Service {record.name} is a LoadBalancer without "
                 f'{ALLOW_LOAD_BALANCER_ANNOTATION}: "true"'
             )
+
+
+# --------------------------------------------------------------------------------------
+# CloudNativePG Clusters: the operator makes the pods, so the Cluster's fields are checked
+# --------------------------------------------------------------------------------------
+
+CNPG_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+REQUIRED_RESOURCE_PAIRS = [
+    ("requests", "cpu"),
+    ("requests", "memory"),
+    ("limits", "cpu"),
+    ("limits", "memory"),
+]
+
+
+def cnpg_cluster(**spec_changes: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "instances": 3,
+        "imageName": "ghcr.io/cloudnative-pg/postgresql:17.6-minimal-bookworm",
+        "resources": {
+            "requests": {"cpu": "500m", "memory": "1Gi"},
+            "limits": {"cpu": "2", "memory": "2Gi"},
+        },
+        "seccompProfile": {"type": "RuntimeDefault"},
+        "storage": {"size": "20Gi"},
+    }
+    for key, value in spec_changes.items():
+        if value is None:
+            spec.pop(key, None)
+        else:
+            spec[key] = value
+    return {"metadata": {"name": "shop-db", "namespace": NAMESPACE}, "spec": spec}
+
+
+@pytest.mark.parametrize("policy", RESOURCE_POLICIES, ids=lambda p: p.name)
+def test_a_compliant_cnpg_cluster_passes_every_resource_policy(
+    policy: ResourceValidationPolicy,
+) -> None:
+    assert check(policy, CNPG_CLUSTER, cnpg_cluster()) == []
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        (None, "has no spec.imageName"),
+        ("ghcr.io/cloudnative-pg/postgresql", "has no tag"),
+        ("ghcr.io/cloudnative-pg/postgresql:latest", "uses the :latest tag"),
+    ],
+)
+def test_a_cnpg_cluster_image_must_be_pinned(image: str | None, expected: str) -> None:
+    message = only(check(image_tag_pinned, CNPG_CLUSTER, cnpg_cluster(imageName=image)), "Cluster")
+    assert expected in message
+
+
+@pytest.mark.parametrize(("section", "resource"), REQUIRED_RESOURCE_PAIRS)
+def test_a_cnpg_cluster_must_set_its_instances_resources(section: str, resource: str) -> None:
+    resources = cnpg_cluster()["spec"]["resources"]
+    del resources[section][resource]
+    message = only(
+        check(container_resources_required, CNPG_CLUSTER, cnpg_cluster(resources=resources)),
+        "Cluster",
+    )
+    assert f"resources.{section}.{resource}" in message
+    assert check(container_resources_required, CNPG_CLUSTER, cnpg_cluster(resources=None))
+
+
+@pytest.mark.parametrize("profile", [None, {"type": "Unconfined"}])
+def test_a_cnpg_cluster_must_keep_seccomp_on(profile: dict[str, str] | None) -> None:
+    props = cnpg_cluster(seccompProfile=profile)
+    assert "spec.seccompProfile.type" in only(
+        check(pod_security_restricted, CNPG_CLUSTER, props), "Cluster"
+    )
+
+
+def test_the_operator_makes_the_pdb_of_a_multi_instance_cluster() -> None:
+    """No PodDisruptionBudget of ours is needed for a Cluster: the operator makes them,
+    unless enablePDB is false."""
+    cluster = policy_resource(CNPG_CLUSTER, cnpg_cluster(), "shop-db")
+    assert check_stack([cluster]) == []
+    assert check_stack([policy_resource(CNPG_CLUSTER, cnpg_cluster(enablePDB=True), "c")]) == []
+    single = cnpg_cluster(instances=1, enablePDB=False)
+    assert check_stack([policy_resource(CNPG_CLUSTER, single, "shop-db")]) == []
+    without = policy_resource(CNPG_CLUSTER, cnpg_cluster(enablePDB=False), "shop-db")
+    [(message, urn)] = check_stack([without])
+    assert urn == without.urn
+    assert message.startswith('Cluster "shop-db" runs 3 instances with spec.enablePDB false')
+
+
+def test_the_policies_see_our_prod_cluster() -> None:
+    """Guards the stack test against passing vacuously: prod's Cluster is checked, and
+    would fail with an unpinned image or without resources."""
+    (record,) = program_run("prod").of_type(CNPG_CLUSTER)
+    spec = dict(record.inputs["spec"])
+    assert check(image_tag_pinned, CNPG_CLUSTER, record.inputs) == []
+    broken = {**record.inputs, "spec": {**spec, "imageName": "postgres"}}
+    assert check(image_tag_pinned, CNPG_CLUSTER, broken)
+    broken = {**record.inputs, "spec": {**spec, "resources": {}}}
+    assert check(container_resources_required, CNPG_CLUSTER, broken)

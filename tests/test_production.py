@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from tests.conftest import statefulset_program_run
 from tests.harness import ProgramRun, Registration, run_main, stack_file
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -18,6 +19,8 @@ PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 SERVICE = "kubernetes:core/v1:Service"
 NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
+POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
+CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 
 
 def _config(stack: str, key: str) -> object:
@@ -200,38 +203,40 @@ def test_load_balancer_carries_the_explicit_allow(
 
 
 def test_backups_run_on_schedule_keep_n_dumps_and_read_the_password_by_reference(
-    stack_run: ProgramRun,
+    statefulset_run: ProgramRun,
 ) -> None:
-    (cronjob,) = stack_run.of_type(CRONJOB)
+    (cronjob,) = statefulset_run.of_type(CRONJOB)
     spec = cronjob.manifest()["spec"]
-    assert spec["schedule"] == _config_or_default(stack_run.stack, "backupSchedule", "0 3 * * *")
+    assert spec["schedule"] == _config_or_default(
+        statefulset_run.stack, "backupSchedule", "0 3 * * *"
+    )
     assert spec["concurrencyPolicy"] == "Forbid"
     pod = spec["jobTemplate"]["spec"]["template"]["spec"]
     container = (pod.get("initContainers") or pod["containers"])[0]
     assert container["name"] == "dump"
     env = {e["name"]: e for e in container["env"]}
-    assert env["KEEP"]["value"] == str(_config(stack_run.stack, "backupRetain"))
+    assert env["KEEP"]["value"] == str(_config(statefulset_run.stack, "backupRetain"))
     password = env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]
-    database_secret = stack_run.one("kubernetes:core/v1:Secret", "webapp-db-credentials")
+    database_secret = statefulset_run.one("kubernetes:core/v1:Secret", "webapp-db-credentials")
     assert password == {
         "name": database_secret.manifest()["metadata"]["name"],
         "key": "password",
     }
     assert env["PGHOST"]["value"] == "webapp-db" and container["image"].startswith("postgres:")
-    claim = stack_run.one(PVC, "webapp-db-backups").manifest()
+    claim = statefulset_run.one(PVC, "webapp-db-backups").manifest()
     assert claim["spec"]["resources"]["requests"]["storage"] == _config(
-        stack_run.stack, "backupStorageSize"
+        statefulset_run.stack, "backupStorageSize"
     )
     volume = next(v for v in pod["volumes"] if "persistentVolumeClaim" in v)
     assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
 
 
-def test_backup_pods_may_reach_the_database_and_nothing_else(stack_run: ProgramRun) -> None:
-    (cronjob,) = stack_run.of_type(CRONJOB)
+def test_backup_pods_may_reach_the_database_and_nothing_else(statefulset_run: ProgramRun) -> None:
+    (cronjob,) = statefulset_run.of_type(CRONJOB)
     backup_labels = cronjob.manifest()["spec"]["jobTemplate"]["spec"]["template"]["metadata"][
         "labels"
     ]
-    database_rules = _policy(stack_run, "webapp-db-netpol")["ingress"]
+    database_rules = _policy(statefulset_run, "webapp-db-netpol")["ingress"]
     admitted = [
         rule
         for rule in database_rules
@@ -242,9 +247,11 @@ def test_backup_pods_may_reach_the_database_and_nothing_else(stack_run: ProgramR
         )
     ]
     assert admitted and admitted[0]["ports"] == [{"protocol": "TCP", "port": 5432}]
-    egress = _policy(stack_run, "webapp-db-backup-netpol")
+    egress = _policy(statefulset_run, "webapp-db-backup-netpol")
     assert egress["podSelector"]["matchLabels"].items() <= backup_labels.items()
-    database_pods = _pod_labels(stack_run.one(STATEFULSET, "webapp-db-statefulset").manifest())
+    database_pods = _pod_labels(
+        statefulset_run.one(STATEFULSET, "webapp-db-statefulset").manifest()
+    )
     to_database, to_dns = egress["egress"][:2]
     assert to_database["to"][0]["podSelector"]["matchLabels"].items() <= database_pods.items()
     assert {p["port"] for p in to_dns["ports"]} == {53}
@@ -265,12 +272,16 @@ def test_restore_job_exists_only_when_asked_for(dev_run: ProgramRun) -> None:
 # --- metrics -----------------------------------------------------------------------------
 
 
-def test_exporter_runs_beside_the_database_scraped_one_way_only(stack_run: ProgramRun) -> None:
+def test_exporter_runs_beside_the_database_scraped_one_way_only(
+    statefulset_run: ProgramRun,
+) -> None:
     """Annotations for annotation-based scraping only without a ServiceMonitor (prod has
     one): a Prometheus that reads both would scrape the exporter twice."""
-    template = stack_run.one(STATEFULSET, "webapp-db-statefulset").manifest()["spec"]["template"]
+    template = statefulset_run.one(STATEFULSET, "webapp-db-statefulset").manifest()["spec"][
+        "template"
+    ]
     annotations = template["metadata"].get("annotations")
-    if stack_run.of_type(SERVICE_MONITOR):
+    if statefulset_run.of_type(SERVICE_MONITOR):
         assert annotations is None
     else:
         assert annotations == {
@@ -283,7 +294,7 @@ def test_exporter_runs_beside_the_database_scraped_one_way_only(stack_run: Progr
     assert env["DATA_SOURCE_PASS_FILE"] == "/run/secrets/exporter/password"
     assert "DATA_SOURCE_PASS" not in env
     assert exporter["ports"] == [{"name": "metrics", "containerPort": 9187}]
-    scrape_rule = _policy(stack_run, "webapp-db-netpol")["ingress"][-1]
+    scrape_rule = _policy(statefulset_run, "webapp-db-netpol")["ingress"][-1]
     assert scrape_rule["ports"] == [{"protocol": "TCP", "port": 9187}]
     assert scrape_rule["from"][0]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "monitoring"
@@ -291,7 +302,14 @@ def test_exporter_runs_beside_the_database_scraped_one_way_only(stack_run: Progr
 
 
 def test_scrape_annotations_come_back_without_the_service_monitor() -> None:
-    run = run_main("prod", {"webapp:serviceMonitor": "false", "webapp:alertsEnabled": "false"})
+    run = run_main(
+        "prod",
+        {
+            "webapp:serviceMonitor": "false",
+            "webapp:alertsEnabled": "false",
+            "webapp:dbEngine": "statefulset",
+        },
+    )
     template = run.one(STATEFULSET, "webapp-db-statefulset").manifest()["spec"]["template"]
     assert template["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
     assert run.of_type(SERVICE_MONITOR) == []
@@ -300,20 +318,28 @@ def test_scrape_annotations_come_back_without_the_service_monitor() -> None:
 def test_service_monitor_selects_the_metrics_service(
     prod_run: ProgramRun, dev_run: ProgramRun
 ) -> None:
-    (monitor,) = prod_run.of_type(SERVICE_MONITOR)
+    """With the statefulset engine (prod's settings, that engine), a ServiceMonitor for
+    the exporter's Service; prod itself scrapes its CNPG instances through a PodMonitor."""
+    statefulset_prod = statefulset_program_run("prod-statefulset")
+    (monitor,) = statefulset_prod.of_type(SERVICE_MONITOR)
     spec = monitor.manifest()["spec"]
-    service = prod_run.one(SERVICE, "webapp-db-metrics").manifest()
+    service = statefulset_prod.one(SERVICE, "webapp-db-metrics").manifest()
     assert spec["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert spec["namespaceSelector"] == {"matchNames": ["webapp-prod"]}
     assert spec["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}
     # Matches only the metrics Service, not the database's other Services.
-    others = [s for s in prod_run.of_type(SERVICE) if s.name != "webapp-db-metrics"]
+    others = [s for s in statefulset_prod.of_type(SERVICE) if s.name != "webapp-db-metrics"]
     for other in others:
         assert (
             not spec["selector"]["matchLabels"].items()
             <= other.manifest()["metadata"]["labels"].items()
         )
     assert dev_run.of_type(SERVICE_MONITOR) == []
+    assert prod_run.of_type(SERVICE_MONITOR) == []
+    (pod_monitor,) = prod_run.of_type(POD_MONITOR)
+    assert pod_monitor.manifest()["spec"]["selector"]["matchLabels"]["cnpg.io/cluster"] == (
+        "webapp-db"
+    )
 
 
 # --- data safety -------------------------------------------------------------------------
@@ -321,14 +347,27 @@ def test_service_monitor_selects_the_metrics_service(
 
 def test_prod_data_survives_destroy_replacement_and_deletion(prod_run: ProgramRun) -> None:
     """Protected: `pulumi destroy` and any replacement stop instead of deleting; retained:
-    deleted through Pulumi after unprotecting, they stay in the cluster. The namespace
-    is protected too, since deleting it would delete every volume in it. The claims are
-    not volumeClaimTemplates, so deleting the StatefulSet leaves them."""
-    guarded = [r for r in prod_run.of_type(PVC)] + prod_run.of_type("kubernetes:core/v1:Namespace")
+    deleted through Pulumi after unprotecting, they stay in the cluster. Prod's data is
+    in the CloudNativePG Cluster, whose volumes the operator makes and keeps with it; the
+    namespace is protected too, since deleting it would delete every volume in it. No
+    volume of the built-in server is left in prod."""
+    guarded = prod_run.of_type(CLUSTER) + prod_run.of_type("kubernetes:core/v1:Namespace")
+    assert len(guarded) == 2
+    for record in guarded:
+        assert record.protect and record.retain_on_delete, record.name
+    assert prod_run.of_type(PVC) == []
+    assert prod_run.of_type(STATEFULSET) == []
+    assert prod_run.of_type(CRONJOB) == []
+
+
+def test_data_of_the_statefulset_engine_survives_with_protect_data() -> None:
+    """The claims are not volumeClaimTemplates, so deleting the StatefulSet leaves them."""
+    run = statefulset_program_run("prod-statefulset")
+    guarded = run.of_type(PVC) + run.of_type("kubernetes:core/v1:Namespace")
     assert len(guarded) == 3
     for record in guarded:
         assert record.protect and record.retain_on_delete, record.name
-    statefulset = prod_run.one(STATEFULSET, "webapp-db-statefulset").manifest()
+    statefulset = run.one(STATEFULSET, "webapp-db-statefulset").manifest()
     assert "volumeClaimTemplates" not in statefulset["spec"]
 
 

@@ -15,6 +15,7 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 SERVICE = "kubernetes:core/v1:Service"
+CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 
 
 def _file_value(stack: str, key: str) -> str:
@@ -34,11 +35,28 @@ def _claim(run: ProgramRun) -> dict:
     return run.one(PVC, "webapp-db-data").manifest()
 
 
+def _cloudnative_pg(run: ProgramRun) -> bool:
+    return run.config.get("webapp:dbEngine") == "cloudnative-pg"
+
+
+def _data_storage(run: ProgramRun) -> str:
+    """The database's volume size: the built-in server's claim, or each CNPG instance's."""
+    if _cloudnative_pg(run):
+        return run.one(CLUSTER, "webapp-db-cluster").manifest()["spec"]["storage"]["size"]
+    return _claim(run)["spec"]["resources"]["requests"]["storage"]
+
+
+def _database_host(run: ProgramRun) -> str:
+    """The app's host: the server's Service, or the CNPG Cluster's read-write Service."""
+    namespace = _file_value(run.stack, "namespace")
+    service = "webapp-db-rw" if _cloudnative_pg(run) else "webapp-db"
+    return f"{service}.{namespace}.svc.cluster.local"
+
+
 def test_replicas_storage_and_service_type_follow_the_stack_file(stack_run: ProgramRun) -> None:
     stack = stack_run.stack
     assert _web_deployment(stack_run)["spec"]["replicas"] == int(_file_value(stack, "replicas"))
-    storage = _claim(stack_run)["spec"]["resources"]["requests"]["storage"]
-    assert storage == _file_value(stack, "storageSize")
+    assert _data_storage(stack_run) == _file_value(stack, "storageSize")
     assert _web_service(stack_run)["spec"]["type"] == _file_value(stack, "serviceType")
     namespaces = stack_run.of_type("kubernetes:core/v1:Namespace")
     assert [n.manifest()["metadata"]["name"] for n in namespaces] == [
@@ -53,9 +71,11 @@ def test_dev_and_prod_differ_where_their_files_differ(
         _web_deployment(dev_run)["spec"]["replicas"],
         _web_deployment(prod_run)["spec"]["replicas"],
     ) == (1, 3)
-    dev_storage = _claim(dev_run)["spec"]["resources"]["requests"]["storage"]
-    prod_storage = _claim(prod_run)["spec"]["resources"]["requests"]["storage"]
-    assert (dev_storage, prod_storage) == ("1Gi", "20Gi")
+    assert (_data_storage(dev_run), _data_storage(prod_run)) == ("1Gi", "20Gi")
+    # dev runs the built-in server, prod a CloudNativePG Cluster of three instances.
+    assert len(dev_run.of_type(STATEFULSET)) == 1 and dev_run.of_type(CLUSTER) == []
+    assert prod_run.of_type(STATEFULSET) == []
+    assert prod_run.one(CLUSTER, "webapp-db-cluster").manifest()["spec"]["instances"] == 3
     assert (_web_service(dev_run)["spec"]["type"], _web_service(prod_run)["spec"]["type"]) == (
         "ClusterIP",
         "LoadBalancer",
@@ -73,13 +93,16 @@ def test_exports(stack_run: ProgramRun) -> None:
     assert outputs["url"].value == (
         f"https://{host}/" if host else f"http://webapp.{namespace}.svc.cluster.local:80"
     )
-    assert outputs["databaseHost"].value == f"webapp-db.{namespace}.svc.cluster.local"
+    assert outputs["databaseHost"].value == _database_host(stack_run)
+    assert outputs["databaseEngine"].value == (
+        "cloudnative-pg" if _cloudnative_pg(stack_run) else "statefulset"
+    )
     assert outputs["databasePort"].value == 5432
     assert (outputs["databaseName"].value, outputs["databaseUser"].value) == ("app", "app")
     assert outputs["databasePassword"].secret and outputs["databaseUrl"].secret
     password = outputs["databasePassword"].value
     assert outputs["databaseUrl"].value == (
-        f"postgresql://app:{password}@webapp-db.{namespace}.svc.cluster.local:5432/app"
+        f"postgresql://app:{password}@{_database_host(stack_run)}:5432/app"
     )
     assert outputs["portForward"].value == (
         f"kubectl -n {namespace} port-forward svc/webapp 8080:80"
@@ -96,6 +119,7 @@ def test_exports(stack_run: ProgramRun) -> None:
         "databaseName",
         "databaseUser",
         "databaseStorageClass",
+        "databaseEngine",
     } | reach.get(str(_file_value(stack_run.stack, "serviceType")), set())
 
 
@@ -106,7 +130,7 @@ def test_app_does_not_wait_for_the_database_to_be_ready(stack_run: ProgramRun) -
     database_objects = {
         r.urn
         for r in stack_run.registrations
-        if r.type in (STATEFULSET, SERVICE, PVC) and r.name.startswith("webapp-db")
+        if r.type in (STATEFULSET, SERVICE, PVC, CLUSTER) and r.name.startswith("webapp-db")
     }
     assert database_objects
     web = stack_run.one("webapp:index:WebService", "webapp")
@@ -133,9 +157,8 @@ def test_app_reads_settings_from_config_map_and_credentials_from_secret(
         for r in stack_run.of_type("kubernetes:core/v1:Secret")
         if r.manifest()["metadata"]["name"] == names["secretRef"]
     )
-    namespace = _file_value(stack_run.stack, "namespace")
     assert config_map["data"] == {
-        "DATABASE_HOST": f"webapp-db.{namespace}.svc.cluster.local",
+        "DATABASE_HOST": _database_host(stack_run),
         "DATABASE_PORT": "5432",
         "DATABASE_NAME": "app",
         "DATABASE_USER": "app",

@@ -601,3 +601,25 @@ def test_updates_of_a_stack_never_run_in_parallel() -> None:
 
     preview_group = str((job("preview").get("concurrency") or {}).get("group", ""))
     assert "matrix.stack" in preview_group, "preview concurrency must be per stack"
+
+
+def test_integration_installs_what_the_cnpg_test_needs() -> None:
+    """tests/integration/test_cnpg_kind.py skips without WEBAPP_IT_CNPG=1, helm and
+    kubectl-cnpg; both tools are pinned, installed after the kind cluster and before the
+    tests, and the job has time for the operator and a two-instance Cluster."""
+    integration = job("integration")
+    all_steps = steps(integration)
+    (kind,) = [i for i, s in enumerate(all_steps) if action_name(s) == "helm/kind-action"]
+    (tests,) = [
+        i
+        for i, s in enumerate(all_steps)
+        if re.search(r"venv/bin/python -m pytest tests/integration\b", str(s.get("run", "")))
+    ]
+    (helm,) = [i for i, s in enumerate(all_steps) if action_name(s) == "azure/setup-helm"]
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", str(all_steps[helm]["with"]["version"]))
+    (plugin,) = [i for i, s in enumerate(all_steps) if "kubectl-cnpg" in str(s.get("run", ""))]
+    assert "/download/v1.30.0/kubectl-cnpg_1.30.0_" in all_steps[plugin]["run"]
+    assert kind < helm < tests and kind < plugin < tests
+    env = effective_env(workflow_of("integration"), integration, all_steps[tests])
+    assert str(env.get("WEBAPP_IT_CNPG")) == "1"
+    assert integration["timeout-minutes"] >= 45

@@ -1,0 +1,205 @@
+"""Which database engine runs PostgreSQL, and the CloudNativePG engine's own settings; and
+the guard that keeps a stack with data from switching engines by accident."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pulumi
+
+from components import CloudNativePg
+from components.quantity import parse_quantity
+
+from .reader import PROJECT, ConfigError, Reader, fails, present
+from .values import (
+    IMAGE_ALLOWED,
+    dns_label,
+    one_of,
+    pinned_image,
+    suggest_choice,
+    suggest_dns_label,
+    suggest_image,
+    whole_number,
+)
+
+ENGINES = ("statefulset", "cloudnative-pg")
+SWITCH_CONFIRMATION = "statefulset-to-cloudnative-pg"
+_ARCHIVE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_TARGET_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+_ARCHIVE_ALLOWED = (
+    "it must be empty or a folder name of lowercase letters, digits and '-' (at most 63)"
+)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    name: str
+    # The cloudnative-pg engine's component input; None with the statefulset engine.
+    cloudnative_pg: CloudNativePg | None
+    # The user confirmed moving this stack's data from the statefulset engine.
+    switch_confirmed: bool
+
+    @property
+    def instances(self) -> int:
+        return int(str(self.cloudnative_pg.get("instances", 1))) if self.cloudnative_pg else 1
+
+
+def _suggest_target_time(raw: str) -> str:
+    moment = re.sub(r"^(\S+) (\S+)$", r"\1T\2", raw.strip())
+    if not re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?", moment):
+        return "<YYYY-MM-DD>T<hh:mm:ss>Z"
+    return moment if re.search(r"(Z|[+-]\d\d:\d\d)$", moment) else f"{moment}Z"
+
+
+def _target_time(raw: str) -> str:
+    if raw and not _TARGET_TIME.match(raw):
+        raise ValueError(raw)
+    return raw
+
+
+def read_engine(
+    reader: Reader, database: str, bucket: str | None, memory: tuple[str, str] | None
+) -> EngineSettings | None:
+    """`database` names the archive by default; `bucket` is webapp:backupBucket (None when
+    it did not parse); `memory` the db memory request and limit, when they parsed."""
+    engine = reader.read(
+        "dbEngine",
+        one_of(ENGINES),
+        f"it must be one of {', '.join(ENGINES)}",
+        suggest_choice(ENGINES),
+    )
+    instances = reader.read(
+        "dbInstances", whole_number(1, 9), "it must be a whole number of instances from 1 to 9"
+    )
+    image = reader.read("cnpgImage", pinned_image, IMAGE_ALLOWED, suggest_image)
+    operator = reader.read(
+        "cnpgOperatorNamespace",
+        dns_label(63),
+        "it must be the namespace of the CloudNativePG operator, a DNS label",
+        suggest_dns_label,
+    )
+    retention = reader.read(
+        "backupRetentionDays",
+        whole_number(1, 3650),
+        "it must be a whole number of days from 1 to 3650",
+    )
+    archive_key = "dbArchiveName"
+    archive = reader.read(
+        archive_key,
+        lambda raw: raw if raw == "" or _ARCHIVE.match(raw) else fails(raw),
+        _ARCHIVE_ALLOWED,
+        suggest_dns_label,
+    )
+    source = reader.read(
+        "recoverySourceArchive",
+        lambda raw: raw if raw == "" or _ARCHIVE.match(raw) else fails(raw),
+        _ARCHIVE_ALLOWED,
+        suggest_dns_label,
+    )
+    target = reader.read(
+        "recoveryTargetTime",
+        _target_time,
+        "it must be empty or an RFC 3339 time with a zone, such as 2026-11-25T14:30:00Z",
+        _suggest_target_time,
+    )
+    switch = reader.read(
+        "dbEngineSwitch",
+        lambda raw: raw if raw in ("", SWITCH_CONFIRMATION) else fails(raw),
+        f"it must be empty or {SWITCH_CONFIRMATION}, which confirms moving the data of a stack "
+        "deployed with the statefulset engine (README: Moving a stack to cloudnative-pg)",
+        lambda raw: SWITCH_CONFIRMATION,
+    )
+    values = (engine, instances, image, operator, retention, archive, source, target, switch)
+    if None in values:
+        return None
+    if engine != "cloudnative-pg":
+        return EngineSettings(name=present(engine), cloudnative_pg=None, switch_confirmed=False)
+    if source and bucket == "":
+        reader.fail(
+            "recoverySourceArchive",
+            source,
+            f"a recovery reads the archive from {PROJECT}:backupBucket, which is empty",
+            fix=reader.fix_command("backupBucket", "s3://<bucket>/<prefix>"),
+        )
+        return None
+    if target and not source:
+        reader.fail(
+            "recoveryTargetTime",
+            target,
+            f"a recovery needs the archive to read, {PROJECT}:recoverySourceArchive, which is "
+            "empty",
+            fix=reader.fix_command("recoverySourceArchive", database),
+        )
+        return None
+    if source and (archive or database) == source:
+        reader.fail(
+            archive_key,
+            archive or "",
+            f"a recovery writes a new archive, and {PROJECT}:recoverySourceArchive is "
+            f"'{source}' (the archive it reads)",
+            f"{source}-{(target or 'recovered')[:10].lower()}".replace(":", "-"),
+        )
+        return None
+    if memory is not None:
+        request, limit = (parse_quantity(value)[0] for value in memory)
+        if request * 4 < limit:
+            reader.fail(
+                "dbMemoryRequest",
+                memory[0],
+                "with cloudnative-pg it must be at least a quarter of webapp:dbMemoryLimit "
+                f"('{memory[1]}'): shared_buffers takes that much and CloudNativePG refuses "
+                "a smaller request",
+                _quarter(limit),
+            )
+            return None
+    settings = CloudNativePg(
+        instances=present(instances),
+        image=present(image),
+        operator_namespace=present(operator),
+        retention_days=present(retention),
+    )
+    for field, value in (
+        ("archive_name", archive),
+        ("recovery_source_archive", source),
+        ("recovery_target_time", target),
+    ):
+        if value:
+            settings[field] = value  # type: ignore[literal-required]
+    return EngineSettings(
+        name="cloudnative-pg", cloudnative_pg=settings, switch_confirmed=bool(switch)
+    )
+
+
+def _quarter(limit: Decimal) -> str:
+    mebibytes = int((limit / 4 / 2**20).to_integral_value(rounding="ROUND_CEILING"))
+    return f"{mebibytes}Mi"
+
+
+def refuse_engine_switch(stack: str, engine: EngineSettings) -> pulumi.Output[str]:
+    """The engine, failing the update when a stack whose last update ran the statefulset
+    engine asks for cloudnative-pg without the confirmation: the old server and its volume
+    would be deleted at the end of the update. The last update's engine is read from the
+    stack's own outputs; the check fails the program before any deletion happens (deletions
+    come after the program completes), and the new Cluster, which has names of its own,
+    does no harm beside the old server."""
+    if engine.name != "cloudnative-pg" or engine.switch_confirmed:
+        return pulumi.Output.from_input(engine.name)
+    own = pulumi.StackReference(
+        f"{pulumi.get_organization()}/{pulumi.get_project()}/{stack}",
+        opts=pulumi.ResourceOptions(),
+    )
+
+    def check(previous: object) -> str:
+        if previous == "statefulset":
+            raise ConfigError(
+                f"{PROJECT}:dbEngine is 'cloudnative-pg', but this stack's database runs on "
+                "the statefulset engine, and switching would delete that server and its "
+                "volume: move the data first (README: Moving a stack to cloudnative-pg), then "
+                f"confirm; fix it with: pulumi config set --stack {stack} "
+                f"{PROJECT}:dbEngineSwitch {SWITCH_CONFIRMATION}"
+            )
+        return engine.name
+
+    return own.get_output("databaseEngine").apply(check)
