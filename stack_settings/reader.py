@@ -179,13 +179,15 @@ def check_keys(reader: Reader, keys: list[str]) -> None:
     for full_key in keys:
         namespace, _, key = full_key.partition(":")
         if namespace != PROJECT and namespace.lower().replace("-", "").replace("_", "") == PROJECT:
-            value = "<value>" if pulumi.runtime.config.is_config_secret(full_key) else None
-            value = value or shlex.quote(_raw_value(full_key) or "")
+            secret = pulumi.runtime.config.is_config_secret(full_key)
+            # A secret moves as a secret: a plain `config set` would write it in clear.
+            value = "<value>" if secret else shlex.quote(_raw_value(full_key) or "")
+            flag = " --secret" if secret else ""
             reader.errors.append(
                 f"{full_key} is set, but this program reads only keys of the {PROJECT}: "
                 f"namespace (all lowercase), so it would be ignored; move it with: pulumi "
-                f"config rm --stack {reader.stack} {full_key} && pulumi config set --stack "
-                f"{reader.stack} {PROJECT}:{key} {value}"
+                f"config rm --stack {reader.stack} {full_key} && pulumi config set{flag} "
+                f"--stack {reader.stack} {PROJECT}:{key} {value}"
             )
         if namespace != PROJECT:
             continue

@@ -533,3 +533,14 @@ def test_a_quota_cap_names_the_setting_that_outgrew_it() -> None:
         f"'12'; {FIX} webapp:quotaCpu 11500m (or pulumi config rm --stack dev webapp:quotaCpu "
         "to let the quota follow the workload)"
     )
+
+
+def test_a_wrong_case_secret_key_is_moved_as_a_secret() -> None:
+    """Following the fix must not write the secret into the stack file in clear."""
+    with pytest.raises(ConfigError) as raised:
+        run_main("dev", secret_overrides={"WebApp:backupS3SecretAccessKey": "hidden-value"})
+    message = str(raised.value)
+    assert "pulumi config set --secret --stack dev webapp:backupS3SecretAccessKey <value>" in (
+        message
+    )
+    assert "hidden-value" not in message
