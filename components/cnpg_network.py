@@ -2,10 +2,11 @@
 manager, and what the pods themselves must reach.
 
 Ports (CNPG 1.30 docs, security.md "Exposed Ports"): 5432 PostgreSQL; 8000 the instance
-manager's status endpoint, which the operator polls (the operator never opens 5432:
-only the instance manager connects to PostgreSQL); 9187 metrics. The instance manager
-and the Barman Cloud sidecar talk to the Kubernetes API (they read their Cluster,
-Secrets and ObjectStore, and update status), and the sidecar to the object store.
+manager's status endpoint, which the operator polls; 9187 metrics. The operator's
+namespace is admitted on 5432 as well, as CNPG's networking guide asks (the operator
+must reach every cluster pod on 8000 and 5432); among workloads, only the app does. The
+instance manager and the Barman Cloud sidecar talk to the Kubernetes API (they read their
+Cluster, Secrets and ObjectStore, and update status), and the sidecar to the object store.
 """
 
 from collections.abc import Mapping
@@ -63,7 +64,7 @@ def declare_network_policy(
         ),
         k8s.networking.v1.NetworkPolicyIngressRuleArgs(
             from_=[namespace_peer(settings.operator_namespace), cluster_pods],
-            ports=_tcp(STATUS_PORT),
+            ports=_tcp(STATUS_PORT, POSTGRES_PORT),
         ),
     ]
     if settings.metrics_namespace:

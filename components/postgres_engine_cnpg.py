@@ -85,6 +85,9 @@ def cnpg_settings(
         ),
         metrics_namespace=str(metrics["scraper_namespace"]) if metrics else None,
         pod_monitor=bool(metrics and metrics.get("service_monitor")),
+        # The Prometheus operator's selector labels, as on the ServiceMonitor: without them
+        # a default kube-prometheus-stack never scrapes the instances.
+        pod_monitor_labels=dict(db.monitoring.labels) if db.monitoring else {},
         object_storage=storage,  # type: ignore[arg-type]
         backup_schedule=str(backups["schedule"]) if backups else "0 3 * * *",
         retention_days=int(str(_plain(engine.get("retention_days"), "retentionDays") or 30)),

@@ -230,11 +230,15 @@ def test_network_policy_admits_the_app_the_operator_and_the_scraper(prod: Progra
     ingress = _rules(prod, "ingress")
     cluster_pods = {"podSelector": {"matchLabels": {"cnpg.io/cluster": "orders-db"}}}
     namespace = "kubernetes.io/metadata.name"
-    assert ingress[5432] == [{"podSelector": {"matchLabels": CLIENT_SELECTOR}}, cluster_pods]
-    assert ingress[8000] == [
-        {"namespaceSelector": {"matchLabels": {namespace: "cnpg-system"}}},
+    operator = {"namespaceSelector": {"matchLabels": {namespace: "cnpg-system"}}}
+    # Among workloads only the app; the operator as CNPG's networking guide asks.
+    assert ingress[5432] == [
+        {"podSelector": {"matchLabels": CLIENT_SELECTOR}},
+        cluster_pods,
+        operator,
         cluster_pods,
     ]
+    assert ingress[8000] == [operator, cluster_pods]
     assert ingress[9187] == [{"namespaceSelector": {"matchLabels": {namespace: "monitoring"}}}]
     assert set(ingress) == {5432, 8000, 9187}
 

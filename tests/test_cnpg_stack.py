@@ -362,3 +362,10 @@ def test_the_quota_counts_every_instance_and_the_operator_job() -> None:
     assert hard["limits.memory"] == "21120Mi"  # (13 x 512Mi + 4 x 2560Mi) x 1.25
     assert hard["requests.storage"] == "75Gi"  # 3 x 20Gi x 1.25
     assert hard["pods"] == "22"  # (13 + 4) x 1.25, rounded up
+
+
+def test_the_pod_monitor_carries_the_prometheus_operator_labels(prod_run: ProgramRun) -> None:
+    """A default kube-prometheus-stack selects monitors by its release label."""
+    (monitor,) = prod_run.of_type("kubernetes:monitoring.coreos.com/v1:PodMonitor")
+    labels = monitor.manifest()["metadata"]["labels"]
+    assert labels["release"] == "kube-prometheus-stack"
