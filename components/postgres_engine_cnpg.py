@@ -9,6 +9,7 @@ import pulumi
 import pulumi_random as random
 
 from .cnpg import DEFAULT_IMAGE, CnpgSettings, declare_cnpg_cluster
+from .cnpg_alerts import cnpg_alert_rules
 from .package import known
 from .postgres_backups import Backups
 from .postgres_metrics import Metrics
@@ -85,6 +86,8 @@ def cnpg_settings(
         ),
         metrics_namespace=str(metrics["scraper_namespace"]) if metrics else None,
         pod_monitor=bool(metrics and metrics.get("service_monitor")),
+        # The labels the Prometheus operator selects monitors by, as on the ServiceMonitor.
+        pod_monitor_labels=dict(db.monitoring.labels) if db.monitoring else {},
         object_storage=storage,  # type: ignore[arg-type]
         backup_schedule=str(backups["schedule"]) if backups else "0 3 * * *",
         retention_days=int(str(_plain(engine.get("retention_days"), "retentionDays") or 30)),
@@ -121,6 +124,9 @@ def cnpg_engine(
             settings,
             cluster_domain,
         )
+        if db.monitoring and db.monitoring.alerts:
+            schedule = settings.backup_schedule if backups else None
+            cnpg_alert_rules(db, db.monitoring, settings.instances, schedule)
     except ValueError as problem:
         raise pulumi.RunError(f"PostgresDatabase {db.name}: {problem}") from None
     return EngineOutputs(
