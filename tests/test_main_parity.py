@@ -87,13 +87,15 @@ CNPG_ENGINE_OBJECTS = (
     "kubernetes:networking.k8s.io/v1:NetworkPolicy::webapp-db-cluster-netpol",
     "kubernetes:core/v1:Secret::webapp-db-app-secret",
 )
-# Objects kept under their name (the same URN) whose content is the other engine's: the
-# database's alert rules read CloudNativePG's metrics (their content is tested in
-# test_cnpg_alert_rules.py). Every difference under the path stands as one.
+# Objects kept under their name (the same URN) with new content, tested where it is made:
+# the database's alert rules read CloudNativePG's metrics (test_cnpg_alert_rules.py), and
+# the dashboard's replication row has its panels (test_dashboard.py). Every difference
+# under one of these paths stands as one.
 REWRITTEN = "<rewritten>"
 REWRITTEN_CONTENT = {
     "prod": (
         "resources.kubernetes:monitoring.coreos.com/v1:PrometheusRule::webapp-db-alerts.state.spec",
+        "resources.kubernetes:core/v1:ConfigMap::webapp-dashboard.state.data.webapp-prod-webapp.json",
     ),
 }
 _OLD_HOST = "@webapp-db.webapp-prod.svc."
