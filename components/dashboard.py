@@ -1,12 +1,14 @@
 """A Grafana dashboard for everything in one namespace: the app's availability and
 rollouts, the database's connections, transactions, cache hit ratio and locks, the age of
-the last good backup, and the volumes.
+the last good backup, the volumes, and with CloudNativePG the replication lag and WAL
+archiving.
 
 AppNamespace owns it: a stack's namespace holds exactly its app and database, so every
 query selects by namespace alone and needs no component's internal names, and a new
 component (or another database engine) shows up in the app, backup and volume panels
 without a change. The queries read only metrics listed, with their sources, in
-tests/metric_catalog.py: the postgres exporter's, kube-state-metrics' and the kubelet's.
+tests/metric_catalog.py: the postgres exporter's, CloudNativePG's, kube-state-metrics' and
+the kubelet's.
 
 The panels are in dashboard_panels.py. The JSON is Grafana's dashboard model at
 SCHEMA_VERSION; Grafana migrates older models on load, so a newer Grafana reads it as it
@@ -29,13 +31,6 @@ _WIDTH = 24
 _HEIGHT = 8
 # Grafana keeps uids to 40 characters.
 _MAX_UID = 40
-
-
-# Where replication lag goes once the database can run on CloudNativePG.
-REPLICATION_NOTE = (
-    "Replication lag appears here once the database runs on CloudNativePG, whose exporter "
-    "reports it; the single PostgreSQL server of the StatefulSet has no replicas."
-)
 
 
 def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
@@ -66,13 +61,13 @@ def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
     }
 
 
-def _row(panel_id: int, title: str, y: int, collapsed: bool = False) -> dict[str, Any]:
-    """A row header; a collapsed row holds its panels, an open one is followed by them."""
+def _row(panel_id: int, title: str, y: int) -> dict[str, Any]:
+    """A row header, followed by its panels."""
     return {
         "id": panel_id,
         "type": "row",
         "title": title,
-        "collapsed": collapsed,
+        "collapsed": False,
         "gridPos": {"h": 1, "w": _WIDTH, "x": 0, "y": y},
         "panels": [],
     }
@@ -101,17 +96,6 @@ def grafana_dashboard(app: str, namespace: str) -> dict[str, Any]:
             panels.append(_panel_json(panel, next(ids), x, y))
             x += panel.width
         y += _HEIGHT
-    replication = _row(next(ids), "Replication (CloudNativePG)", y, collapsed=True)
-    replication["panels"].append(
-        {
-            "id": next(ids),
-            "type": "text",
-            "title": "Replication lag",
-            "gridPos": {"h": 4, "w": _WIDTH, "x": 0, "y": y + 1},
-            "options": {"mode": "markdown", "content": REPLICATION_NOTE},
-        }
-    )
-    panels.append(replication)
     return {
         "id": None,
         "uid": dashboard_uid(app, namespace),

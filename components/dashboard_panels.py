@@ -226,4 +226,47 @@ def rows(namespace: str) -> list[tuple[str, list[Panel]]]:
         ("App: availability and rollouts", app),
         ("Database", database),
         ("Backups and volumes", backups_and_volumes),
+        ("Replication (CloudNativePG)", _replication(ns, rate)),
+    ]
+
+
+def _replication(ns: str, rate: str) -> list[Panel]:
+    """CloudNativePG's instance manager reports these; the StatefulSet's single server has
+    no standbys and archives no WAL."""
+    return [
+        Panel(
+            "Replication lag",
+            "timeseries",
+            [_q(f"max by (pod) (cnpg_pg_replication_lag{ns})", "{{pod}}")],
+            12,
+            unit="s",
+            description="How far each standby's replay is behind the primary (0 on the "
+            "primary); the CnpgReplicationLagHigh alert fires above 5 minutes.",
+        ),
+        Panel(
+            "WAL: time since the last archived segment",
+            "timeseries",
+            [
+                _q(
+                    f"max by (pod) (cnpg_pg_stat_archiver_seconds_since_last_archival{ns})",
+                    "{{pod}}",
+                )
+            ],
+            6,
+            unit="s",
+            description="On the primary; grows while the database is idle, and while "
+            "archiving fails.",
+        ),
+        Panel(
+            "WAL archiving failures",
+            "timeseries",
+            [
+                _q(
+                    f"sum by (pod) (increase(cnpg_pg_stat_archiver_failed_count{ns}{rate}))",
+                    "{{pod}}",
+                )
+            ],
+            6,
+            description="Failed attempts to archive a WAL segment to the bucket.",
+        ),
     ]

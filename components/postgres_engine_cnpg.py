@@ -9,6 +9,7 @@ import pulumi
 import pulumi_random as random
 
 from .cnpg import DEFAULT_IMAGE, CnpgSettings, declare_cnpg_cluster
+from .cnpg_alerts import cnpg_alert_rules
 from .package import known
 from .postgres_backups import Backups
 from .postgres_metrics import Metrics
@@ -124,6 +125,9 @@ def cnpg_engine(
             settings,
             cluster_domain,
         )
+        if db.monitoring and db.monitoring.alerts:
+            schedule = settings.backup_schedule if backups else None
+            cnpg_alert_rules(db, db.monitoring, settings.instances, schedule)
     except ValueError as problem:
         raise pulumi.RunError(f"PostgresDatabase {db.name}: {problem}") from None
     return EngineOutputs(

@@ -54,7 +54,7 @@ def statefulset_run(request: pytest.FixtureRequest) -> ProgramRun:
 @pytest.fixture
 def prod_statefulset_run() -> ProgramRun:
     """prod's settings with the statefulset engine: the database's exporter, its
-    ServiceMonitor and its alert rules (the cloudnative-pg engine has none of these yet)."""
+    ServiceMonitor and its alert rules (the cloudnative-pg engine has its own)."""
     return statefulset_program_run("prod-statefulset")
 
 

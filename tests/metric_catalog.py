@@ -29,6 +29,16 @@ KUBE_STATE_METRICS = Source(
     "v2.17.0",
     "https://github.com/kubernetes/kube-state-metrics",
 )
+CLOUDNATIVE_PG = Source(
+    "cloudnative-pg",
+    "v1.30.0",
+    "https://github.com/cloudnative-pg/cloudnative-pg",
+)
+BARMAN_CLOUD_PLUGIN = Source(
+    "plugin-barman-cloud",
+    "v0.14.0",
+    "https://github.com/cloudnative-pg/plugin-barman-cloud",
+)
 KUBELET = Source("kubelet", "Kubernetes 1.31 to 1.37", "https://github.com/kubernetes/kubernetes")
 
 # Labels a Prometheus operator scrape (ServiceMonitor or PodMonitor) adds to every series
@@ -56,6 +66,10 @@ def _metric(name: str, type_: str, labels: str, source: Source, defined_in: str)
 _EXPORTER_BUILTIN = "cmd/postgres_exporter/postgres_exporter.go"
 _STAT_DATABASE = "collector/pg_stat_database.go"
 _KSM_DOCS = "docs/metrics/workload/{}-metrics.md"
+# The instance manager's own collector, and the queries of its default monitoring
+# ConfigMap (`cnpg_<query>_<column>`, labelled by the query's LABEL columns only).
+_CNPG_COLLECTOR = "pkg/management/postgres/webserver/metricserver/pg_collector.go"
+_CNPG_QUERIES = "config/manager/default-monitoring.yaml"
 
 METRICS = {
     metric.name: metric
@@ -121,6 +135,55 @@ METRICS = {
             POSTGRES_EXPORTER,
             "collector/pg_database.go",
         ),
+        # CloudNativePG's instance manager, on every instance (scraped by the PodMonitor).
+        _metric("cnpg_collector_up", "gauge", "cluster", CLOUDNATIVE_PG, _CNPG_COLLECTOR),
+        _metric(
+            "cnpg_collector_last_available_backup_timestamp",
+            "gauge",
+            "",
+            CLOUDNATIVE_PG,
+            _CNPG_COLLECTOR,
+        ),
+        *(
+            _metric(name, "gauge", "", CLOUDNATIVE_PG, f"{_CNPG_QUERIES} (pg_replication)")
+            for name in ("cnpg_pg_replication_lag", "cnpg_pg_replication_in_recovery")
+        ),
+        _metric(
+            "cnpg_pg_stat_archiver_failed_count",
+            "counter",
+            "",
+            CLOUDNATIVE_PG,
+            f"{_CNPG_QUERIES} (pg_stat_archiver)",
+        ),
+        *(
+            _metric(name, "gauge", "", CLOUDNATIVE_PG, f"{_CNPG_QUERIES} (pg_stat_archiver)")
+            for name in (
+                "cnpg_pg_stat_archiver_seconds_since_last_archival",
+                "cnpg_pg_stat_archiver_seconds_since_last_failure",
+            )
+        ),
+        _metric(
+            "cnpg_backends_total",
+            "gauge",
+            "datname usename application_name state",
+            CLOUDNATIVE_PG,
+            f"{_CNPG_QUERIES} (backends)",
+        ),
+        _metric(
+            "cnpg_pg_settings_setting",
+            "gauge",
+            "name",
+            CLOUDNATIVE_PG,
+            f"{_CNPG_QUERIES} (pg_settings)",
+        ),
+        # The Barman Cloud plugin, through the instance manager's exporter.
+        _metric(
+            "barman_cloud_cloudnative_pg_io_last_available_backup_timestamp",
+            "gauge",
+            "",
+            BARMAN_CLOUD_PLUGIN,
+            "internal/cnpgi/instance/metrics.go",
+        ),
         # kube-state-metrics
         *(
             _metric(
@@ -160,6 +223,13 @@ METRICS = {
             "kube_pod_container_status_terminated_reason",
             "gauge",
             "namespace pod uid container reason",
+            KUBE_STATE_METRICS,
+            _KSM_DOCS.format("pod"),
+        ),
+        _metric(
+            "kube_pod_status_ready",
+            "gauge",
+            "namespace pod uid condition",
             KUBE_STATE_METRICS,
             _KSM_DOCS.format("pod"),
         ),

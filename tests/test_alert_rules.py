@@ -19,7 +19,7 @@ import yaml
 
 from components import Metrics, Monitoring, PostgresDatabase, WebService
 from tests import promtool
-from tests.conftest import statefulset_program_run
+from tests.conftest import program_run, statefulset_program_run
 from tests.harness import ROOT, ProgramRun, run, run_main
 from tests.metric_catalog import METRICS, labels_of
 from tests.promql import selectors
@@ -27,6 +27,7 @@ from tests.test_components import database_args, web_args
 
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
+POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 NS = "webapp-prod"
 RUNBOOK = "README.md"
 HOUR = 3600
@@ -574,25 +575,43 @@ def prod_rules() -> list[dict]:
     return rule_groups(statefulset_program_run("prod-statefulset"))
 
 
+@pytest.fixture(params=["prod", "prod-statefulset"])
+def prod_engine_run(request: pytest.FixtureRequest) -> ProgramRun:
+    """prod as it is (cloudnative-pg, its rules tested in test_cnpg_alert_rules.py) and
+    with the statefulset engine."""
+    if request.param == "prod":
+        return program_run("prod")
+    return statefulset_program_run(request.param)
+
+
 def test_alerts_are_on_in_prod_and_off_in_dev(
-    dev_run: ProgramRun, prod_statefulset_run: ProgramRun
+    dev_run: ProgramRun, prod_run: ProgramRun, prod_statefulset_run: ProgramRun
 ) -> None:
     assert dev_run.of_type(PROMETHEUS_RULE) == []
-    assert {r.name for r in prod_statefulset_run.of_type(PROMETHEUS_RULE)} == {
-        "webapp-db-alerts",
-        "webapp-alerts",
-    }
+    for run_ in (prod_run, prod_statefulset_run):
+        assert {r.name for r in run_.of_type(PROMETHEUS_RULE)} == {
+            "webapp-db-alerts",
+            "webapp-alerts",
+        }
+    # The database's alerts follow its engine.
+    (cnpg_rules,) = [r for r in prod_run.of_type(PROMETHEUS_RULE) if r.name == "webapp-db-alerts"]
+    assert {rule["alert"][:4] for rule in rules_of(cnpg_rules.manifest())} == {"Cnpg"}
+
+
+def rules_of(manifest: dict) -> Iterator[dict]:
+    for group_ in manifest["spec"]["groups"]:
+        yield from group_["rules"]
 
 
 def test_every_alert_has_severity_summary_description_and_a_runbook_entry(
-    prod_statefulset_run: ProgramRun,
+    prod_engine_run: ProgramRun,
 ) -> None:
     readme = (ROOT / "README.md").read_text()
     anchors = {
         re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-")
         for heading in re.findall(r"^#+ (.+)$", readme, re.M)
     }
-    for rule in rules(prod_statefulset_run):
+    for rule in rules(prod_engine_run):
         assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
         annotations = rule["annotations"]
         assert annotations["summary"] and annotations["description"], rule["alert"]
@@ -602,9 +621,9 @@ def test_every_alert_has_severity_summary_description_and_a_runbook_entry(
 
 
 def test_expressions_read_only_listed_metrics_by_their_labels(
-    prod_statefulset_run: ProgramRun,
+    prod_engine_run: ProgramRun,
 ) -> None:
-    for rule in rules(prod_statefulset_run):
+    for rule in rules(prod_engine_run):
         found = selectors(rule["expr"])
         assert found, rule["alert"]
         for selector in found:
@@ -644,12 +663,12 @@ def test_alert_fires_when_it_should_and_only_then(
 
 
 def test_monitoring_labels_reach_the_service_monitor_and_the_rules(
-    prod_statefulset_run: ProgramRun,
+    prod_engine_run: ProgramRun,
 ) -> None:
     """A default kube-prometheus-stack (Helm release kube-prometheus-stack) selects
-    ServiceMonitors and PrometheusRules labelled release=kube-prometheus-stack."""
-    for type_ in (SERVICE_MONITOR, PROMETHEUS_RULE):
-        for record in prod_statefulset_run.of_type(type_):
+    ServiceMonitors, PodMonitors and PrometheusRules labelled release=kube-prometheus-stack."""
+    for type_ in (SERVICE_MONITOR, POD_MONITOR, PROMETHEUS_RULE):
+        for record in prod_engine_run.of_type(type_):
             assert record.manifest()["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 

@@ -133,6 +133,8 @@ def test_the_dashboard_shows_what_on_call_looks_for(dashboard: dict[str, Any]) -
         "locks": "pg_locks_count",
         "age of the last backup": "kube_cronjob_status_last_successful_time",
         "volume usage": "kubelet_volume_stats_used_bytes",
+        "replication lag (CloudNativePG)": "cnpg_pg_replication_lag",
+        "WAL archiving (CloudNativePG)": "cnpg_pg_stat_archiver_failed_count",
     }
     assert {what for what, metric in wanted.items() if metric not in read} == set()
     titles = [panel["title"] for panel in all_panels(dashboard)]

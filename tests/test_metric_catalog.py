@@ -20,16 +20,19 @@ def test_the_catalog_names_the_exporter_version_the_stacks_run() -> None:
     )
 
 
-def test_every_listed_metric_is_read_by_a_rule_or_a_panel(prod_statefulset_run: ProgramRun) -> None:
+def test_every_listed_metric_is_read_by_a_rule_or_a_panel(
+    prod_run: ProgramRun, prod_statefulset_run: ProgramRun
+) -> None:
+    """prod runs cloudnative-pg; the statefulset engine's rules read the exporter's."""
+    runs = (prod_run, prod_statefulset_run)
     expressions = [
         rule["expr"]
-        for record in prod_statefulset_run.of_type(
-            "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
-        )
+        for run in runs
+        for record in run.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
         for group in record.manifest()["spec"]["groups"]
         for rule in group["rules"]
     ]
-    for record in prod_statefulset_run.of_type("kubernetes:core/v1:ConfigMap"):
+    for record in prod_run.of_type("kubernetes:core/v1:ConfigMap"):
         for key, content in record.manifest().get("data", {}).items():
             if key.endswith(".json"):
                 dashboard = json.loads(content)
