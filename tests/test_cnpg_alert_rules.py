@@ -1,8 +1,8 @@
 """The CloudNativePG engine's alert rules as the real prod stack renders them
-(`webapp-db-alerts`, components/observability/cloudnative_pg_alerts.py), run by `promtool test rules` like the
-statefulset engine's (tests/test_alert_rules.py): every alert firing and not firing, on
-input series with the labels their sources set (tests/metric_catalog.py) and those the
-PodMonitor's scrape adds."""
+(`webapp-db-alerts`, components/observability/cloudnative_pg_alerts.py), run by
+`promtool test rules` like the statefulset engine's (tests/test_alert_rules.py): every
+alert firing and not firing, on input series with the labels their sources set
+(tests/metric_catalog.py) and those the PodMonitor's scrape adds."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 labels its selectors look for, whether to alert, and where the runbook is.
 
 Each component monitors itself: it knows its own object names, so it writes the
-selectors of its own alert rules (components/observability/alert_rules.py, statefulset_alerts.py) and
-labels its own ServiceMonitor. A single rule object for the whole stack would have to know
+selectors of its own alert rules (alert_rules.py, statefulset_alerts.py) and labels its
+own ServiceMonitor. A single rule object for the whole stack would have to know
 every component's internals, and would break when a component is used alone or twice.
 """
 

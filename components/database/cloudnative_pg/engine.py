@@ -1,6 +1,6 @@
 """PostgresDatabase on CloudNativePG: the component's inputs handed to the engine's seam
-(components/database/cloudnative_pg/cluster.py), and what the app sees come back the same as with the built-in
-server: host, port, database, user, password, Secret name and key, pod selector."""
+(cluster.py), and what the app sees come back the same as with the built-in server: host,
+port, database, user, password, Secret name and key, pod selector."""
 
 from typing import NotRequired, TypedDict
 
