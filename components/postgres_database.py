@@ -7,6 +7,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 
 from .common import ContainerResources, connection_url, selector_labels, standard_labels
+from .deletion_guard import deletion_guard
 from .monitoring import Monitoring, Watching, read_monitoring
 from .package import InvalidInput, component_options, component_type, known, whole
 from .postgres_backups import Backups, backups
@@ -144,6 +145,8 @@ class PostgresDatabase(pulumi.ComponentResource):
             )
         else:
             served = self._statefulset_engine(db, args)
+        if db.protect:
+            deletion_guard(self, db.name, db.namespace, db.labels)
         self._register(db, served)
 
     def _statefulset_engine(self, db: DatabaseParts, args: PostgresDatabaseArgs) -> EngineOutputs:

@@ -137,6 +137,11 @@ CNPG_ENGINE = {
     **{path: (REWRITTEN, REWRITTEN) for path in REWRITTEN_CONTENT["prod"]},
 }
 
+# A refused `pulumi destroy` of a protected database deletes nothing of it (issue 14): a
+# protected object that depends on every other object of the database goes first.
+DELETION_GUARD_OBJECT = "kubernetes:core/v1:ConfigMap::webapp-db-deletion-guard"
+DELETION_GUARD = {f"resources.{DELETION_GUARD_OBJECT}": (ABSENT, NEW)}
+
 EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
     "dev": {
         **SURGE,
@@ -157,6 +162,7 @@ EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
         **APP_UIDS,
         **OUTPUTS,
         **CNPG_ENGINE,
+        **DELETION_GUARD,
         "outputs.loadBalancerAddress": (ABSENT, ""),
         # The LimitRange gives containers without resources the app's own, where it gave
         # them fixed defaults (dev's app has the same as those defaults).
@@ -261,8 +267,9 @@ def test_only_the_component_tokens_changed_in_the_urns(
     if stack == "prod":
         # The statefulset engine's objects are gone, the CNPG engine's are new.
         renamed = {urn for urn in renamed if _object_key(urn) not in STATEFULSET_ENGINE_OBJECTS}
-        renamed |= {urn for urn in snapshot(run)["urns"] if _object_key(urn) in CNPG_ENGINE_OBJECTS}
-        assert len(renamed & set(snapshot(run)["urns"])) > len(CNPG_ENGINE_OBJECTS)
+        new_objects = (*CNPG_ENGINE_OBJECTS, DELETION_GUARD_OBJECT)
+        renamed |= {urn for urn in snapshot(run)["urns"] if _object_key(urn) in new_objects}
+        assert len(renamed & set(snapshot(run)["urns"])) > len(new_objects)
     assert set(snapshot(run)["urns"]) == renamed
 
 
