@@ -16,6 +16,7 @@ from stack_settings import (
     load_settings,
     refuse_engine_switch,
     refuse_storage_class_change,
+    refuse_storage_shrink,
 )
 
 settings = load_settings()
@@ -122,6 +123,9 @@ pulumi.export(
     ),
 )
 pulumi.export("databaseEngine", refuse_engine_switch(settings.stack, db.engine))
+pulumi.export(
+    "databaseStorageSize", refuse_storage_shrink(settings.stack, db, database.data_storage_size)
+)
 if database.restore_job:
     # `kubectl logs -n <namespace> job/<restoreJob> --all-containers` shows how it went.
     pulumi.export("restoreJob", database.restore_job)

@@ -16,7 +16,12 @@ import pulumi
 
 from .app import AppSettings, read_app
 from .cluster import ClusterSettings, kubernetes_provider, read_cluster
-from .database import DatabaseSettings, read_database, refuse_storage_class_change
+from .database import (
+    DatabaseSettings,
+    read_database,
+    refuse_storage_class_change,
+    refuse_storage_shrink,
+)
 from .engine import refuse_engine_switch
 from .namespace import NamespaceSettings, read_namespace, settle_namespace
 from .observability import ObservabilitySettings, read_observability
@@ -76,4 +81,5 @@ __all__ = [
     "load_settings",
     "refuse_engine_switch",
     "refuse_storage_class_change",
+    "refuse_storage_shrink",
 ]

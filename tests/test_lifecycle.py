@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from stack_settings import ConfigError
 from tests.conftest import program_run, statefulset_program_run
 from tests.engine_model import deletes_first, destroy, replaces
 from tests.harness import Mocks, ProgramRun, RecordingMonitor, run_main
@@ -171,3 +172,52 @@ def test_the_unprotect_path_deletes_the_rest(variant: str) -> None:
     )
     outcome = destroy(unprotected)
     assert outcome.refused == [] and outcome.kept == []
+
+
+# --- storage size ------------------------------------------------------------------------
+
+
+def _after(stack: str, previous: dict[str, str], overrides: dict[str, str]) -> ProgramRun:
+    return run_main(stack, overrides, monitor=RecordingMonitor(Mocks(stack_outputs=previous)))
+
+
+@pytest.mark.parametrize(
+    ("stack", "engine"),
+    [("dev", "statefulset"), ("prod", "cloudnative-pg"), ("prod", "statefulset")],
+)
+def test_the_volume_size_is_exported_as_the_cluster_has_it(stack: str, engine: str) -> None:
+    run_ = run_main(stack, {"webapp:dbEngine": engine, "webapp:storageSize": "7Gi"})
+    assert run_.outputs["databaseStorageSize"].value == "7Gi"
+
+
+@pytest.mark.parametrize(("stack", "engine"), [("dev", "statefulset"), ("prod", "cloudnative-pg")])
+def test_a_smaller_volume_is_refused_before_anything_changes(stack: str, engine: str) -> None:
+    """Kubernetes refuses a smaller claim (and CloudNativePG a smaller Cluster) only when
+    `up` applies it; the program refuses it from the last update's size, so `pulumi
+    preview` already stops, with or without a cluster."""
+    with pytest.raises(ConfigError) as raised:
+        _after(
+            stack,
+            {"databaseStorageSize": "20Gi", "databaseEngine": engine},
+            {"webapp:dbEngine": engine, "webapp:storageSize": "10240Mi"},
+        )
+    assert str(raised.value) == (
+        "webapp:storageSize is '10240Mi', but the database volume is 20Gi and a volume can "
+        "grow but never shrink, so the change is not applied; fix it with: pulumi config set "
+        f"--stack {stack} webapp:storageSize 20Gi (for a smaller volume, move the data: "
+        "docs/operations.md, Storage size)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("previous", "wanted"),
+    [
+        ({}, "5Gi"),  # a first update
+        ({"databaseStorageSize": "20Gi"}, "20480Mi"),  # the same size, written otherwise
+        ({"databaseStorageSize": "20Gi"}, "30Gi"),  # growth is applied in place
+        ({"databaseStorageSize": "not a size"}, "5Gi"),
+    ],
+)
+def test_the_same_or_a_larger_volume_passes(previous: dict[str, str], wanted: str) -> None:
+    run_ = _after("prod", previous, {"webapp:storageSize": wanted})
+    assert run_.outputs["databaseStorageSize"].value == wanted

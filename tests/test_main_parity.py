@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import ROOT, ProgramRun
+from tests.harness import ROOT, ProgramRun, cli_config
 from tests.snapshots import snapshot
 
 MAIN = json.loads((ROOT / "tests" / "fixtures" / "main_stacks.json").read_text())
@@ -29,12 +29,13 @@ SURGE = {f"{DEPLOYMENT}.state.spec.strategy.rollingUpdate.maxSurge": (1, "25%")}
 # A new storage class never replaces an existing volume (and deletes its data) unless
 # webapp:allowStorageClassChange says so.
 CLAIMS = {CLAIM.format(claim): ([], ["spec.storageClassName"]) for claim in ("data", "backups")}
-# New outputs: how to reach the app, and the data volume's storage class (which also
-# refuses a storage class change on a stack with data).
+# New outputs: how to reach the app, and the data volume's storage class and size (which
+# also refuse a storage class change and a smaller volume on a stack with data).
 OUTPUTS = {
     "outputs.portForward": (ABSENT, "kubectl -n webapp-{stack} port-forward svc/webapp 8080:80"),
     "outputs.databaseStorageClass": (ABSENT, ""),
 }
+STORAGE_SIZE = {stack: cli_config(stack)[0]["webapp:storageSize"] for stack in ("dev", "prod")}
 
 # Containers run as uids of 10000 or more (no clash with the node's users); the database
 # pod first checks that its uid owns the data (a stack created as 999 sets webapp:dbUserId).
@@ -148,6 +149,7 @@ EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
         **UIDS,
         **CLAIMS,
         **OUTPUTS,
+        "outputs.databaseStorageSize": (ABSENT, STORAGE_SIZE["dev"]),
         "outputs.databaseEngine": (ABSENT, "statefulset"),
         # The quota follows the workload: 2 app pods (1 and a rollout's surge), the
         # database with its exporter and a backup, plus 25%, where it was fixed at 4 CPUs,
@@ -161,6 +163,7 @@ EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
         **SURGE,
         **APP_UIDS,
         **OUTPUTS,
+        "outputs.databaseStorageSize": (ABSENT, STORAGE_SIZE["prod"]),
         **CNPG_ENGINE,
         **DELETION_GUARD,
         "outputs.loadBalancerAddress": (ABSENT, ""),
