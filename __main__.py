@@ -12,6 +12,7 @@ from components import (
     WebServiceArgs,
 )
 from stack_settings import (
+    cluster_options,
     kubernetes_provider,
     load_settings,
     refuse_engine_switch,
@@ -25,8 +26,9 @@ observability = settings.observability
 web_name = app.name
 db_name = f"{app.name}-db"
 provider = kubernetes_provider("kubernetes", settings.cluster)
-# Components hand the provider down to their children through `parent`.
-on_cluster = pulumi.ResourceOptions(providers=[provider])
+# Components hand the provider (and webapp:adoptExisting's takeover) down to their
+# children through `parent`.
+on_cluster = cluster_options(settings.cluster, provider)
 
 namespace = AppNamespace(
     app.name,

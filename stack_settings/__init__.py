@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 
 from .app import AppSettings, read_app
-from .cluster import ClusterSettings, kubernetes_provider, read_cluster
+from .cluster import ClusterSettings, cluster_options, kubernetes_provider, read_cluster
 from .database import (
     DatabaseSettings,
     read_database,
@@ -77,6 +77,7 @@ __all__ = [
     "NamespaceSettings",
     "ObservabilitySettings",
     "Settings",
+    "cluster_options",
     "kubernetes_provider",
     "load_settings",
     "refuse_engine_switch",

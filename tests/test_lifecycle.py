@@ -6,12 +6,14 @@ outcomes against the real CLI and an API server."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from stack_settings import ConfigError
 from tests.conftest import program_run, statefulset_program_run
 from tests.engine_model import deletes_first, destroy, replaces
-from tests.harness import Mocks, ProgramRun, RecordingMonitor, run_main
+from tests.harness import Mocks, ProgramRun, RecordingMonitor, Registration, run_main
 
 SECRET = "kubernetes:core/v1:Secret"
 CLUSTER_TYPE = "kubernetes:postgresql.cnpg.io/v1:Cluster"
@@ -221,3 +223,55 @@ def test_a_smaller_volume_is_refused_before_anything_changes(stack: str, engine:
 def test_the_same_or_a_larger_volume_passes(previous: dict[str, str], wanted: str) -> None:
     run_ = _after("prod", previous, {"webapp:storageSize": wanted})
     assert run_.outputs["databaseStorageSize"].value == wanted
+
+
+# --- taking retained data back under a stack --------------------------------------------
+
+FORCE = "pulumi.com/patchForce"
+
+
+def _annotations(record: object) -> dict[str, str]:
+    return record.manifest().get("metadata", {}).get("annotations") or {}  # type: ignore[attr-defined]
+
+
+def _content(run_: ProgramRun, record: Registration) -> str:
+    """The object without its annotations, auto-names written as logical names (a mock
+    derives them from the whole object, annotations included)."""
+    manifest = {**record.manifest()}
+    manifest["metadata"] = {k: v for k, v in manifest["metadata"].items() if k != "annotations"}
+    text = json.dumps(manifest, sort_keys=True)
+    for other in run_.kubernetes():
+        if not (other.inputs.get("metadata") or {}).get("name"):
+            text = text.replace(other.manifest()["metadata"]["name"], f"<{other.name}>")
+    return text
+
+
+@pytest.mark.parametrize("variant", ["prod", "prod-statefulset"])
+def test_adopting_forces_every_object_and_changes_nothing_else(variant: str) -> None:
+    """A new stack over objects that exist (the retained namespace and database after a
+    teardown, or every object when the state was lost) applies them under a new field
+    manager: the provider fails on each field the old one set otherwise (a new password)
+    unless the object is annotated pulumi.com/patchForce (await.go `patchForce`)."""
+    stack = variant.removesuffix("-statefulset")
+    engine = {"webapp:dbEngine": "statefulset"} if variant.endswith("-statefulset") else {}
+    usual = _variant(variant)
+    adopting = run_main(stack, {**engine, "webapp:adoptExisting": "true"})
+    assert sorted(r.urn for r in adopting.registrations) == sorted(
+        r.urn for r in usual.registrations
+    )
+    before = usual.by_urn()
+    for record in adopting.kubernetes():
+        assert _annotations(record) == {**_annotations(before[record.urn]), FORCE: "true"}
+        assert _content(adopting, record) == _content(usual, before[record.urn]), record.name
+    assert any("webapp:adoptExisting is on" in line for line in adopting.logs)
+    assert not any(FORCE in _annotations(record) for record in usual.kubernetes())
+    assert not any("adoptExisting" in line for line in usual.logs)
+
+
+def test_a_bad_adopt_value_stops_the_program_with_one_sentence() -> None:
+    with pytest.raises(ConfigError) as raised:
+        run_main("dev", {"webapp:adoptExisting": "yes"})
+    assert str(raised.value) == (
+        "webapp:adoptExisting is 'yes', but it must be true or false; fix it with: pulumi "
+        "config set --stack dev webapp:adoptExisting true"
+    )
