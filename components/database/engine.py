@@ -16,3 +16,5 @@ class EngineOutputs:
     secret_name: pulumi.Output[str]
     password_secret_key: str
     selector: dict[str, str]
+    # The data volume's size as the cluster accepted it.
+    storage_size: pulumi.Output[str]

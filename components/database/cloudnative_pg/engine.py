@@ -126,4 +126,5 @@ def cnpg_engine(
         secret_name=cluster.secret_name,
         password_secret_key=PASSWORD_KEY,
         selector=dict(cluster.selector),
+        storage_size=cluster.cluster.spec.apply(lambda spec: str(spec["storage"]["size"])),
     )
