@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from components import ContainerResources, Quota
-from components._shared.common import BACKUP_RESOURCES, EXPORTER_RESOURCES, surge_pods
+from components._shared.pods import surge_pods
 from components._shared.quantity import (
     format_bytes,
     format_cpu,
     parse_quantity,
     suggest_byte_quantity,
 )
+from components._shared.resources import BACKUP_RESOURCES, EXPORTER_RESOURCES
 
 from .app import AppSettings
 from .database import DatabaseSettings

@@ -6,7 +6,7 @@ from typing import NotRequired, TypedDict
 
 import pulumi
 
-from .._shared.common import ContainerResources
+from .._shared.resources import ContainerResources
 from ..observability.monitoring import Monitoring
 
 

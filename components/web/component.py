@@ -2,7 +2,7 @@
 
 import pulumi
 
-from .._shared.common import selector_labels
+from .._shared.metadata import selector_labels
 from .._shared.package import component_options, component_type
 from .args import WebServiceArgs
 from .exposure import (

@@ -8,8 +8,10 @@ from typing import Any
 
 import pulumi
 
-from .._shared.common import DEFAULT_MAX_SURGE, ContainerResources, selector_labels, standard_labels
+from .._shared.metadata import selector_labels, standard_labels
 from .._shared.package import InvalidInput, known, known_whole, whole
+from .._shared.pods import DEFAULT_MAX_SURGE
+from .._shared.resources import ContainerResources
 from ..observability.monitoring import Watching, read_monitoring
 from .args import Autoscaling, EgressRule, Ingress, WebServiceArgs
 

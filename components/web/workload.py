@@ -6,17 +6,12 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .._shared.common import (
-    connection_url,
-    container_security_context,
-    empty_dir_volume,
-    hardened_pod_spec,
-    http_probes,
-    object_meta,
-    resource_requirements,
-    secret_data,
-    topology_spread,
-)
+from .._shared.metadata import object_meta
+from .._shared.pods import empty_dir_volume, hardened_pod_spec, topology_spread
+from .._shared.probes import http_probes
+from .._shared.resources import resource_requirements
+from .._shared.secrets import connection_url, secret_data
+from .._shared.security import container_security_context
 from ..observability.alert_rules import AppWatch, app_alerts, rule_group
 from ..observability.monitoring import prometheus_rule
 from .parts import COMPONENT, WebParts
