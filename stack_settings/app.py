@@ -79,6 +79,38 @@ class AppSettings:
     def most_replicas(self) -> int:
         return int(self.autoscaling["max_replicas"]) if self.autoscaling else self.replicas
 
+    def inputs(self) -> dict[str, Any]:
+        """The WebService inputs that come from the stack's config alone, as the program
+        hands them over (the namespace, the database and the monitoring come from other
+        components): an input read here reaches the component with no change to the
+        program, and the namespace's quota is sized from the pods they make."""
+        inputs: dict[str, Any] = {
+            "app": self.name,
+            "image": self.image,
+            "resources": self.resources,
+            "replicas": self.replicas,
+            "port": self.port,
+            "service_port": self.service_port,
+            "service_type": self.service_type,
+            "health_path": self.health_path,
+            "readiness_path": self.readiness_path,
+            "user_id": self.user_id,
+            "env": self.env,
+            "secret_env": self.secret_env,
+            "image_pull_secrets": self.image_pull_secrets,
+            "command": self.command,
+            "args": self.args,
+            "egress": self.egress,
+            "max_surge": self.max_surge,
+            "drain_seconds": self.drain_seconds,
+            "termination_grace_seconds": self.termination_grace_seconds,
+        }
+        if self.autoscaling:
+            inputs["autoscaling"] = self.autoscaling
+        if self.ingress:
+            inputs["ingress"] = self.ingress
+        return inputs
+
 
 def read_resources(reader: Reader, prefix: str) -> ContainerResources | None:
     keys = {

@@ -2,10 +2,13 @@
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .quantity import parse_quantity
 from .security import pod_security_context
 
 # A rollout starts this share of the replicas at once (rounded up, as Kubernetes does)
@@ -79,3 +82,30 @@ def topology_spread(
         )
         for topology_key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
     ]
+
+
+@dataclass(frozen=True)
+class PodDemand:
+    """`count` pods of one spec at the most a component runs at once (a rollout's surge
+    included): what a namespace's quota must hold, read from the spec the component
+    declares rather than from a model of it."""
+
+    count: int
+    spec: k8s.core.v1.PodSpecArgs
+    what: str
+
+
+def _amount(container: k8s.core.v1.ContainerArgs, kind: str, resource: str) -> Decimal:
+    requirements = container.resources
+    values = (getattr(requirements, kind) or {}) if requirements else {}
+    value = values.get(resource)
+    return parse_quantity(str(value))[0] if value is not None else Decimal(0)
+
+
+def pod_amount(spec: k8s.core.v1.PodSpecArgs, kind: str, resource: str) -> Decimal:
+    """What a quota charges a pod for: `kind` (requests or limits) of `resource`, as the
+    API server counts it: the containers' sum, or the largest init container if that is
+    more (init containers run one at a time, before the others)."""
+    containers = sum((_amount(c, kind, resource) for c in spec.containers or []), Decimal(0))
+    inits = [_amount(c, kind, resource) for c in spec.init_containers or []]
+    return max([containers, *inits])

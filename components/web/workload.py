@@ -7,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .._shared.metadata import object_meta
-from .._shared.pods import empty_dir_volume, hardened_pod_spec, topology_spread
+from .._shared.pods import empty_dir_volume, hardened_pod_spec, surge_pods, topology_spread
 from .._shared.probes import http_probes
 from .._shared.resources import resource_requirements
 from .._shared.secrets import connection_url, secret_data
@@ -70,18 +70,18 @@ def credentials(web: WebParts) -> k8s.core.v1.Secret | None:
 
 
 def _container(
-    web: WebParts, config: k8s.core.v1.ConfigMap, secret: k8s.core.v1.Secret | None
+    web: WebParts, config_name: pulumi.Input[str], secret_name: pulumi.Input[str] | None
 ) -> k8s.core.v1.ContainerArgs:
     probes = http_probes("http", web.health_path, web.readiness_path)
     sources = [
         k8s.core.v1.EnvFromSourceArgs(
-            config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=config.metadata.name)
+            config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=config_name)
         )
     ]
-    if secret is not None:
+    if secret_name is not None:
         sources.append(
             k8s.core.v1.EnvFromSourceArgs(
-                secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret.metadata.name)
+                secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret_name)
             )
         )
     db = web.database
@@ -120,6 +120,30 @@ def _container(
     )
 
 
+def pod_spec(
+    web: WebParts,
+    account_name: pulumi.Input[str],
+    config_name: pulumi.Input[str],
+    secret_name: pulumi.Input[str] | None,
+) -> k8s.core.v1.PodSpecArgs:
+    """The app's pod, as the Deployment declares it and the namespace's quota is sized
+    from (WebService.pods): every container of it is here."""
+    return hardened_pod_spec(
+        user_id=web.user_id,
+        service_account_name=account_name,
+        containers=[_container(web, config_name, secret_name)],
+        volumes=[empty_dir_volume("tmp", "64Mi")],
+        termination_grace_period_seconds=web.termination_grace_seconds,
+        topology_spread_constraints=topology_spread(web.selector),
+        image_pull_secrets=web.image_pull_secrets,
+    )
+
+
+def most_pods(web: WebParts) -> int:
+    """App pods at once at the most: the most replicas, plus a rollout's surge."""
+    return web.most_replicas + surge_pods(web.most_replicas, web.max_surge)
+
+
 def deployment(
     web: WebParts,
     account: k8s.core.v1.ServiceAccount,
@@ -128,14 +152,11 @@ def deployment(
 ) -> k8s.apps.v1.Deployment:
     """Rolls out a share of the replicas at a time and never goes below the desired count
     (maxUnavailable 0), spread over nodes and zones."""
-    pod_spec = hardened_pod_spec(
-        user_id=web.user_id,
-        service_account_name=account.metadata.name,
-        containers=[_container(web, config, secret)],
-        volumes=[empty_dir_volume("tmp", "64Mi")],
-        termination_grace_period_seconds=web.termination_grace_seconds,
-        topology_spread_constraints=topology_spread(web.selector),
-        image_pull_secrets=web.image_pull_secrets,
+    spec = pod_spec(
+        web,
+        account.metadata.name,
+        config.metadata.name,
+        secret.metadata.name if secret is not None else None,
     )
     autoscaling = web.autoscaling
     return k8s.apps.v1.Deployment(
@@ -152,7 +173,7 @@ def deployment(
                 ),
             ),
             template=k8s.core.v1.PodTemplateSpecArgs(
-                metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(web.labels)), spec=pod_spec
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(web.labels)), spec=spec
             ),
         ),
         # With an autoscaler the replica count is its to set: Pulumi sends the count when
