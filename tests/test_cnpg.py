@@ -280,7 +280,10 @@ def test_host_is_the_read_write_service(prod: ProgramRun) -> None:
     }
     cluster = one(prod, "Cluster", "orders-db").manifest()
     assert cluster["metadata"]["name"] == "orders-db"
-    assert cluster["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+    assert json.loads(cluster["metadata"]["annotations"]["pulumi.com/waitFor"]) == [
+        "condition=Ready",
+        "jsonpath={.status.readyInstances}=3",
+    ]
 
 
 def test_credentials_appear_only_in_secrets_as_secrets(any_run: ProgramRun) -> None:

@@ -5,6 +5,7 @@ mistakes, and the guard against switching a stack's engine by accident."""
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
@@ -60,7 +61,8 @@ def test_prod_renders_a_cluster_of_three_instances(prod_run: ProgramRun) -> None
         },
     }
     # `pulumi up` waits for the Cluster; protectData protects it and keeps it on delete.
-    assert cluster["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+    wait_for = json.loads(cluster["metadata"]["annotations"]["pulumi.com/waitFor"])
+    assert wait_for[0] == "condition=Ready"
     assert record.protect and record.retain_on_delete
 
 
