@@ -301,7 +301,8 @@ def _test_bucket(
     ):
         return {}
     added = {bucket_key: TEST_BUCKET.format(stack=stack)}
-    if not any(config.get(key) for key in _ACCESS_KEYS):
+    # A test that names a way to the bucket (even emptying one) chooses it itself.
+    if not any(config.get(key) or key in overrides for key in _ACCESS_KEYS):
         added[f"{PROJECT}:backupS3CredentialsSecret"] = TEST_CREDENTIALS_SECRET
     return added
 
@@ -328,7 +329,8 @@ def cli_config(
         if secure:
             secret_keys.append(key)
     config.update(overrides or {})
-    config.update(_test_bucket(stack, config, stack_file(stack), overrides or {}))
+    named = {**(overrides or {}), **(secret_overrides or {})}
+    config.update(_test_bucket(stack, config, stack_file(stack), named))
     # As `pulumi config set --secret` would leave them: the value, listed as secret.
     config.update(secret_overrides or {})
     secret_keys += [key for key in secret_overrides or {} if key not in secret_keys]

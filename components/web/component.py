@@ -6,6 +6,7 @@ from .._shared.common import selector_labels
 from .._shared.package import component_options, component_type
 from .args import WebServiceArgs
 from .exposure import (
+    acme_solver_policy,
     ingress,
     load_balancer_address,
     network_policy,
@@ -13,6 +14,7 @@ from .exposure import (
     port_forward,
     service,
     url,
+    warn_of_second_way_in,
 )
 from .parts import COMPONENT, read_parts
 from .workload import (
@@ -72,6 +74,8 @@ class WebService(pulumi.ComponentResource):
         app_service = service(web)
         ingress(web, app_service)
         network_policy(web)
+        acme_solver_policy(web)
+        warn_of_second_way_in(web)
         alert_rules(web)
 
         self.service_name = app_service.metadata.name
