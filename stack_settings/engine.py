@@ -3,6 +3,7 @@ the guard that keeps a stack with data from switching engines by accident."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -87,6 +88,12 @@ def read_engine(
         "it must be the namespace of the CloudNativePG operator, a DNS label",
         suggest_dns_label,
     )
+    api_server = reader.read(
+        "apiServerCidrs",
+        _cidr_list,
+        "it must be empty or comma-separated CIDRs of the API server such as "
+        "10.0.0.10/32,10.0.0.11/32 (docs/networking.md: API server egress)",
+    )
     retention = reader.read(
         "backupRetentionDays",
         whole_number(1, 3650),
@@ -127,7 +134,7 @@ def read_engine(
         lambda raw: "17-to-18",
     )
     values = (engine, instances, image, operator, retention, archive, source, target, switch)
-    values += (major_upgrade,)
+    values += (major_upgrade, api_server)
     if None in values:
         return None
     if engine != "cloudnative-pg":
@@ -176,6 +183,8 @@ def read_engine(
         operator_namespace=present(operator),
         retention_days=present(retention),
     )
+    if api_server:
+        settings["api_server_cidrs"] = list(api_server)
     for field, value in (
         ("archive_name", archive),
         ("recovery_source_archive", source),
@@ -190,6 +199,15 @@ def read_engine(
         archive=present(archive) or database,
         major_upgrade=present(major_upgrade),
     )
+
+
+def _cidr_list(raw: str) -> tuple[str, ...]:
+    """Comma-separated CIDRs; a bare address is a /32 (or /128)."""
+    cidrs = []
+    for part in (piece.strip() for piece in raw.split(",")):
+        if part:
+            cidrs.append(str(ipaddress.ip_network(part, strict=False)))
+    return tuple(cidrs)
 
 
 def _quarter(limit: Decimal) -> str:
