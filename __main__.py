@@ -40,6 +40,7 @@ namespace = AppNamespace(
         container_defaults=settings.namespace.container_defaults,
         protect=settings.namespace.protect,
         dashboard=observability.dashboard,
+        database_engine=db.engine.name,
     ),
     opts=on_cluster,
 )
