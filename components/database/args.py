@@ -97,6 +97,11 @@ class CloudNativePg(TypedDict):
     recovery_target_time: NotRequired[pulumi.Input[str]]
     """RFC 3339 time with a zone to stop that recovery at; the end of the archive if unset.
     Must be a plain value."""
+    api_server_cidrs: NotRequired[pulumi.Input[list[str]]]
+    """Addresses of the Kubernetes API server as the pods' traffic reaches it (the
+    `kubernetes` Service's endpoints, such as 10.0.0.10/32), the only ones the instances
+    may reach on 443 and 6443; any address on those ports if unset. Must be a plain
+    value."""
 
 
 class PostgresDatabaseArgs(TypedDict):

@@ -7,6 +7,7 @@ from .._shared.package import component_options, component_type
 from .._shared.pods import PodDemand
 from .args import WebServiceArgs
 from .exposure import (
+    acme_solver_policy,
     ingress,
     load_balancer_address,
     network_policy,
@@ -14,6 +15,7 @@ from .exposure import (
     port_forward,
     service,
     url,
+    warn_of_second_way_in,
 )
 from .parts import COMPONENT, read_parts
 from .workload import (
@@ -83,6 +85,8 @@ class WebService(pulumi.ComponentResource):
         app_service = service(web)
         ingress(web, app_service)
         network_policy(web)
+        acme_solver_policy(web)
+        warn_of_second_way_in(web)
         alert_rules(web)
 
         self.service_name = app_service.metadata.name

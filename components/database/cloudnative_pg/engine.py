@@ -57,6 +57,9 @@ def cnpg_settings(
         recovery_target_time=optional["recovery_target_time"] or None,  # type: ignore[arg-type]
         recovery_source_archive=optional["recovery_source_archive"] or None,  # type: ignore[arg-type]
         protect=db.protect,
+        api_server_cidrs=tuple(
+            str(cidr) for cidr in _plain(engine.get("api_server_cidrs"), "apiServerCidrs") or ()
+        ),
     )
 
 
