@@ -37,7 +37,7 @@ from .postgres_parts import (
     TERMINATION_GRACE_SECONDS,
     DatabaseParts,
 )
-from .postgres_roles import PG_HBA_CONF, SYNC_ROLES_SCRIPT
+from .postgres_roles import PG_HBA_CONF, SYNC_ROLES_SCRIPT, scratch_database
 
 
 def passwords(db: DatabaseParts) -> dict[str, random.RandomPassword]:
@@ -142,6 +142,7 @@ def _server_container(db: DatabaseParts) -> k8s.core.v1.ContainerArgs:
         # Read by the start-up hook that keeps the roles in line.
         "SOCKET_DIR": SOCKET_DIR,
         "APP_USER": db.user,
+        "SCRATCH_DATABASE": pulumi.Output.from_input(db.database).apply(scratch_database),
         "APP_PASSWORD_FILE": secret_file(PASSWORD_KEY),
         "SUPERUSER_PASSWORD_FILE": secret_file(SUPERUSER_PASSWORD_KEY),
         "EXPORTER_PASSWORD_FILE": secret_file(EXPORTER_PASSWORD_KEY),
