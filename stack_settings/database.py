@@ -10,8 +10,8 @@ from typing import Any
 import pulumi
 
 from components import Backups, ContainerResources, Metrics, ObjectStorage
-from components.postgres_roles import RESERVED_ROLES, UPGRADE_ROLE
-from components.quantity import parse_quantity, suggest_byte_quantity
+from components._shared.quantity import parse_quantity, suggest_byte_quantity
+from components.database.statefulset.roles import RESERVED_ROLES, UPGRADE_ROLE
 
 from .app import read_resources
 from .engine import EngineSettings, read_engine

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pulumi
 
 from components import CloudNativePg
-from components.quantity import parse_quantity
+from components._shared.quantity import parse_quantity
 
 from .history import last_update
 from .reader import PROJECT, ConfigError, Reader, fails, present

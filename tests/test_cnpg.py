@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from components.cnpg_rules import postgres_parameters
-from components.cnpg_spec import CnpgImport
+from components.database.cloudnative_pg.rules import postgres_parameters
+from components.database.cloudnative_pg.settings import CnpgImport
 from tests.cnpg_programs import (
     ACCESS_KEY,
     CLIENT_SELECTOR,

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from components.quantity import parse_quantity
+from components._shared.quantity import parse_quantity
 from tests.harness import ProgramRun, pod_templates, run_main, stack_file
 from tests.test_production import surge
 
