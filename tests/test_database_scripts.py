@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -889,14 +890,14 @@ def test_a_dump_that_would_not_restore_never_counts(jobs: Jobs) -> None:
     deletes nothing."""
     kept = f"{DATABASE}-20261101T030000Z.dump"
     _fake_dump(jobs, kept, 1)
-    before = sorted(p.name for p in jobs.backup_dir.iterdir())
+    before = sorted(p.name for p in jobs.backup_dir.iterdir() if p.name != ".lock")
     jobs.database.sql(f"CREATE SCHEMA reports; GRANT ALL ON SCHEMA reports TO {APP_USER}")
     jobs.database.sql("CREATE TABLE reports.daily (d date)", user=APP_USER)
     result = jobs.step(jobs.backup, "dump", {"KEEP": "1"})
     assert result.returncode != 0
     assert "schema reports belongs to postgres" in result.stderr, describe(result)
     assert "nothing was deleted" in result.stderr
-    assert sorted(p.name for p in jobs.backup_dir.iterdir()) == before
+    assert sorted(p.name for p in jobs.backup_dir.iterdir() if p.name != ".lock") == before
 
 
 def test_retention_orders_by_the_recorded_sequence_and_counts_only_verified_dumps(
@@ -921,8 +922,9 @@ def test_retention_orders_by_the_recorded_sequence_and_counts_only_verified_dump
     jobs.s3.put(jobs.bucket, f"dev/{DATABASE}-20250101T030000Z.dump", b"copied in by hand")
     jobs.backup_now({"KEEP": "2"})
     (new,) = set(jobs.local_dumps()) - set(names) - {unverified, handmade.name}
-    # KEEP=2 verified: the new run's and the run before it (day 1, the newest run).
-    assert jobs.local_dumps() == sorted([new, names[0], unverified, handmade.name])
+    # KEEP=2 verified: the new run's and the run before it (day 1, the newest run); the
+    # unverified dump counted for nothing and, older than both, goes with the rest.
+    assert jobs.local_dumps() == sorted([new, names[0], handmade.name])
     assert jobs.remote_dumps() == sorted([new, names[0]])
     assert f"dev/{DATABASE}-20250101T030000Z.dump" in jobs.s3.objects(jobs.bucket, "dev/")
     time.sleep(1)  # dump names carry the second
@@ -950,16 +952,17 @@ def silent_server() -> Iterator[int]:
 def test_a_server_that_never_answers_fails_each_job_within_its_bound(
     jobs: Jobs, silent_server: int
 ) -> None:
-    kept = jobs.backup_dir / f"{DATABASE}-20261101T030000Z.dump"
-    _fake_dump(jobs, kept.name, 1)
+    made = jobs.step(jobs.backup, "dump")
+    assert made.returncode == 0, describe(made)
+    (kept,) = jobs.local_dumps()
     bounds = {"WAIT_SECONDS": "3", "PGCONNECT_TIMEOUT": "1", "STATEMENT_SECONDS": "1"}
-    for pod, step in ((jobs.backup, "dump"), (jobs.restore_pod(kept.name), "restore")):
+    for pod, step in ((jobs.backup, "dump"), (jobs.restore_pod(kept), "restore")):
         started = time.monotonic()
         result = jobs.step(pod, step, {"PGPORT": str(silent_server), **bounds}, timeout=60)
         assert result.returncode != 0
         assert time.monotonic() - started < 20
         assert "within 3s (each attempt bounded to 2s)" in result.stderr, describe(result)
-    assert jobs.local_dumps() == [kept.name]
+    assert jobs.local_dumps() == [kept]
     started = time.monotonic()
     result = jobs.step(
         jobs.backup,
@@ -970,7 +973,7 @@ def test_a_server_that_never_answers_fails_each_job_within_its_bound(
     assert result.returncode != 0
     assert time.monotonic() - started < 20
     assert "each call bounded to 2s" in result.stderr, describe(result)
-    assert jobs.local_dumps() == [kept.name]
+    assert jobs.local_dumps() == [kept]
 
 
 # --- a full disk --------------------------------------------------------------------------
@@ -986,11 +989,11 @@ def test_a_full_volume_fails_the_backup_and_deletes_nothing(jobs: Jobs, tmp_path
         jobs.backup_dir = volume
         for day in range(1, KEEP + 1):
             _fake_dump(jobs, f"{DATABASE}-2026110{day}T030000Z.dump", day, os.urandom(size))
-        before = {p.name: p.read_bytes() for p in volume.iterdir()}
+        before = {p.name: p.read_bytes() for p in volume.iterdir() if p.name != ".lock"}
         result = jobs.step(jobs.backup, "dump")
         assert result.returncode != 0
         assert "is full; nothing was deleted" in result.stderr, describe(result)
-        assert {p.name: p.read_bytes() for p in volume.iterdir()} == before
+        assert {p.name: p.read_bytes() for p in volume.iterdir() if p.name != ".lock"} == before
     # With room for KEEP + 1 the new dump is made, then the oldest goes.
     with small_volume(tmp_path / "room", f"{(size * (2 * KEEP + 3) // 2) // 1024}k") as volume:
         jobs.backup_dir = volume
@@ -1011,19 +1014,22 @@ def test_backup_and_restore_take_turns_and_clean_only_their_own_files(jobs: Jobs
     owned_file(jobs.backup_dir / ".lock")
     running = jobs.backup_dir / f"{DATABASE}-20261101T030000Z.dump.partial"
     running.write_bytes(b"a dump being written")
-    other = owned_dir(jobs.backup_dir / "restore" / "webapp-db-restore-0123456789")
+    other = owned_dir(owned_dir(jobs.backup_dir / "restore") / "webapp-db-restore-0123456789")
     (other / "waiting.dump").write_bytes(b"another restore's download")
-    holder = subprocess.Popen(["flock", str(jobs.backup_dir / ".lock"), "sleep", "600"])
+    # A run of another job holding the lock, as the scripts take it.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX);"
+            " print('locked', flush=True); time.sleep(600)",
+            str(jobs.backup_dir / ".lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        _wait_for(
-            "the lock being held",
-            lambda: (
-                subprocess.run(
-                    ["flock", "-n", str(jobs.backup_dir / ".lock"), "true"], check=False
-                ).returncode
-                != 0
-            ),
-        )
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
         for pod, step in ((jobs.backup, "dump"), (jobs.restore_pod("x.dump"), "restore")):
             result = jobs.step(pod, step, {"VOLUME_LOCK_SECONDS": "2"})
             assert result.returncode != 0
