@@ -585,7 +585,8 @@ def test_dump_upload_drop_and_restore_from_the_bucket_is_identical(jobs: Jobs) -
     assert stored[f"dev/{name}.sha256"].decode() == (jobs.backup_dir / f"{name}.sha256").read_text()
 
     database.sql(
-        "DROP VIEW big_orders; DROP TABLE orders, events, customers, measurements; "
+        "DROP VIEW big_orders; DROP MATERIALIZED VIEW customer_totals; "
+        "DROP TABLE orders, events, customers, measurements; "
         "DROP TYPE mood; DROP SEQUENCE invoice_numbers; DROP FUNCTION order_total(bigint); "
         "SELECT lo_unlink(oid) FROM pg_largeobject_metadata; CREATE TABLE added_later (i int)",
         user=APP_USER,

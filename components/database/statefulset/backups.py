@@ -45,8 +45,7 @@ class Backups(TypedDict):
     keep: pulumi.Input[int]
     """Number of most recent dumps to keep, on the volume and in the bucket."""
     storage_size: pulumi.Input[str]
-    """Size of the backup volume, room for `keep` + 1 dumps (a new one is complete before
-    the oldest goes), such as 2Gi."""
+    """Size of the backup volume, room for `keep` dumps, such as 2Gi."""
     object_storage: NotRequired[pulumi.Input[ObjectStorage]]
     """A bucket every dump is copied to, off the cluster."""
     restore_from: NotRequired[pulumi.Input[str]]
