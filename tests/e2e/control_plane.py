@@ -452,13 +452,23 @@ def crd_names() -> list[str]:
     return names
 
 
-def use_context(kubeconfig: Path, context: str) -> ControlPlane:
-    """A user's throwaway cluster (WEBAPP_E2E_CONTEXT): nothing is started; the vendored
-    CRDs are installed where missing."""
-    kubectl = Kubectl(kubeconfig, context)
+def use_context(kubeconfig: Path, context: str, directory: Path) -> ControlPlane:
+    """A user's throwaway cluster (WEBAPP_E2E_CONTEXT): nothing is started. A copy of the
+    kubeconfig with that context current is what every CLI run and program sees (the YAML
+    example's provider takes the current context); the vendored CRDs are installed where
+    missing."""
+    directory.mkdir(parents=True)
+    flattened = subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), "config", "view", "--raw", "--flatten",
+         "--context", context, "--minify", "-o", "json"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    copy = directory / "kubeconfig"
+    copy.write_text(flattened)
+    copy.chmod(0o600)
+    kubectl = Kubectl(copy, context)
     kubectl.run("version")
     present = {item["metadata"]["name"] for item in kubectl.items("crd")}
-    missing = [name for name in crd_names() if name not in present]
-    if missing:
+    if any(name not in present for name in crd_names()):
         install_crds(kubectl)
-    return ControlPlane(kubectl, None, kubeconfig.parent)
+    return ControlPlane(kubectl, None, directory)
