@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from tests.e2e.control_plane import Kubectl
-from tests.e2e.engine import REMOVING, Run
+from tests.e2e.engine import REMOVING, Deployment, Run
 from tests.e2e.stand_ins import CNPG_CLUSTERS
 
 # Objects whose replacement loses data or identity: volumes, the database's workload,
@@ -97,3 +98,31 @@ def remaining(kubectl: Kubectl, namespace: str) -> list[str]:
     result = kubectl.run("get", listed, "-n", namespace, "-o", "name", "--ignore-not-found")
     found += result.stdout.split()
     return found
+
+
+@dataclass(frozen=True)
+class Edit:
+    """An everyday change: the config it sets and the resources (by name) it concerns."""
+
+    name: str
+    config: dict[str, str]
+    concerns: frozenset[str]
+    secrets: tuple[str, ...] = ()
+
+
+def apply_edit(edit: Edit, deployment: Deployment, kubectl: Kubectl, namespace: str) -> None:
+    """Previews then ups the edit: only what it concerns changes, as previewed, safely; the
+    workloads are Ready again and the next up changes nothing."""
+    deployment.set_config(edit.config, edit.secrets)
+    preview = deployment.preview()
+    assert preview.changed(), f"{edit.name}: the preview plans no change"
+    assert_only(preview, edit.concerns, f"{edit.name} (preview)")
+    assert_safe(preview, f"{edit.name} (preview)")
+    run = deployment.up()
+    assert run.changed_names() == preview.changed_names(), (
+        f"{edit.name}: up did other than its preview planned:\n{preview.describe()}\n---\n"
+        f"{run.describe()}"
+    )
+    assert_safe(run, edit.name)
+    assert_ready(kubectl, namespace)
+    assert_no_changes(deployment.up(expect_no_changes=True), f"after {edit.name}")

@@ -305,6 +305,14 @@ class Deployment:
     def remove(self) -> None:
         self.stack.workspace.remove_stack(self.name, force=True)
 
+    def clear_away(self) -> None:
+        """Ends the stack whatever its guards (test cleanup, not a user's path): every
+        resource unprotected, destroyed, the stack removed. Retained objects stay."""
+        if self.outputs() or self.stack.export_stack().deployment.get("resources"):
+            self.stack._run_pulumi_cmd_sync(["state", "unprotect", "--all", "--yes"])
+            self.destroy()
+        self.remove()
+
 
 def write_policy_pack_launcher(directory: Path) -> Path:
     """`--policy-pack` also takes an executable: the pack's own `__main__.py` under this
