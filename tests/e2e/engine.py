@@ -230,7 +230,8 @@ class Toolchain:
     def pulumi_command(self) -> auto.PulumiCommand:
         path = shutil.which("pulumi", path=self.env.get("PATH", os.environ["PATH"]))
         assert path, "no pulumi CLI on PATH"
-        return auto.PulumiCommand(str(Path(path).parent))
+        # PulumiCommand takes the directory above bin/.
+        return auto.PulumiCommand(str(Path(path).parent.parent))
 
 
 class Deployment:
