@@ -70,19 +70,29 @@ class AppNamespace(pulumi.ComponentResource):
         self._labels = standard_labels(app, name, "namespace")
         protect = bool(known(args.get("protect", False), "AppNamespace input 'protect'"))
 
-        self.namespace_name = self._namespace(args["namespace"], protect).metadata.name
-        self._quota(known(args["quota"], "AppNamespace input 'quota'"))
-        self._limit_range(args.get("container_defaults") or DEFAULT_CONTAINER_RESOURCES)
-        self._network_policies()
+        self._namespace_name = self._namespace(args["namespace"], protect).metadata.name
+        guards = [
+            self._quota(known(args["quota"], "AppNamespace input 'quota'")),
+            self._limit_range(args.get("container_defaults") or DEFAULT_CONTAINER_RESOURCES),
+            *self._network_policies(),
+        ]
         if known(args.get("dashboard"), "AppNamespace input 'dashboard'"):
-            self._dashboard(app, args["namespace"])
+            guards.append(self._dashboard(app, args["namespace"]))
+        # Objects given this name also wait for the namespace's guards (quota, limit range,
+        # network policies, dashboard). The engine deletes an object only after everything
+        # that depends on it, and a refused deletion (a protected object) keeps everything
+        # it depends on: through this name the guards outlive every object in the
+        # namespace. URNs are known even in a preview, so the name stays known.
+        self.namespace_name = pulumi.Output.all(
+            self._namespace_name, *(guard.urn for guard in guards)
+        ).apply(lambda values: values[0])
         self.register_outputs({"namespace_name": self.namespace_name})
 
     def _child(self, suffix: str) -> tuple[str, k8s.meta.v1.ObjectMetaArgs]:
         """Resource name and metadata of a child named `<component>-<suffix>`. Taking the
         namespace from the created Namespace makes every child wait for it."""
         name = f"{self._name}-{suffix}"
-        return name, object_meta(self._labels, self.namespace_name, name)
+        return name, object_meta(self._labels, self._namespace_name, name)
 
     def _namespace(self, namespace: pulumi.Input[str], protect: bool) -> k8s.core.v1.Namespace:
         pod_security = {
@@ -100,10 +110,10 @@ class AppNamespace(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect),
         )
 
-    def _quota(self, quota: Quota) -> None:
+    def _quota(self, quota: Quota) -> k8s.core.v1.ResourceQuota:
         name, metadata = self._child("quota")
         pods = whole(quota["pods"], "AppNamespace input 'quota.pods'")
-        k8s.core.v1.ResourceQuota(
+        return k8s.core.v1.ResourceQuota(
             name,
             metadata=metadata,
             spec=k8s.core.v1.ResourceQuotaSpecArgs(
@@ -119,9 +129,9 @@ class AppNamespace(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _limit_range(self, defaults: ContainerResources) -> None:
+    def _limit_range(self, defaults: ContainerResources) -> k8s.core.v1.LimitRange:
         name, metadata = self._child("limits")
-        k8s.core.v1.LimitRange(
+        return k8s.core.v1.LimitRange(
             name,
             metadata=metadata,
             spec=k8s.core.v1.LimitRangeSpecArgs(
@@ -139,10 +149,10 @@ class AppNamespace(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _network_policies(self) -> None:
+    def _network_policies(self) -> list[k8s.networking.v1.NetworkPolicy]:
         every_pod = k8s.meta.v1.LabelSelectorArgs()
         name, metadata = self._child("default-deny")
-        k8s.networking.v1.NetworkPolicy(
+        deny = k8s.networking.v1.NetworkPolicy(
             name,
             metadata=metadata,
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
@@ -151,7 +161,7 @@ class AppNamespace(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         name, metadata = self._child("allow-dns")
-        k8s.networking.v1.NetworkPolicy(
+        dns = k8s.networking.v1.NetworkPolicy(
             name,
             metadata=metadata,
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
@@ -159,16 +169,17 @@ class AppNamespace(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        return [deny, dns]
 
-    def _dashboard(self, app: str, namespace: pulumi.Input[str]) -> None:
+    def _dashboard(self, app: str, namespace: pulumi.Input[str]) -> k8s.core.v1.ConfigMap:
         """The namespace's dashboard, in a ConfigMap that Grafana's sidecar loads. The
         namespace holds one stack, so its queries select by namespace alone; the file name
         carries the namespace, since the sidecar puts the dashboards of every namespace
         into one directory."""
         name = f"{self._name}-dashboard"
-        k8s.core.v1.ConfigMap(
+        return k8s.core.v1.ConfigMap(
             name,
-            metadata=object_meta({**self._labels, **SIDECAR_LABEL}, self.namespace_name, name),
+            metadata=object_meta({**self._labels, **SIDECAR_LABEL}, self._namespace_name, name),
             data=pulumi.Output.from_input(namespace).apply(
                 lambda namespace: {
                     f"{namespace}-{self._name}.json": json.dumps(

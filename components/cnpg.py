@@ -133,9 +133,12 @@ def declare_cnpg_cluster(
     archive = settings.archive_name or name
     app_secret = k8s.core.v1.Secret(
         f"{name}-app-secret",
-        # A fixed name: a rotated password updates the Secret in place, and the operator
-        # (told by cnpg.io/reload) applies it to the role without a restart.
-        metadata=object_meta({**labels, "cnpg.io/reload": "true"}, namespace, f"{name}-app"),
+        # Auto-named, so its name follows the password: the provider treats Secrets as
+        # immutable (a new password replaces the Secret), and a fixed name would make that
+        # a delete before the create, leaving the Cluster's Secret missing in between. A
+        # new name is created first; the Cluster's managed role then points at it and the
+        # operator applies the new password to the role, then the old Secret is deleted.
+        metadata=object_meta({**labels, "cnpg.io/reload": "true"}, namespace),
         type="kubernetes.io/basic-auth",
         data=secret_data({"username": settings.owner, "password": password}),
         opts=child,

@@ -81,11 +81,10 @@ def _credentials(
             raise ValueError("object storage needs access keys, a Secret or an identity")
         secret = k8s.core.v1.Secret(
             f"{name}-objectstore-s3",
-            # A fixed name: new keys update the Secret in place and the plugin reads
-            # them on its next command.
-            metadata=object_meta(
-                {**labels, "cnpg.io/reload": "true"}, namespace, f"{name}-objectstore-s3"
-            ),
+            # Auto-named, as the app's Secret (cnpg.py): new keys give a new Secret,
+            # created before the old one is deleted, and the ObjectStore points at it;
+            # the plugin reads it on its next command.
+            metadata=object_meta({**labels, "cnpg.io/reload": "true"}, namespace),
             type="Opaque",
             data=secret_data(
                 {

@@ -7,6 +7,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 
 from .common import ContainerResources, connection_url, selector_labels, standard_labels
+from .deletion_guard import deletion_guard
 from .monitoring import Monitoring, Watching, read_monitoring
 from .package import InvalidInput, component_options, component_type, known, whole
 from .postgres_backups import Backups, backups
@@ -112,6 +113,10 @@ class PostgresDatabase(pulumi.ComponentResource):
     """Storage class the data volume has, as the cluster reports it once the volume exists
     (the cluster's default class resolved); compare it with storageClass before a
     change."""
+    data_storage_size: pulumi.Output[str]
+    """Size of the data volume as the cluster accepted it (the claim's request, or the
+    Cluster's storage size); a volume can grow but never shrink, so compare it with
+    storageSize before a change."""
     restore_job: pulumi.Output[str] | None
     """Name of the restore Job while a restore is requested."""
 
@@ -144,6 +149,8 @@ class PostgresDatabase(pulumi.ComponentResource):
             )
         else:
             served = self._statefulset_engine(db, args)
+        if db.protect:
+            deletion_guard(self, db.name, db.namespace, db.labels)
         self._register(db, served)
 
     def _statefulset_engine(self, db: DatabaseParts, args: PostgresDatabaseArgs) -> EngineOutputs:
@@ -180,6 +187,9 @@ class PostgresDatabase(pulumi.ComponentResource):
             secret_name=credentials.metadata.name,
             password_secret_key=PASSWORD_KEY,
             selector=dict(db.selector),
+            storage_size=data_claim.spec.apply(
+                lambda spec: str(spec.resources.requests["storage"])
+            ),
         )
 
     def _register(self, db: DatabaseParts, served: EngineOutputs) -> None:
@@ -196,6 +206,7 @@ class PostgresDatabase(pulumi.ComponentResource):
         self.secret_name = served.secret_name
         self.password_secret_key = pulumi.Output.from_input(served.password_secret_key)
         self.selector = pulumi.Output.from_input(served.selector)
+        self.data_storage_size = served.storage_size
         self.register_outputs(
             {
                 "host": self.host,
@@ -205,6 +216,7 @@ class PostgresDatabase(pulumi.ComponentResource):
                 "secret_name": self.secret_name,
                 "password": self.password,
                 "url": self.url,
+                "data_storage_size": self.data_storage_size,
                 **({"restore_job": self.restore_job} if self.restore_job else {}),
             }
         )

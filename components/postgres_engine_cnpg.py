@@ -51,6 +51,8 @@ class EngineOutputs:
     secret_name: pulumi.Output[str]
     password_secret_key: str
     selector: dict[str, str]
+    # The data volume's size as the cluster accepted it.
+    storage_size: pulumi.Output[str]
 
 
 def _plain(value: object, field: str) -> object:
@@ -136,4 +138,5 @@ def cnpg_engine(
         secret_name=cluster.secret_name,
         password_secret_key=PASSWORD_KEY,
         selector=dict(cluster.selector),
+        storage_size=cluster.cluster.spec.apply(lambda spec: str(spec["storage"]["size"])),
     )

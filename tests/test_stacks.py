@@ -98,6 +98,7 @@ def test_exports(stack_run: ProgramRun) -> None:
         "cloudnative-pg" if _cloudnative_pg(stack_run) else "statefulset"
     )
     assert outputs["databasePort"].value == 5432
+    assert outputs["databaseStorageSize"].value == _file_value(stack_run.stack, "storageSize")
     assert (outputs["databaseName"].value, outputs["databaseUser"].value) == ("app", "app")
     assert outputs["databasePassword"].secret and outputs["databaseUrl"].secret
     password = outputs["databasePassword"].value
@@ -119,6 +120,7 @@ def test_exports(stack_run: ProgramRun) -> None:
         "databaseName",
         "databaseUser",
         "databaseStorageClass",
+        "databaseStorageSize",
         "databaseEngine",
     } | reach.get(str(_file_value(stack_run.stack, "serviceType")), set())
 
