@@ -107,6 +107,11 @@ class Run:
     policy_violations: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
 
+    def step_ops(self) -> set[str]:
+        """The ops of the steps on the stack's own resources: a stack reference (the
+        program reads its own stack's last outputs) is read every run."""
+        return {s.op for s in self.steps if s.type != "pulumi:pulumi:StackReference"}
+
     def ops(self) -> dict[str, str]:
         """URN -> op of every step but `same`."""
         return {s.urn: s.op for s in self.steps if s.op != "same"}

@@ -36,7 +36,7 @@ def test_preview_with_the_policy_pack_plans_creates_only(
 ) -> None:
     run = dev.preview(policy=True)
     assert run.steps, run.output
-    assert {s.op for s in run.steps} == {"create"}, run.describe()
+    assert run.step_ops() == {"create"}, run.describe()
     mandatory = [v for v in run.policy_violations if v.startswith("mandatory")]
     assert not mandatory, mandatory
     assert "webapp-kubernetes" in run.output, "the policy pack did not run:\n" + run.output
@@ -48,7 +48,7 @@ def test_up_from_empty_creates_everything_and_it_becomes_ready(
 ) -> None:
     run = dev.up()
     FIGURES[f"{STACK}: pulumi up from empty"] = run.seconds
-    assert {s.op for s in run.steps} == {"create"}, run.describe()
+    assert run.step_ops() == {"create"}, run.describe()
     assert run.outputs["namespace"] == namespace
     checks.assert_ready(cluster.kubectl, namespace)
     labels = cluster.kubectl.json("get", "namespace", namespace)["metadata"]["labels"]
@@ -134,7 +134,7 @@ def test_destroy_leaves_nothing_in_the_api_server(
     dev: Deployment, cluster: ControlPlane, namespace: str
 ) -> None:
     run = dev.destroy()
-    assert {s.op for s in run.steps} == {"delete"}, run.describe()
+    assert run.step_ops() == {"delete"}, run.describe()
     assert checks.remaining(cluster.kubectl, namespace) == []
     labelled = cluster.kubectl.run(
         "get", "clusterroles,clusterrolebindings,priorityclasses,storageclasses,"

@@ -39,7 +39,7 @@ def prod(toolchain: Toolchain, cluster: ControlPlane, namespace: str) -> Iterato
 
 def test_preview_with_the_policy_pack_plans_creates_only(prod: Deployment) -> None:
     run = prod.preview(policy=True)
-    assert {s.op for s in run.steps} == {"create"}, run.describe()
+    assert run.step_ops() == {"create"}, run.describe()
     mandatory = [v for v in run.policy_violations if v.startswith("mandatory")]
     assert not mandatory, mandatory
     assert "webapp-kubernetes" in run.output, "the policy pack did not run:\n" + run.output
@@ -50,7 +50,7 @@ def test_up_from_empty_creates_everything_and_it_becomes_ready(
 ) -> None:
     run = prod.up()
     FIGURES[f"{STACK}: pulumi up from empty"] = run.seconds
-    assert {s.op for s in run.steps} == {"create"}, run.describe()
+    assert run.step_ops() == {"create"}, run.describe()
     checks.assert_ready(cluster.kubectl, namespace)
     assert run.outputs["namespace"] == namespace
 

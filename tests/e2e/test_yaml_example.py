@@ -77,13 +77,13 @@ def test_preview_plans_the_components(example: auto.Stack) -> None:
     types = {s.type for s in run.steps}
     assert {"webapp:index:AppNamespace", "webapp:index:PostgresDatabase",
             "webapp:index:WebService"} <= types, run.describe()  # fmt: skip
-    assert {s.op for s in run.steps} == {"create"}, run.describe()
+    assert run.step_ops() == {"create"}, run.describe()
 
 
 def test_up_deploys_and_becomes_ready(example: auto.Stack, cluster: ControlPlane) -> None:
     recorder, result = _run(example, "up")
     run = recorder.run(0, None)
-    assert {s.op for s in run.steps} == {"create"}, run.describe()
+    assert run.step_ops() == {"create"}, run.describe()
     assert any(s.type == "kubernetes:apps/v1:StatefulSet" for s in run.steps)
     assert result.outputs["databasePassword"].secret
     checks.assert_ready(cluster.kubectl, NAMESPACE)
@@ -97,5 +97,5 @@ def test_up_again_changes_nothing(example: auto.Stack) -> None:
 def test_destroy_leaves_nothing(example: auto.Stack, cluster: ControlPlane) -> None:
     recorder, _ = _run(example, "destroy")
     run = recorder.run(0, None)
-    assert {s.op for s in run.steps} == {"delete"}, run.describe()
+    assert run.step_ops() == {"delete"}, run.describe()
     assert checks.remaining(cluster.kubectl, NAMESPACE) == []
