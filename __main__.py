@@ -16,6 +16,7 @@ from stack_settings import (
     kubernetes_provider,
     load_settings,
     refuse_engine_switch,
+    refuse_major_upgrade_into_the_same_archive,
     refuse_storage_class_change,
     refuse_storage_shrink,
 )
@@ -39,6 +40,7 @@ namespace = AppNamespace(
         container_defaults=settings.namespace.container_defaults,
         protect=settings.namespace.protect,
         dashboard=observability.dashboard,
+        database_engine=db.engine.name,
     ),
     opts=on_cluster,
 )
@@ -125,6 +127,13 @@ pulumi.export(
     ),
 )
 pulumi.export("databaseEngine", refuse_engine_switch(settings.stack, db.engine))
+# What the next update's major-upgrade guard compares with.
+pulumi.export(
+    "databaseImage", db.engine.cloudnative_pg["image"] if db.engine.cloudnative_pg else db.image
+)
+pulumi.export(
+    "databaseArchive", refuse_major_upgrade_into_the_same_archive(settings.stack, db.engine)
+)
 pulumi.export(
     "databaseStorageSize", refuse_storage_shrink(settings.stack, db, database.data_storage_size)
 )

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 
 from components import Autoscaling, ContainerResources, EgressRule, Ingress
-from components.quantity import suggest_byte_quantity
+from components._shared.quantity import suggest_byte_quantity
 
 from .reader import INVALID, PROJECT, Feature, Reader, present
 from .values import (
@@ -189,6 +189,36 @@ def _read_ingress(reader: Reader) -> Feature[Ingress]:
     return Feature(settings)
 
 
+def _one_way_in(
+    reader: Reader, service_type: str, ingress: Ingress | None, beside_ingress: bool
+) -> bool:
+    """With an Ingress the app has one way in, through the ingress controller: a NodePort
+    or LoadBalancer Service beside it would be a second, in plain HTTP around the
+    controller and its TLS. The stack may ask for both, explicitly (the component then
+    warns on every preview of what it exposes)."""
+    if ingress is not None and service_type != "ClusterIP" and not beside_ingress:
+        reader.fail(
+            "serviceType",
+            service_type,
+            f"with {PROJECT}:ingressHost set it must be ClusterIP, so the app is reached only "
+            f"through the ingress controller (a {service_type} Service beside the Ingress is a "
+            "plain-HTTP way around it), unless "
+            f"{PROJECT}:allowServiceBesideIngress is true",
+            "ClusterIP",
+        )
+        return False
+    if beside_ingress and (ingress is None or service_type == "ClusterIP"):
+        reader.fail(
+            "allowServiceBesideIngress",
+            "true",
+            f"it allows a NodePort or LoadBalancer {PROJECT}:serviceType beside an Ingress, "
+            f"and this stack has {'no Ingress' if ingress is None else 'a ClusterIP Service'}",
+            fix=reader.remove_command("allowServiceBesideIngress"),
+        )
+        return False
+    return True
+
+
 def _env_text(value: Any) -> str | None:
     """A variable's value as text; `--path` may store numbers and booleans as such."""
     if isinstance(value, bool):
@@ -307,6 +337,9 @@ def read_app(reader: Reader) -> AppSettings | None:
     allow_load_balancer = reader.read(
         "allowLoadBalancer", boolean, BOOLEAN_ALLOWED, suggest_boolean
     )
+    beside_ingress = reader.read(
+        "allowServiceBesideIngress", boolean, BOOLEAN_ALLOWED, suggest_boolean
+    )
     path_allowed = "it must be an HTTP path starting with '/' (for example /healthz)"
     health_path = reader.read("healthPath", http_path, path_allowed)
     readiness_path = reader.read("readinessPath", http_path, path_allowed)
@@ -346,7 +379,7 @@ def read_app(reader: Reader) -> AppSettings | None:
     egress = _read_list(reader, "egress", "CIDR:PORT such as 203.0.113.0/24:443", egress_rule)
     values = (name, image, replicas, port, service_port, service_type, allow_load_balancer)
     values += (health_path, readiness_path, user_id, drain, grace, surge, resources)
-    values += (env, secret_env, pull_secrets, command, args, egress)
+    values += (env, secret_env, pull_secrets, command, args, egress, beside_ingress)
     if None in values or not autoscaling.valid or not ingress.valid:
         return None
     if service_type == "LoadBalancer" and not allow_load_balancer:
@@ -357,6 +390,8 @@ def read_app(reader: Reader) -> AppSettings | None:
             "app outside the cluster and costs a cloud load balancer",
             "true",
         )
+        return None
+    if not _one_way_in(reader, present(service_type), ingress.value, present(beside_ingress)):
         return None
     if present(grace) <= present(drain):
         reader.fail(

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from components.cnpg import declare_cnpg_cluster
-from components.cnpg_rules import cnpg_schedule, postgres_parameters
-from components.cnpg_spec import CnpgImport
-from components.common import ContainerResources
+from components._shared.common import ContainerResources
+from components.database.cloudnative_pg.cluster import declare_cnpg_cluster
+from components.database.cloudnative_pg.rules import cnpg_schedule, postgres_parameters
+from components.database.cloudnative_pg.settings import CnpgImport
 from tests.cnpg_programs import DEV, PROD, Parent, of_kind, one, run_clusters, with_storage
 from tests.harness import run
 
