@@ -4,6 +4,8 @@
 #   make up STACK=dev         deploy the stack
 #   make destroy STACK=dev    delete everything the stack created
 #   make render STACK=dev     write the stack's manifests to rendered/<stack>/, no cluster
+#   make schema               regenerate the component package's schema snapshot
+#                             (tests/fixtures/webapp_schema.json) from the code
 #   make e2e-tools            build the real-engine toolchain (tools/e2e) into its cache
 #   make e2e                  the real-engine suite, tests/e2e (docs/testing.md)
 # Without PULUMI_BACKEND_URL, state goes to a file backend in .pulumi-state/ (git-ignored).
@@ -34,7 +36,7 @@ LOCAL_CONFIG := $(LOCAL)/Pulumi.$(STACK).yaml
 RENDER_STACK := $(STACK)-render
 RENDER_CONFIG := $(LOCAL)/Pulumi.$(RENDER_STACK).yaml
 
-.PHONY: test lint venv preview up destroy render stack pulumi-cli e2e-tools e2e
+.PHONY: test lint venv preview up destroy render stack pulumi-cli schema e2e-tools e2e
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt policy/requirements.txt deployment/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +51,11 @@ lint: venv
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The schema other languages see, inferred from the components' annotations and
+# docstrings; a test fails, naming this target, while the snapshot is not current.
+schema: venv
+	$(BIN)/python -m tests.test_package --write
 
 PULUMI := $(shell command -v pulumi 2>/dev/null)
 

@@ -76,33 +76,11 @@ database = PostgresDatabase(db_name, database_args, opts=on_cluster)
 # probe covers the time the database takes to come up.
 web_args = WebServiceArgs(
     namespace=namespace.namespace_name,
-    app=app.name,
-    image=app.image,
-    resources=app.resources,
-    replicas=app.replicas,
-    port=app.port,
-    service_port=app.service_port,
-    service_type=app.service_type,
-    health_path=app.health_path,
-    readiness_path=app.readiness_path,
-    user_id=app.user_id,
-    env=app.env,
-    secret_env=app.secret_env,
-    image_pull_secrets=app.image_pull_secrets,
-    command=app.command,
-    args=app.args,
-    egress=app.egress,
-    max_surge=app.max_surge,
-    drain_seconds=app.drain_seconds,
-    termination_grace_seconds=app.termination_grace_seconds,
     cluster_domain=settings.cluster.domain,
     monitoring=observability.monitoring,
+    **app.inputs(),  # type: ignore[typeddict-item]
     **database.connection_inputs(),  # type: ignore[typeddict-item]
 )
-if app.autoscaling:
-    web_args["autoscaling"] = app.autoscaling
-if app.ingress:
-    web_args["ingress"] = app.ingress
 web = WebService(web_name, web_args, opts=on_cluster)
 
 pulumi.export("namespace", namespace.namespace_name)

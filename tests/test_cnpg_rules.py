@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from components._shared.common import ContainerResources
+from components._shared.resources import ContainerResources
 from components.database.cloudnative_pg.cluster import declare_cnpg_cluster
 from components.database.cloudnative_pg.rules import cnpg_schedule, postgres_parameters
 from components.database.cloudnative_pg.settings import CnpgImport

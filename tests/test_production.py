@@ -190,7 +190,7 @@ def test_app_without_ingress_admits_its_own_namespace_on_its_port() -> None:
 
 
 def test_load_balancer_carries_the_explicit_allow() -> None:
-    from components._shared.common import ALLOW_LOAD_BALANCER_ANNOTATION
+    from components._shared.metadata import ALLOW_LOAD_BALANCER_ANNOTATION
 
     load_balanced = run_main(
         "dev",

@@ -6,8 +6,10 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .._shared.common import ContainerResources, dns_egress_rule, object_meta, standard_labels
+from .._shared.metadata import object_meta, standard_labels
+from .._shared.network import dns_egress_rule
 from .._shared.package import component_options, component_type, known, whole
+from .._shared.resources import ContainerResources
 from ..observability.dashboard import SIDECAR_LABEL, grafana_dashboard
 
 POD_SECURITY_LEVEL = "restricted"

@@ -2,8 +2,9 @@
 
 import pulumi
 
-from .._shared.common import selector_labels
+from .._shared.metadata import selector_labels
 from .._shared.package import component_options, component_type
+from .._shared.pods import PodDemand
 from .args import WebServiceArgs
 from .exposure import (
     acme_solver_policy,
@@ -23,6 +24,8 @@ from .workload import (
     credentials,
     deployment,
     disruption_budget,
+    most_pods,
+    pod_spec,
     service_account,
     settings,
 )
@@ -56,6 +59,14 @@ class WebService(pulumi.ComponentResource):
         """The labels of the pods a WebService called `name` will run, known before it is
         created so that a database can admit them."""
         return selector_labels(app, name, COMPONENT)
+
+    @staticmethod
+    def pods(name: str, args: WebServiceArgs) -> list[PodDemand]:
+        """The pods a WebService called `name` runs at the most, with the specs its
+        Deployment declares, known before it is created so that a namespace's quota can
+        hold them. Names of other objects in the specs are left empty."""
+        web = read_parts(name, args, None)
+        return [PodDemand(most_pods(web), pod_spec(web, "", "", ""), "app pods")]
 
     def __init__(
         self, name: str, args: WebServiceArgs, opts: pulumi.ResourceOptions | None = None

@@ -6,14 +6,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .._shared.common import (
-    ALLOW_LOAD_BALANCER_ANNOTATION,
-    dns_egress_rule,
-    namespace_peer,
-    object_meta,
-    pod_peer,
-    tcp_port,
-)
+from .._shared.metadata import ALLOW_LOAD_BALANCER_ANNOTATION, object_meta
+from .._shared.network import dns_egress_rule, namespace_peer, pod_peer, tcp_port
 from .._shared.package import whole
 from .args import Ingress
 from .parts import WebParts

@@ -98,13 +98,9 @@ def program(namespace: str) -> None:
     import pulumi_kubernetes as k8s
     import pulumi_random as random
 
-    from components._shared.common import (
-        ContainerResources,
-        container_security_context,
-        empty_dir_volume,
-        hardened_pod_spec,
-        resource_requirements,
-    )
+    from components._shared.pods import empty_dir_volume, hardened_pod_spec
+    from components._shared.resources import ContainerResources, resource_requirements
+    from components._shared.security import container_security_context
     from components.database.cloudnative_pg import CnpgSettings, declare_cnpg_cluster
 
     provider = k8s.Provider("kind")

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..._shared.common import BACKUP_RESOURCES, ContainerResources, object_meta, secret_data
+from ..._shared.metadata import object_meta
 from ..._shared.quantity import is_guaranteed
-from ..object_storage import ACCESS_KEY_ID, SECRET_ACCESS_KEY, ObjectStorage
+from ..._shared.resources import BACKUP_RESOURCES, ContainerResources
+from ..._shared.secrets import secret_data
+from ..args import ObjectStorage
+from ..object_storage import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 from .rules import cnpg_schedule
 from .settings import CnpgSettings
 

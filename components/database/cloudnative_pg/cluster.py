@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..._shared.common import object_meta, secret_data, standard_labels
+from ..._shared.metadata import object_meta, standard_labels
+from ..._shared.secrets import secret_data
 from .backup import declare_backups
 from .network import declare_network_policy
 from .settings import CnpgSettings

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..._shared.common import dns_egress_rule, namespace_peer, object_meta
+from ..._shared.metadata import object_meta
+from ..._shared.network import dns_egress_rule, namespace_peer
 from ..object_storage import IDENTITY_ENDPOINTS, storage_port
 from .settings import CnpgSettings
 

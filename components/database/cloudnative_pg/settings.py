@@ -7,9 +7,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..._shared.common import ContainerResources
 from ..._shared.quantity import parse_quantity
-from ..object_storage import ObjectStorage
+from ..._shared.resources import ContainerResources
+from ..args import ObjectStorage
 from .rules import CRON_DESCRIPTORS, shared_buffers_bytes
 
 DEFAULT_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.6-minimal-bookworm"
