@@ -16,6 +16,7 @@ from stack_settings import (
     kubernetes_provider,
     load_settings,
     refuse_engine_switch,
+    refuse_major_upgrade_into_the_same_archive,
     refuse_storage_class_change,
     refuse_storage_shrink,
 )
@@ -39,6 +40,7 @@ namespace = AppNamespace(
         container_defaults=settings.namespace.container_defaults,
         protect=settings.namespace.protect,
         dashboard=observability.dashboard,
+        database_engine=db.engine.name,
     ),
     opts=on_cluster,
 )
@@ -74,33 +76,11 @@ database = PostgresDatabase(db_name, database_args, opts=on_cluster)
 # probe covers the time the database takes to come up.
 web_args = WebServiceArgs(
     namespace=namespace.namespace_name,
-    app=app.name,
-    image=app.image,
-    resources=app.resources,
-    replicas=app.replicas,
-    port=app.port,
-    service_port=app.service_port,
-    service_type=app.service_type,
-    health_path=app.health_path,
-    readiness_path=app.readiness_path,
-    user_id=app.user_id,
-    env=app.env,
-    secret_env=app.secret_env,
-    image_pull_secrets=app.image_pull_secrets,
-    command=app.command,
-    args=app.args,
-    egress=app.egress,
-    max_surge=app.max_surge,
-    drain_seconds=app.drain_seconds,
-    termination_grace_seconds=app.termination_grace_seconds,
     cluster_domain=settings.cluster.domain,
     monitoring=observability.monitoring,
+    **app.inputs(),  # type: ignore[typeddict-item]
     **database.connection_inputs(),  # type: ignore[typeddict-item]
 )
-if app.autoscaling:
-    web_args["autoscaling"] = app.autoscaling
-if app.ingress:
-    web_args["ingress"] = app.ingress
 web = WebService(web_name, web_args, opts=on_cluster)
 
 pulumi.export("namespace", namespace.namespace_name)
@@ -125,6 +105,13 @@ pulumi.export(
     ),
 )
 pulumi.export("databaseEngine", refuse_engine_switch(settings.stack, db.engine))
+# What the next update's major-upgrade guard compares with.
+pulumi.export(
+    "databaseImage", db.engine.cloudnative_pg["image"] if db.engine.cloudnative_pg else db.image
+)
+pulumi.export(
+    "databaseArchive", refuse_major_upgrade_into_the_same_archive(settings.stack, db.engine)
+)
 pulumi.export(
     "databaseStorageSize", refuse_storage_shrink(settings.stack, db, database.data_storage_size)
 )

@@ -9,8 +9,8 @@ A Python program imports them from here; a program in any other Pulumi language 
 the package with `pulumi package add` and gets them from the provider in __main__.py.
 """
 
-from ._shared.common import ContainerResources
 from ._shared.package import PACKAGE, VERSION, PackageProvider
+from ._shared.resources import ContainerResources
 from .database import (
     Backups,
     CloudNativePg,

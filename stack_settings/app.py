@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,12 +13,14 @@ import pulumi
 
 from components import Autoscaling, ContainerResources, EgressRule, Ingress
 from components._shared.quantity import suggest_byte_quantity
+from components.web.args import Sidecar
 
 from .reader import INVALID, PROJECT, Feature, Reader, present
 from .values import (
     BOOLEAN_ALLOWED,
     BYTES_ALLOWED,
     CPU_ALLOWED,
+    DNS_LABEL,
     DNS_SUBDOMAIN,
     IMAGE_ALLOWED,
     MAX_APP_NAME,
@@ -74,10 +77,45 @@ class AppSettings:
     command: list[str] = field(default_factory=list)
     args: list[str] = field(default_factory=list)
     egress: list[EgressRule] = field(default_factory=list)
+    sidecars: list[Sidecar] = field(default_factory=list)
 
     @property
     def most_replicas(self) -> int:
         return int(self.autoscaling["max_replicas"]) if self.autoscaling else self.replicas
+
+    def inputs(self) -> dict[str, Any]:
+        """The WebService inputs that come from the stack's config alone, as the program
+        hands them over (the namespace, the database and the monitoring come from other
+        components): an input read here reaches the component with no change to the
+        program, and the namespace's quota is sized from the pods they make."""
+        inputs: dict[str, Any] = {
+            "app": self.name,
+            "image": self.image,
+            "resources": self.resources,
+            "replicas": self.replicas,
+            "port": self.port,
+            "service_port": self.service_port,
+            "service_type": self.service_type,
+            "health_path": self.health_path,
+            "readiness_path": self.readiness_path,
+            "user_id": self.user_id,
+            "env": self.env,
+            "secret_env": self.secret_env,
+            "image_pull_secrets": self.image_pull_secrets,
+            "command": self.command,
+            "args": self.args,
+            "egress": self.egress,
+            "max_surge": self.max_surge,
+            "drain_seconds": self.drain_seconds,
+            "termination_grace_seconds": self.termination_grace_seconds,
+        }
+        if self.autoscaling:
+            inputs["autoscaling"] = self.autoscaling
+        if self.ingress:
+            inputs["ingress"] = self.ingress
+        if self.sidecars:
+            inputs["sidecars"] = self.sidecars
+        return inputs
 
 
 def read_resources(reader: Reader, prefix: str) -> ContainerResources | None:
@@ -189,6 +227,36 @@ def _read_ingress(reader: Reader) -> Feature[Ingress]:
     return Feature(settings)
 
 
+def _one_way_in(
+    reader: Reader, service_type: str, ingress: Ingress | None, beside_ingress: bool
+) -> bool:
+    """With an Ingress the app has one way in, through the ingress controller: a NodePort
+    or LoadBalancer Service beside it would be a second, in plain HTTP around the
+    controller and its TLS. The stack may ask for both, explicitly (the component then
+    warns on every preview of what it exposes)."""
+    if ingress is not None and service_type != "ClusterIP" and not beside_ingress:
+        reader.fail(
+            "serviceType",
+            service_type,
+            f"with {PROJECT}:ingressHost set it must be ClusterIP, so the app is reached only "
+            f"through the ingress controller (a {service_type} Service beside the Ingress is a "
+            "plain-HTTP way around it), unless "
+            f"{PROJECT}:allowServiceBesideIngress is true",
+            "ClusterIP",
+        )
+        return False
+    if beside_ingress and (ingress is None or service_type == "ClusterIP"):
+        reader.fail(
+            "allowServiceBesideIngress",
+            "true",
+            f"it allows a NodePort or LoadBalancer {PROJECT}:serviceType beside an Ingress, "
+            f"and this stack has {'no Ingress' if ingress is None else 'a ClusterIP Service'}",
+            fix=reader.remove_command("allowServiceBesideIngress"),
+        )
+        return False
+    return True
+
+
 def _env_text(value: Any) -> str | None:
     """A variable's value as text; `--path` may store numbers and booleans as such."""
     if isinstance(value, bool):
@@ -272,6 +340,136 @@ def egress_rule(text: str) -> EgressRule | None:
     return rule
 
 
+_SIDECAR_FIELDS = ("name", "image", "resources", "command", "args", "ports", "env")
+_SIDECAR_RESOURCES = {
+    "cpuRequest": ("cpu_request", "container-cpu", CPU_ALLOWED),
+    "cpuLimit": ("cpu_limit", "container-cpu", CPU_ALLOWED),
+    "memoryRequest": ("memory_request", "memory", BYTES_ALLOWED),
+    "memoryLimit": ("memory_limit", "memory", BYTES_ALLOWED),
+}
+
+
+def _sidecar(reader: Reader, index: int, item: Any, app_port: int) -> Sidecar | None:
+    """One sidecar, every field checked; the first problem is reported, as one sentence
+    that names the item's path."""
+
+    def fail(path: str, value: Any, allowed: str, example: str) -> None:
+        where = f"{PROJECT}:sidecars[{index}]{path}"
+        fix = f"pulumi config set --stack {reader.stack} --path '{where}' {example}"
+        shown = value if isinstance(value, str) else json.dumps(value)
+        reader.errors.append(f"{where} is '{shown}', but {allowed}; fix it with: {fix}")
+
+    if not isinstance(item, dict):
+        fail("", item, "it must be an object with name, image and resources", "{}")
+        return None
+    unknown = sorted(set(item) - set(_SIDECAR_FIELDS))
+    if unknown:
+        fail(
+            f".{unknown[0]}",
+            item[unknown[0]],
+            f"a sidecar has only {', '.join(_SIDECAR_FIELDS)}",
+            "''",
+        )
+        return None
+    name = item.get("name")
+    if not isinstance(name, str) or not DNS_LABEL.match(name) or len(name) > 63 or name == "web":
+        fail(
+            ".name",
+            name,
+            "it must be a DNS label other than web (the app's container)",
+            "log-shipper",
+        )
+        return None
+    try:
+        image = pinned_image(str(item.get("image", "")))
+    except ValueError:
+        fail(".image", item.get("image", ""), IMAGE_ALLOWED, "fluent/fluent-bit:3.1.9")
+        return None
+    resources = item.get("resources")
+    if not isinstance(resources, dict) or set(resources) != set(_SIDECAR_RESOURCES):
+        fail(".resources", resources, f"it must set {', '.join(_SIDECAR_RESOURCES)}", "'{}'")
+        return None
+    amounts = {}
+    for key, (_, kind, allowed) in _SIDECAR_RESOURCES.items():
+        try:
+            amounts[key] = quantity(kind)(str(resources[key]))
+        except ValueError:
+            fail(f".resources.{key}", resources[key], allowed, "100m" if "cpu" in key else "64Mi")
+            return None
+    for resource in ("cpu", "memory"):
+        if amounts[f"{resource}Request"] > amounts[f"{resource}Limit"]:
+            key = f"{resource}Request"
+            fail(
+                f".resources.{key}",
+                resources[key],
+                f"a request must not exceed its limit ('{resources[resource + 'Limit']}')",
+                str(resources[resource + "Limit"]),
+            )
+            return None
+    sidecar = Sidecar(
+        name=name,
+        image=image,
+        resources=ContainerResources(
+            **{field: str(resources[key]) for key, (field, _, _) in _SIDECAR_RESOURCES.items()}
+        ),  # type: ignore[typeddict-item]
+    )
+    for key in ("command", "args"):
+        value = item.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(text, str) for text in value):
+            fail(f".{key}", value, "it must be a list of strings", "'[]'")
+            return None
+        if value:
+            sidecar[key] = value  # type: ignore[literal-required]
+    ports = item.get("ports", [])
+    if not isinstance(ports, list) or not all(
+        isinstance(port, int) and 1024 <= port <= 65535 and port != app_port for port in ports
+    ):
+        fail(
+            ".ports",
+            ports,
+            f"it must be a list of ports from 1024 to 65535 other than the app's {app_port}",
+            "'[9090]'",
+        )
+        return None
+    if ports:
+        sidecar["ports"] = ports
+    env = item.get("env", {})
+    if not isinstance(env, dict) or not all(ENV_NAME.match(key) for key in env):
+        fail(
+            ".env",
+            env,
+            "it must be an object of variable names (letters, digits and '_') and values",
+            "'{}'",
+        )
+        return None
+    if env:
+        sidecar["env"] = {key: _env_text(value) or "" for key, value in env.items()}
+    return sidecar
+
+
+def _read_sidecars(reader: Reader, app_port: int | None) -> list[Sidecar] | None:
+    example = (
+        f"pulumi config set --stack {reader.stack} --path '{PROJECT}:sidecars[0].name' log-shipper"
+    )
+    items = reader.read_json("sidecars", list, "it must be a list of sidecar objects", example)
+    if items is None or app_port is None:
+        return None
+    sidecars = [_sidecar(reader, index, item, app_port) for index, item in enumerate(items)]
+    if None in sidecars:
+        return None
+    names = [sidecar["name"] for sidecar in sidecars]  # type: ignore[index]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        index = len(names) - 1 - names[::-1].index(twice[0])
+        reader.errors.append(
+            f"{PROJECT}:sidecars[{index}].name is '{twice[0]}', but each sidecar needs a name "
+            f"of its own; fix it with: pulumi config set --stack {reader.stack} --path "
+            f"'{PROJECT}:sidecars[{index}].name' {twice[0]}-2"
+        )
+        return None
+    return sidecars  # type: ignore[return-value]
+
+
 def read_app(reader: Reader) -> AppSettings | None:
     name = reader.read(
         "appName",
@@ -306,6 +504,9 @@ def read_app(reader: Reader) -> AppSettings | None:
     )
     allow_load_balancer = reader.read(
         "allowLoadBalancer", boolean, BOOLEAN_ALLOWED, suggest_boolean
+    )
+    beside_ingress = reader.read(
+        "allowServiceBesideIngress", boolean, BOOLEAN_ALLOWED, suggest_boolean
     )
     path_allowed = "it must be an HTTP path starting with '/' (for example /healthz)"
     health_path = reader.read("healthPath", http_path, path_allowed)
@@ -344,9 +545,10 @@ def read_app(reader: Reader) -> AppSettings | None:
     command = _read_list(reader, "command", "string", lambda text: text)
     args = _read_list(reader, "args", "string", lambda text: text)
     egress = _read_list(reader, "egress", "CIDR:PORT such as 203.0.113.0/24:443", egress_rule)
+    sidecars = _read_sidecars(reader, port)
     values = (name, image, replicas, port, service_port, service_type, allow_load_balancer)
     values += (health_path, readiness_path, user_id, drain, grace, surge, resources)
-    values += (env, secret_env, pull_secrets, command, args, egress)
+    values += (env, secret_env, pull_secrets, command, args, egress, beside_ingress, sidecars)
     if None in values or not autoscaling.valid or not ingress.valid:
         return None
     if service_type == "LoadBalancer" and not allow_load_balancer:
@@ -357,6 +559,8 @@ def read_app(reader: Reader) -> AppSettings | None:
             "app outside the cluster and costs a cloud load balancer",
             "true",
         )
+        return None
+    if not _one_way_in(reader, present(service_type), ingress.value, present(beside_ingress)):
         return None
     if present(grace) <= present(drain):
         reader.fail(
@@ -389,4 +593,5 @@ def read_app(reader: Reader) -> AppSettings | None:
         command=present(command),
         args=present(args),
         egress=present(egress),
+        sidecars=present(sidecars),
     )

@@ -108,9 +108,12 @@ def _bucket_url(raw: str) -> str:
 _VIRTUAL_HOSTED = re.compile(r"^(?P<bucket>[^/]+)\.s3[.-][^/]*amazonaws\.com(?P<path>/.*)?$")
 _PATH_STYLE = re.compile(r"^s3[.-][^/]*amazonaws\.com/(?P<bucket>[^/]+)(?P<path>/.*)?$")
 BUCKET_PLACEHOLDER = "s3://<bucket>/<prefix>"
-# The prod stack file's placeholder: the `sthree-` prefix is reserved by S3, so no one can
-# own a bucket of that name and receive the dumps of a stack that kept the placeholder.
-PLACEHOLDER_BUCKET = "sthree-replace-with-your-bucket"
+OPT_OUT_KEY = "acceptNoOffClusterBackups"
+
+
+def _unownable(bucket_url: str) -> bool:
+    """A bucket name S3 reserves (its `sthree-` prefix), such as an old placeholder."""
+    return bucket_url.removeprefix("s3://").startswith("sthree-")
 
 
 def _suggest_bucket_url(raw: str) -> str:
@@ -302,12 +305,15 @@ def _read_object_storage(reader: Reader) -> Feature[ObjectStorage]:
         return INVALID
     if not bucket:
         return Feature(None)
-    if present(bucket).startswith(f"s3://{PLACEHOLDER_BUCKET}"):
-        pulumi.log.warn(
-            f"{PROJECT}:backupBucket is the placeholder '{bucket}': no dump leaves the cluster "
-            f"until you set your own bucket with: pulumi config set --stack {reader.stack} "
-            f"{PROJECT}:backupBucket s3://<bucket>/<prefix>"
+    if _unownable(present(bucket)):
+        reader.fail(
+            "backupBucket",
+            bucket,
+            "S3 reserves the 'sthree-' prefix, so no one can own that bucket and every "
+            "backup sent there would fail; it must be the S3 URL of a bucket you own",
+            BUCKET_PLACEHOLDER,
         )
+        return INVALID
     storage = ObjectStorage(
         bucket_url=present(bucket), image=present(image), region=present(region)
     )
@@ -456,6 +462,9 @@ def read_database(reader: Reader, cluster_name: str = "app-db") -> DatabaseSetti
     )
     allow_change = reader.read("allowStorageClassChange", boolean, BOOLEAN_ALLOWED, suggest_boolean)
     resources = read_resources(reader, "db")
+    burstable = reader.read("dbBurstableReason", lambda raw: raw.strip(), "it must be text")
+    if resources and reader.raw("dbEngine") == "cloudnative-pg":
+        resources = _guaranteed(reader, resources, present(burstable))
     user_id = reader.read(
         "dbUserId",
         whole_number(1, 2**31 - 1),
@@ -472,9 +481,11 @@ def read_database(reader: Reader, cluster_name: str = "app-db") -> DatabaseSetti
         if backups.valid and backups.value
         else (None if not backups.valid else "")
     )
+    opt_out = reader.read(OPT_OUT_KEY, boolean, BOOLEAN_ALLOWED, suggest_boolean)
     # The Cluster's archive is named after the Cluster (`<appName>-db`) by default.
     engine = read_engine(reader, cluster_name, bucket, memory)
     if None in (
+        opt_out,
         image,
         name,
         user,
@@ -487,6 +498,8 @@ def read_database(reader: Reader, cluster_name: str = "app-db") -> DatabaseSetti
     ):
         return None
     if not backups.valid or not metrics.valid:
+        return None
+    if not _backups_leave_the_cluster(reader, present(engine).name, bucket, present(opt_out)):
         return None
     if (
         present(engine).name == "cloudnative-pg"
@@ -514,6 +527,83 @@ def read_database(reader: Reader, cluster_name: str = "app-db") -> DatabaseSetti
         user_id=present(user_id),
         engine=present(engine),
     )
+
+
+def _guaranteed(
+    reader: Reader, resources: ContainerResources, burstable_reason: str
+) -> ContainerResources | None:
+    """CloudNativePG's advice for a database: Guaranteed QoS (every request equal to its
+    limit), the last class the kubelet evicts under memory pressure and never throttled
+    below its request. A request the stack leaves at its default follows the limit; one set
+    below its limit needs the stack to say why, in webapp:dbBurstableReason."""
+    guaranteed = dict(resources)
+    for resource in ("cpu", "memory"):
+        request_key = f"db{resource.capitalize()}Request"
+        limit_key = f"db{resource.capitalize()}Limit"
+        request, limit = f"{resource}_request", f"{resource}_limit"
+        if not reader.changed(request_key):
+            guaranteed[request] = resources[limit]  # type: ignore[literal-required]
+            continue
+        same = (
+            parse_quantity(str(resources[request]))[0]
+            == parse_quantity(  # type: ignore[literal-required]
+                str(resources[limit])  # type: ignore[literal-required]
+            )[0]
+        )
+        if not same and not burstable_reason:
+            reader.fail(
+                request_key,
+                reader.raw(request_key),
+                f"with cloudnative-pg it must equal {PROJECT}:{limit_key} "
+                f"('{reader.raw(limit_key)}'), so the database runs with Guaranteed QoS as "
+                "CloudNativePG advises (a Burstable instance is evicted first under memory "
+                f"pressure), unless {PROJECT}:dbBurstableReason says why it may not",
+                str(reader.raw(limit_key)),
+            )
+            return None
+    return ContainerResources(**guaranteed)  # type: ignore[typeddict-item]
+
+
+def _backups_leave_the_cluster(reader: Reader, engine: str, bucket: str, opt_out: bool) -> bool:
+    """Fail closed: cloudnative-pg keeps its WAL archive and base backups only in the
+    bucket, so without one a lost cluster loses its data and nothing says so (its Ready
+    condition follows the instances, not archiving). Running without is a stack's explicit
+    choice, repeated on every preview; the statefulset engine's dumps stay on the cluster's
+    backup volume without a bucket, as before."""
+    if opt_out and bucket:
+        reader.fail(
+            OPT_OUT_KEY,
+            "true",
+            f"{PROJECT}:backupBucket is set ('{bucket}'), so the backups do leave the cluster",
+            fix=reader.remove_command(OPT_OUT_KEY),
+        )
+        return False
+    if opt_out:
+        what = (
+            "the cloudnative-pg database has no WAL archive and no base backups at all: a "
+            "lost cluster or volume loses its data, and no point-in-time recovery is possible"
+            if engine == "cloudnative-pg"
+            else "the database's dumps stay on the backup volume in the cluster: a lost "
+            "cluster loses them with the data"
+        )
+        fix = reader.fix_command("backupBucket", BUCKET_PLACEHOLDER)
+        pulumi.log.warn(
+            f"{PROJECT}:{OPT_OUT_KEY} is true and {PROJECT}:backupBucket is empty, so {what}; "
+            f"send them off the cluster with: {fix} && {reader.remove_command(OPT_OUT_KEY)}"
+        )
+        return True
+    if engine == "cloudnative-pg" and not bucket:
+        reader.fail(
+            "backupBucket",
+            reader.raw("backupBucket"),
+            "the cloudnative-pg engine keeps its WAL archive and base backups only in a "
+            "bucket, so without one a lost cluster loses its data: it must be the S3 URL of a "
+            f"bucket you own, with {PROJECT}:backupEnabled true (or {PROJECT}:{OPT_OUT_KEY} "
+            "true to run without off-cluster backups)",
+            BUCKET_PLACEHOLDER,
+        )
+        return False
+    return True
 
 
 def refuse_storage_class_change(

@@ -3,6 +3,7 @@ the guard that keeps a stack with data from switching engines by accident."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,6 +30,9 @@ ENGINES = ("statefulset", "cloudnative-pg")
 SWITCH_CONFIRMATION = "statefulset-to-cloudnative-pg"
 _ARCHIVE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _TARGET_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+_MAJOR_UPGRADE = re.compile(r"^(\d{1,3})-to-(\d{1,3})$")
+# The major version in an operand image's tag: postgresql:17.6-minimal-bookworm, :18@sha256:...
+_IMAGE_MAJOR = re.compile(r":(\d+)(?:\.\d+)*(?:-[^@/]*)?(?:@sha256:[0-9a-f]{64})?$")
 _ARCHIVE_ALLOWED = (
     "it must be empty or a folder name of lowercase letters, digits and '-' (at most 63)"
 )
@@ -41,6 +45,9 @@ class EngineSettings:
     cloudnative_pg: CloudNativePg | None
     # The user confirmed moving this stack's data from the statefulset engine.
     switch_confirmed: bool
+    # The cloudnative-pg archive's folder in the bucket, and webapp:cnpgMajorUpgrade.
+    archive: str = ""
+    major_upgrade: str = ""
 
     @property
     def instances(self) -> int:
@@ -81,6 +88,12 @@ def read_engine(
         "it must be the namespace of the CloudNativePG operator, a DNS label",
         suggest_dns_label,
     )
+    api_server = reader.read(
+        "apiServerCidrs",
+        _cidr_list,
+        "it must be empty or comma-separated CIDRs of the API server such as "
+        "10.0.0.10/32,10.0.0.11/32 (docs/networking.md: API server egress)",
+    )
     retention = reader.read(
         "backupRetentionDays",
         whole_number(1, 3650),
@@ -112,7 +125,16 @@ def read_engine(
         "deployed with the statefulset engine (README: Moving a stack to cloudnative-pg)",
         lambda raw: SWITCH_CONFIRMATION,
     )
+    major_upgrade = reader.read(
+        "cnpgMajorUpgrade",
+        lambda raw: raw if raw == "" or _MAJOR_UPGRADE.match(raw) else fails(raw),
+        "it must be empty or <old major>-to-<new major> such as 17-to-18, which confirms that "
+        "a major upgrade keeps the archive because the data moves another way "
+        "(docs/operations.md, Major upgrades)",
+        lambda raw: "17-to-18",
+    )
     values = (engine, instances, image, operator, retention, archive, source, target, switch)
+    values += (major_upgrade, api_server)
     if None in values:
         return None
     if engine != "cloudnative-pg":
@@ -161,6 +183,8 @@ def read_engine(
         operator_namespace=present(operator),
         retention_days=present(retention),
     )
+    if api_server:
+        settings["api_server_cidrs"] = list(api_server)
     for field, value in (
         ("archive_name", archive),
         ("recovery_source_archive", source),
@@ -169,8 +193,21 @@ def read_engine(
         if value:
             settings[field] = value  # type: ignore[literal-required]
     return EngineSettings(
-        name="cloudnative-pg", cloudnative_pg=settings, switch_confirmed=bool(switch)
+        name="cloudnative-pg",
+        cloudnative_pg=settings,
+        switch_confirmed=bool(switch),
+        archive=present(archive) or database,
+        major_upgrade=present(major_upgrade),
     )
+
+
+def _cidr_list(raw: str) -> tuple[str, ...]:
+    """Comma-separated CIDRs; a bare address is a /32 (or /128)."""
+    cidrs = []
+    for part in (piece.strip() for piece in raw.split(",")):
+        if part:
+            cidrs.append(str(ipaddress.ip_network(part, strict=False)))
+    return tuple(cidrs)
 
 
 def _quarter(limit: Decimal) -> str:
@@ -201,3 +238,55 @@ def refuse_engine_switch(stack: str, engine: EngineSettings) -> pulumi.Output[st
         return engine.name
 
     return own.get_output("databaseEngine").apply(check)
+
+
+def image_major(image: str) -> int | None:
+    """PostgreSQL's major version from a CloudNativePG operand image's tag; None for an image
+    pinned by digest alone, whose version no name says."""
+    match = _IMAGE_MAJOR.search(image)
+    return int(match.group(1)) if match else None
+
+
+def refuse_major_upgrade_into_the_same_archive(
+    stack: str, engine: EngineSettings
+) -> pulumi.Output[str]:
+    """The Cluster's archive, failing the program when the operand image changes PostgreSQL's
+    major version and the archive keeps its name: CloudNativePG then upgrades the data in
+    place (offline, with pg_upgrade), and its documentation says to give the archive a new
+    serverName with it, or WAL and backups of two versions mix in one folder and a recovery
+    from it fails. A downgrade, which CloudNativePG refuses, is refused here already. The
+    last update's engine, image and archive come from the stack's own outputs."""
+    if engine.cloudnative_pg is None:
+        return pulumi.Output.from_input("")
+    image = str(engine.cloudnative_pg["image"])
+    wanted, archive = image_major(image), engine.archive
+    own = last_update(stack)
+
+    def check(previous: list[object]) -> str:
+        engine_before, image_before, archive_before = (str(v or "") for v in previous)
+        before = image_major(image_before)
+        if engine_before != "cloudnative-pg" or before is None or wanted is None:
+            return archive
+        if wanted < before:
+            raise ConfigError(
+                f"{PROJECT}:cnpgImage is '{image}', but the database runs PostgreSQL {before} "
+                "and CloudNativePG cannot downgrade a major version, so the change is not "
+                f"applied; fix it with: pulumi config set --stack {stack} {PROJECT}:cnpgImage "
+                f"{image_before}"
+            )
+        confirmed = engine.major_upgrade == f"{before}-to-{wanted}"
+        if wanted > before and archive == archive_before and not confirmed:
+            raise ConfigError(
+                f"{PROJECT}:cnpgImage is '{image}', but the database runs PostgreSQL {before}, "
+                f"and an upgrade in place to {wanted} must write a new archive (WAL of both "
+                f"versions must not mix in '{archive}'), so the change is not applied; fix it "
+                f"with: pulumi config set --stack {stack} {PROJECT}:dbArchiveName "
+                f"{archive_before}-pg{wanted} (docs/operations.md, Major upgrades)"
+            )
+        return archive
+
+    return pulumi.Output.all(
+        own.get_output("databaseEngine"),
+        own.get_output("databaseImage"),
+        own.get_output("databaseArchive"),
+    ).apply(check)

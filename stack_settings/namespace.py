@@ -15,14 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from components import ContainerResources, Quota
-from components._shared.common import BACKUP_RESOURCES, EXPORTER_RESOURCES, surge_pods
+from components import ContainerResources, Quota, WebService
+from components._shared.pods import pod_amount
 from components._shared.quantity import (
     format_bytes,
     format_cpu,
     parse_quantity,
     suggest_byte_quantity,
 )
+from components._shared.resources import BACKUP_RESOURCES, EXPORTER_RESOURCES
+from components.database.parts import POSTGRES_PORT
 
 from .app import AppSettings
 from .database import DatabaseSettings
@@ -112,37 +114,65 @@ class _Need:
     drivers: tuple[str, ...]
 
 
+# What a WebService needs from the database to be built; sizing its pods reads none of it.
+_SIZING_CONNECTION = {
+    "namespace": "",
+    "database_host": "",
+    "database_port": POSTGRES_PORT,
+    "database_name": "",
+    "database_user": "",
+    "database_selector": {},
+    "database_password": "",
+}
+_CHARGED = {"cpu_limit": ("limits", "cpu"), "memory_limit": ("limits", "memory")}
+
+
+def _charged(containers: list[ContainerResources]) -> dict[str, Decimal]:
+    return {
+        field: sum(
+            (parse_quantity(str(resources[field]))[0] for resources in containers),  # type: ignore[literal-required]
+            Decimal(0),
+        )
+        for field in _CHARGED
+    }
+
+
 def _needs(app: AppSettings, database: DatabaseSettings) -> tuple[str, list[_Need]]:
-    """What the workload needs at its largest, and the sentence that describes it."""
-    app_pods = app.most_replicas + surge_pods(app.most_replicas, app.max_surge)
+    """What the workload needs at its largest, and the sentence that describes it. The
+    app's pods are the ones its WebService declares, every container counted."""
+    web = WebService.pods(app.name, {**_SIZING_CONNECTION, **app.inputs()})  # type: ignore[typeddict-item]
     backups = database.backups
-    pods: list[tuple[int, list[ContainerResources]]] = [(app_pods, [app.resources])]
-    parts = [f"{app_pods} app pods"]
+    pods: list[tuple[int, dict[str, Decimal]]] = [
+        (
+            demand.count,
+            {
+                field: pod_amount(demand.spec, kind, resource)
+                for field, (kind, resource) in _CHARGED.items()
+            },
+        )
+        for demand in web
+    ]
+    parts = [f"{demand.count} {demand.what}" for demand in web]
     if database.engine.name == "cloudnative-pg":
         # Each instance runs the Barman Cloud sidecar with a bucket; the operator runs one
         # job pod (initdb, join, recovery) beside the instances while one is created.
         instances = database.engine.instances
         archiving = bool(backups and backups.get("object_storage"))
-        instance = [database.resources] + ([BACKUP_RESOURCES] if archiving else [])
+        instance = _charged([database.resources] + ([BACKUP_RESOURCES] if archiving else []))
         pods += [(instances, instance), (1, instance)]
         parts += [f"{instances} database instances", "an operator job"]
         restore = False
     else:
         restore = bool(backups and backups.get("restore_from"))
-        pods.append((1, [database.resources] + ([EXPORTER_RESOURCES] if database.metrics else [])))
-        pods += [(1, [BACKUP_RESOURCES])] * ((1 if backups else 0) + (1 if restore else 0))
+        server = [database.resources] + ([EXPORTER_RESOURCES] if database.metrics else [])
+        pods.append((1, _charged(server)))
+        jobs_run = (1 if backups else 0) + (1 if restore else 0)
+        pods += [(1, _charged([BACKUP_RESOURCES]))] * jobs_run
         parts += ["the database"] + ["a backup"] * bool(backups) + ["a restore"] * restore
     workload = ", ".join(parts[:-1]) + " and " + parts[-1]
 
     def total(field: str) -> Decimal:
-        return sum(
-            (
-                count * parse_quantity(str(resources[field]))[0]  # type: ignore[literal-required]
-                for count, containers in pods
-                for resources in containers
-            ),
-            Decimal(0),
-        )
+        return sum((count * amounts[field] for count, amounts in pods), Decimal(0))
 
     size = ("autoscaling", "maxReplicas") if app.autoscaling else ("replicas",)
     jobs = ("backupEnabled", "restoreFrom")

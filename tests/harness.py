@@ -270,6 +270,43 @@ def _decrypted(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
+# The tests' own bucket for a cloudnative-pg stack whose file names none: that engine is
+# refused without one (it fails closed), and the tracked prod file ships without a bucket
+# for the user to fill in. Every test of such a stack runs it as the user would once they
+# have: the stack file plus this bucket and the Secret that opens it.
+TEST_BUCKET = "s3://webapp-test-backups/{stack}"
+TEST_CREDENTIALS_SECRET = "webapp-backup-s3"
+_ACCESS_KEYS = tuple(
+    f"{PROJECT}:{key}"
+    for key in ("backupS3AccessKeyId", "backupS3CredentialsSecret", "backupS3IdentityAnnotation")
+)
+
+
+def _test_bucket(
+    stack: str, config: dict[str, str], stack_values: dict[str, Any], overrides: dict[str, str]
+) -> dict[str, str]:
+    bucket_key, opt_out_key = f"{PROJECT}:backupBucket", f"{PROJECT}:acceptNoOffClusterBackups"
+    engines = {
+        config.get(f"{PROJECT}:dbEngine"),
+        (stack_values.get("config") or {}).get(f"{PROJECT}:dbEngine"),
+    }
+    # A cloudnative-pg stack file run with the statefulset engine keeps its bucket too.
+    if (
+        "cloudnative-pg" not in engines
+        or any(
+            key in (stack_values.get("config") or {}) or key in overrides
+            for key in (bucket_key, opt_out_key)
+        )
+        or config.get(f"{PROJECT}:backupEnabled") == "false"
+    ):
+        return {}
+    added = {bucket_key: TEST_BUCKET.format(stack=stack)}
+    # A test that names a way to the bucket (even emptying one) chooses it itself.
+    if not any(config.get(key) or key in overrides for key in _ACCESS_KEYS):
+        added[f"{PROJECT}:backupS3CredentialsSecret"] = TEST_CREDENTIALS_SECRET
+    return added
+
+
 def cli_config(
     stack: str,
     overrides: dict[str, str] | None = None,
@@ -292,6 +329,8 @@ def cli_config(
         if secure:
             secret_keys.append(key)
     config.update(overrides or {})
+    named = {**(overrides or {}), **(secret_overrides or {})}
+    config.update(_test_bucket(stack, config, stack_file(stack), named))
     # As `pulumi config set --secret` would leave them: the value, listed as secret.
     config.update(secret_overrides or {})
     secret_keys += [key for key in secret_overrides or {} if key not in secret_keys]

@@ -162,6 +162,30 @@ METRICS = {
                 "cnpg_pg_stat_archiver_seconds_since_last_failure",
             )
         ),
+        *(
+            _metric(
+                f"cnpg_pg_stat_database_{column}",
+                "counter",
+                "datname",
+                CLOUDNATIVE_PG,
+                f"{_CNPG_QUERIES} (pg_stat_database)",
+            )
+            for column in ("xact_commit", "xact_rollback", "blks_hit", "blks_read", "deadlocks")
+        ),
+        _metric(
+            "cnpg_pg_database_size_bytes",
+            "gauge",
+            "datname",
+            CLOUDNATIVE_PG,
+            f"{_CNPG_QUERIES} (pg_database)",
+        ),
+        _metric(
+            "cnpg_backends_waiting_total",
+            "gauge",
+            "",
+            CLOUDNATIVE_PG,
+            f"{_CNPG_QUERIES} (backends_waiting)",
+        ),
         _metric(
             "cnpg_backends_total",
             "gauge",

@@ -1,4 +1,5 @@
-"""A small evaluator of Kubernetes NetworkPolicy egress, following the API's semantics.
+"""A small evaluator of Kubernetes NetworkPolicy egress and ingress, following the API's
+semantics.
 
 A pod is isolated for egress when any policy of its namespace selects it and lists
 "Egress" in policyTypes; an isolated pod may send a packet only if some egress rule of
@@ -7,6 +8,10 @@ when one of its ports matches (no ports: every port) and one of its peers matche
 peers: every destination). A peer's pod and namespace selectors match pods only; an
 ipBlock matches addresses that are not a pod's, such as a node-local cache, a Service's
 ClusterIP that reaches the policy untranslated, or a link-local metadata server.
+
+Ingress is the mirror image: a pod is isolated for ingress when a policy of its namespace
+selects it with "Ingress" in policyTypes, and then receives a packet only if some ingress
+rule admits the packet's source (a pod, or an address outside the cluster).
 
 Named ports are not modelled: a rule naming a port by name raises instead of guessing.
 """
@@ -144,3 +149,40 @@ def egress_allowed(
         for policy in selecting
         for rule in policy["spec"].get("egress") or []
     )
+
+
+def _is_ingress_policy(spec: Mapping[str, Any]) -> bool:
+    # Without policyTypes, a policy always applies to ingress.
+    types = spec.get("policyTypes")
+    return "Ingress" in types if types else True
+
+
+def ingress_allowed(
+    policies: Iterable[Mapping[str, Any]],
+    source: Destination,
+    target: Pod,
+    protocol: str,
+    port: int,
+) -> bool:
+    """Whether `target` may receive `protocol`/`port` from `source` (a pod or an address)
+    under `policies`; only those of the target's namespace apply."""
+    selecting = [
+        policy
+        for policy in policies
+        if policy["kind"] == "NetworkPolicy"
+        and policy["metadata"]["namespace"] == target.namespace
+        and _is_ingress_policy(policy["spec"])
+        and selector_matches(policy["spec"].get("podSelector"), target.labels)
+    ]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy["spec"].get("ingress") or []:
+            ports = rule.get("ports") or []
+            if ports and not any(_port_matches(entry, protocol, port) for entry in ports):
+                continue
+            peers = rule.get("from") or []
+            namespace = policy["metadata"]["namespace"]
+            if not peers or any(_peer_matches(p, namespace, source) for p in peers):
+                return True
+    return False

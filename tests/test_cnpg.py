@@ -112,13 +112,15 @@ def test_parameters_follow_the_memory_rule(prod: ProgramRun, dev: ProgramRun) ->
     assert spec(dev, "Cluster")["postgresql"]["parameters"] == postgres_parameters("512Mi")
 
 
-def test_instances_spread_over_nodes_and_zones(prod: ProgramRun) -> None:
+def test_instances_spread_over_nodes_and_zones(prod: ProgramRun, dev: ProgramRun) -> None:
     cluster = spec(prod, "Cluster")
+    # Three instances never share a node; a single one takes any node it can get.
     assert cluster["affinity"] == {
         "enablePodAntiAffinity": True,
         "topologyKey": "kubernetes.io/hostname",
-        "podAntiAffinityType": "preferred",
+        "podAntiAffinityType": "required",
     }
+    assert spec(dev, "Cluster")["affinity"]["podAntiAffinityType"] == "preferred"
     (zone,) = cluster["topologySpreadConstraints"]
     assert zone["topologyKey"] == "topology.kubernetes.io/zone"
     assert zone["labelSelector"]["matchLabels"] == {
@@ -278,7 +280,10 @@ def test_host_is_the_read_write_service(prod: ProgramRun) -> None:
     }
     cluster = one(prod, "Cluster", "orders-db").manifest()
     assert cluster["metadata"]["name"] == "orders-db"
-    assert cluster["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+    assert json.loads(cluster["metadata"]["annotations"]["pulumi.com/waitFor"]) == [
+        "condition=Ready",
+        "jsonpath={.status.readyInstances}=3",
+    ]
 
 
 def test_credentials_appear_only_in_secrets_as_secrets(any_run: ProgramRun) -> None:

@@ -295,6 +295,37 @@ def _wal_archiving_failing() -> list[dict]:
     ]
 
 
+def _wal_never_archived() -> list[dict]:
+    never = alert(
+        "CnpgWalNeverArchived",
+        {"severity": "critical", "namespace": NS, "pod": "webapp-db-1"},
+        "webapp-db has never archived WAL",
+        f"webapp-db-1 in {NS} has not archived a single WAL segment in 30m: there is no "
+        "archive to recover from, and the WAL piles up on the data volume.",
+    )
+
+    def since_archival(values: str) -> list[dict]:
+        return [cnpg("cnpg_pg_stat_archiver_seconds_since_last_archival", PODS[0], values)]
+
+    return [
+        # A bucket no one can write to from the start: -1 (never), and no failure counter
+        # that the failing rule could compare.
+        group(
+            "1m",
+            since_archival("-1x40"),
+            check("20m", "CnpgWalNeverArchived"),
+            check("35m", "CnpgWalNeverArchived", never),
+            check("35m", "CnpgWalArchivingFailing"),
+        ),
+        # A new cluster whose first segment is archived after 4 minutes: quiet.
+        group(
+            "1m",
+            since_archival("-1 -1 -1 -1 0+60x36"),
+            check("35m", "CnpgWalNeverArchived"),
+        ),
+    ]
+
+
 def _backup_too_old() -> list[dict]:
     def overdue(ago: str) -> dict[str, Any]:
         return alert(
@@ -346,6 +377,7 @@ CASES = {
     "CnpgRestarting": _restarting,
     "CnpgVolumeFillingUp": _volume_filling_up,
     "CnpgWalArchivingFailing": _wal_archiving_failing,
+    "CnpgWalNeverArchived": _wal_never_archived,
     "CnpgBackupTooOld": _backup_too_old,
 }
 
@@ -388,7 +420,11 @@ def test_alert_fires_when_it_should_and_only_then(
 def test_without_backups_there_are_no_archive_or_backup_alerts() -> None:
     watch = ClusterWatch(NS, "webapp-db", 3)
     names = {alert_.name for alert_ in cnpg_database_alerts(watch)}
-    assert names == set(CASES) - {"CnpgWalArchivingFailing", "CnpgBackupTooOld"}
+    assert names == set(CASES) - {
+        "CnpgWalArchivingFailing",
+        "CnpgWalNeverArchived",
+        "CnpgBackupTooOld",
+    }
 
 
 def test_the_backup_threshold_follows_the_schedule() -> None:

@@ -5,6 +5,7 @@ mistakes, and the guard against switching a stack's engine by accident."""
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
@@ -60,14 +61,15 @@ def test_prod_renders_a_cluster_of_three_instances(prod_run: ProgramRun) -> None
         },
     }
     # `pulumi up` waits for the Cluster; protectData protects it and keeps it on delete.
-    assert cluster["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+    wait_for = json.loads(cluster["metadata"]["annotations"]["pulumi.com/waitFor"])
+    assert wait_for[0] == "condition=Ready"
     assert record.protect and record.retain_on_delete
 
 
 def test_prod_archives_to_the_bucket_and_backs_up_on_schedule(prod_run: ProgramRun) -> None:
     (store,) = prod_run.of_type(OBJECT_STORE)
     configuration = store.manifest()["spec"]["configuration"]
-    assert configuration["destinationPath"] == "s3://sthree-replace-with-your-bucket/prod"
+    assert configuration["destinationPath"] == prod_run.config["webapp:backupBucket"]
     assert store.manifest()["spec"]["retentionPolicy"] == "14d"
     (plugin,) = _cluster(prod_run)["spec"]["plugins"]
     assert plugin["name"] == "barman-cloud.cloudnative-pg.io" and plugin["isWALArchiver"]
@@ -273,8 +275,12 @@ COMBINATION_ERRORS = [
         f"{FIX} webapp:dbArchiveName webapp-db-recovered",
     ),
     (
-        {"webapp:dbMemoryRequest": "256Mi"},
-        "webapp:dbMemoryRequest is '256Mi', but with cloudnative-pg it must be at least a "
+        {
+            "webapp:dbMemoryRequest": "300Mi",
+            "webapp:dbMemoryLimit": "2Gi",
+            "webapp:dbBurstableReason": "shared nodes",
+        },
+        "webapp:dbMemoryRequest is '300Mi', but with cloudnative-pg it must be at least a "
         "quarter of webapp:dbMemoryLimit ('2Gi'): shared_buffers takes that much and "
         f"CloudNativePG refuses a smaller request; {FIX} webapp:dbMemoryRequest 512Mi",
     ),
@@ -352,12 +358,25 @@ def test_a_new_stack_or_one_already_on_cloudnative_pg_passes(previous: dict[str,
 
 
 def test_the_quota_counts_every_instance_and_the_operator_job() -> None:
-    """Without prod's caps the quota follows the workload: 13 app pods (10 and a surge of
+    """Without caps the quota follows the workload: 13 app pods (10 and a surge of
     3) at 1 CPU and 512Mi, and 3 instances plus one operator job pod, each at 2 CPUs and
     2Gi with the Barman Cloud sidecar's 500m and 512Mi; plus 25%. Storage: 20Gi per
     instance, no backup volume."""
     caps = {f"webapp:quota{kind}": "" for kind in ("Cpu", "Memory", "Storage")}
-    run = run_main("prod", {**caps, "webapp:quotaPods": "0"})
+    sizes = {
+        "webapp:autoscaling": "true",
+        "webapp:maxReplicas": "10",
+        "webapp:maxSurge": "25%",
+        "webapp:appCpuLimit": "1",
+        "webapp:appMemoryLimit": "512Mi",
+        "webapp:dbInstances": "3",
+        "webapp:dbCpuRequest": "2",
+        "webapp:dbCpuLimit": "2",
+        "webapp:dbMemoryRequest": "2Gi",
+        "webapp:dbMemoryLimit": "2Gi",
+        "webapp:storageSize": "20Gi",
+    }
+    run = run_main("prod", {**caps, **sizes, "webapp:quotaPods": "0"})
     (quota,) = run.of_type("kubernetes:core/v1:ResourceQuota")
     hard = quota.manifest()["spec"]["hard"]
     assert hard["limits.cpu"] == "28800m"  # (13 x 1 + 4 x 2.5) x 1.25

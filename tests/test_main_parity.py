@@ -36,6 +36,19 @@ OUTPUTS = {
     "outputs.databaseStorageClass": (ABSENT, ""),
 }
 STORAGE_SIZE = {stack: cli_config(stack)[0]["webapp:storageSize"] for stack in ("dev", "prod")}
+# What the next update's major-upgrade guard compares with (issue 17, point 7): the
+# database image as the engine runs it, and the archive's name (cloudnative-pg only).
+_CONFIG = {stack: cli_config(stack)[0] for stack in ("dev", "prod")}
+UPGRADE_GUARD = {
+    "dev": {
+        "outputs.databaseImage": (ABSENT, _CONFIG["dev"]["webapp:dbImage"]),
+        "outputs.databaseArchive": (ABSENT, ""),
+    },
+    "prod": {
+        "outputs.databaseImage": (ABSENT, _CONFIG["prod"]["webapp:cnpgImage"]),
+        "outputs.databaseArchive": (ABSENT, _CONFIG["prod"]["webapp:dbArchiveName"] or "webapp-db"),
+    },
+}
 
 # Containers run as uids of 10000 or more (no clash with the node's users); the database
 # pod first checks that its uid owns the data (a stack created as 999 sets webapp:dbUserId).
@@ -157,6 +170,37 @@ CNPG_ENGINE = {
 DELETION_GUARD_OBJECT = "kubernetes:core/v1:ConfigMap::webapp-db-deletion-guard"
 DELETION_GUARD = {f"resources.{DELETION_GUARD_OBJECT}": (ABSENT, NEW)}
 
+# One way in (issue 17, points 2 and 3): the app port admits its own namespace without an
+# Ingress, the ingress controller behind one; prod's Service is ClusterIP behind its
+# Ingress, and its ClusterIssuer's HTTP-01 solver pods admit that controller.
+_APP_SOURCES = (
+    "resources.kubernetes:networking.k8s.io/v1:NetworkPolicy::webapp-netpol"
+    ".state.spec.ingress[0].from"
+)
+ACME_SOLVER_OBJECT = "kubernetes:networking.k8s.io/v1:NetworkPolicy::webapp-acme-solver-netpol"
+_PROD_SERVICE = "resources.kubernetes:core/v1:Service::webapp-service.state"
+ONE_WAY_IN = {
+    "dev": {_APP_SOURCES: (ABSENT, [{"podSelector": {}}])},
+    "prod": {
+        _APP_SOURCES: (
+            ABSENT,
+            [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
+                    }
+                }
+            ],
+        ),
+        f"{_PROD_SERVICE}.spec.type": ("LoadBalancer", "ClusterIP"),
+        f"{_PROD_SERVICE}.metadata.annotations": (
+            {"webapp.dev/allow-load-balancer": "true"},
+            ABSENT,
+        ),
+        f"resources.{ACME_SOLVER_OBJECT}": (ABSENT, NEW),
+    },
+}
+
 EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
     "dev": {
         **{path: (REWRITTEN, REWRITTEN) for path in REWRITTEN_CONTENT["dev"]},
@@ -166,6 +210,8 @@ EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
         **OUTPUTS,
         "outputs.databaseStorageSize": (ABSENT, STORAGE_SIZE["dev"]),
         "outputs.databaseEngine": (ABSENT, "statefulset"),
+        **ONE_WAY_IN["dev"],
+        **UPGRADE_GUARD["dev"],
         # The quota follows the workload: 2 app pods (1 and a rollout's surge), the
         # database with its exporter and a backup, plus 25%, where it was fixed at 4 CPUs,
         # 4Gi and 20 pods; the volumes are 2Gi, plus 25%.
@@ -181,7 +227,8 @@ EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
         "outputs.databaseStorageSize": (ABSENT, STORAGE_SIZE["prod"]),
         **CNPG_ENGINE,
         **DELETION_GUARD,
-        "outputs.loadBalancerAddress": (ABSENT, ""),
+        **ONE_WAY_IN["prod"],
+        **UPGRADE_GUARD["prod"],
         # The LimitRange gives containers without resources the app's own, where it gave
         # them fixed defaults (dev's app has the same as those defaults).
         f"{LIMITS}.default.cpu": ("500m", "1"),
@@ -285,7 +332,7 @@ def test_only_the_component_tokens_changed_in_the_urns(
     if stack == "prod":
         # The statefulset engine's objects are gone, the CNPG engine's are new.
         renamed = {urn for urn in renamed if _object_key(urn) not in STATEFULSET_ENGINE_OBJECTS}
-        new_objects = (*CNPG_ENGINE_OBJECTS, DELETION_GUARD_OBJECT)
+        new_objects = (*CNPG_ENGINE_OBJECTS, DELETION_GUARD_OBJECT, ACME_SOLVER_OBJECT)
         renamed |= {urn for urn in snapshot(run)["urns"] if _object_key(urn) in new_objects}
         assert len(renamed & set(snapshot(run)["urns"])) > len(new_objects)
     assert set(snapshot(run)["urns"]) == renamed

@@ -2,10 +2,9 @@
 without the CLI the way `pulumi package add` infers it, and the entry point the CLI runs.
 
 The schema is compared with a reviewed snapshot, so an unintended interface change fails
-here. After a deliberate change, regenerate the snapshot, review its diff, and raise
-VERSION in components/_shared/package.py:
-
-    venv/bin/python -m tests.test_package > tests/fixtures/webapp_schema.json
+here. After a deliberate change, regenerate the snapshot with `make schema` (which runs
+this module: `venv/bin/python -m tests.test_package --write`), review its diff, and raise
+VERSION in components/_shared/package.py.
 """
 
 from __future__ import annotations
@@ -45,8 +44,8 @@ def schema() -> dict[str, Any]:
 def test_schema_matches_the_reviewed_snapshot(schema: dict[str, Any]) -> None:
     reviewed = json.loads(SNAPSHOT.read_text())
     assert schema == reviewed, (
-        "the package's interface changed; if that was meant, regenerate the snapshot "
-        "(see this module's docstring), review its diff and raise VERSION"
+        "the package's interface changed; if that was meant, run `make schema`, review "
+        "the diff of tests/fixtures/webapp_schema.json and raise VERSION"
     )
 
 
@@ -190,6 +189,35 @@ def test_the_package_version_is_semver() -> None:
     assert components.__version__ == VERSION
 
 
+def schema_text() -> str:
+    return json.dumps(inferred_schema(), indent=1) + "\n"
+
+
+def write_snapshot(path: Path = SNAPSHOT) -> None:
+    """What `make schema` does. The text is made before the file is opened, so a failure
+    leaves the snapshot as it was."""
+    text = schema_text()
+    path.write_text(text)
+
+
+def test_the_snapshot_is_what_make_schema_writes(tmp_path: Path) -> None:
+    written = tmp_path / "webapp_schema.json"
+    write_snapshot(written)
+    assert SNAPSHOT.read_text() == written.read_text(), (
+        "tests/fixtures/webapp_schema.json is not current: run `make schema` and review its diff"
+    )
+
+
+def test_make_schema_runs_the_writer() -> None:
+    dry_run = subprocess.run(
+        ["make", "-n", "schema"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert "-m tests.test_package --write" in dry_run.stdout
+
+
 if __name__ == "__main__":
-    json.dump(inferred_schema(), sys.stdout, indent=1)
-    sys.stdout.write("\n")
+    if sys.argv[1:] == ["--write"]:
+        write_snapshot()
+        print(f"wrote {SNAPSHOT.relative_to(ROOT)}")
+    else:
+        sys.stdout.write(schema_text())

@@ -182,21 +182,29 @@ def test_app_behind_an_ingress_admits_only_the_ingress_controller() -> None:
     assert run.outputs["url"].value == "http://dev.example.com/"
 
 
-def test_app_without_ingress_admits_any_client_on_its_port(dev_run: ProgramRun) -> None:
-    (rule,) = _policy(dev_run, "webapp-netpol")["ingress"]
-    assert "from" not in rule and rule["ports"] == [{"protocol": "TCP", "port": 8080}]
+def test_app_without_ingress_admits_its_own_namespace_on_its_port() -> None:
+    run = run_main("dev", {"webapp:ingressHost": "", "webapp:serviceType": "ClusterIP"})
+    (rule,) = _policy(run, "webapp-netpol")["ingress"]
+    assert rule["from"] == [{"podSelector": {}}]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8080}]
 
 
-def test_load_balancer_carries_the_explicit_allow(
-    prod_run: ProgramRun, dev_run: ProgramRun
-) -> None:
-    from components._shared.common import ALLOW_LOAD_BALANCER_ANNOTATION
+def test_load_balancer_carries_the_explicit_allow() -> None:
+    from components._shared.metadata import ALLOW_LOAD_BALANCER_ANNOTATION
 
-    prod_service = prod_run.one(SERVICE, "webapp-service").manifest()
-    assert prod_service["spec"]["type"] == "LoadBalancer"
-    assert prod_service["metadata"]["annotations"] == {ALLOW_LOAD_BALANCER_ANNOTATION: "true"}
-    dev_service = dev_run.one(SERVICE, "webapp-service").manifest()
-    assert "annotations" not in dev_service["metadata"]
+    load_balanced = run_main(
+        "dev",
+        {
+            "webapp:ingressHost": "",
+            "webapp:serviceType": "LoadBalancer",
+            "webapp:allowLoadBalancer": "true",
+        },
+    )
+    service = load_balanced.one(SERVICE, "webapp-service").manifest()
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert service["metadata"]["annotations"] == {ALLOW_LOAD_BALANCER_ANNOTATION: "true"}
+    internal = run_main("dev", {"webapp:ingressHost": "", "webapp:serviceType": "ClusterIP"})
+    assert "annotations" not in internal.one(SERVICE, "webapp-service").manifest()["metadata"]
 
 
 # --- backups and restore -----------------------------------------------------------------

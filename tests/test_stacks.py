@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from components._shared.quantity import parse_quantity
-from tests.harness import ProgramRun, pod_templates, run_main, stack_file
+from tests.harness import ProgramRun, pod_templates, project_file, run_main, stack_file
 from tests.test_production import surge
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -20,6 +20,14 @@ CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 
 def _file_value(stack: str, key: str) -> str:
     return str(stack_file(stack)["config"][f"webapp:{key}"])
+
+
+def _value_or_default(stack: str, key: str) -> str:
+    """The stack file's value, or the default Pulumi.yaml declares."""
+    values = stack_file(stack)["config"]
+    if f"webapp:{key}" in values:
+        return str(values[f"webapp:{key}"])
+    return str(project_file()["config"][key]["default"])
 
 
 def _web_deployment(run: ProgramRun) -> dict:
@@ -57,7 +65,7 @@ def test_replicas_storage_and_service_type_follow_the_stack_file(stack_run: Prog
     stack = stack_run.stack
     assert _web_deployment(stack_run)["spec"]["replicas"] == int(_file_value(stack, "replicas"))
     assert _data_storage(stack_run) == _file_value(stack, "storageSize")
-    assert _web_service(stack_run)["spec"]["type"] == _file_value(stack, "serviceType")
+    assert _web_service(stack_run)["spec"]["type"] == _value_or_default(stack, "serviceType")
     namespaces = stack_run.of_type("kubernetes:core/v1:Namespace")
     assert [n.manifest()["metadata"]["name"] for n in namespaces] == [
         _file_value(stack, "namespace")
@@ -76,10 +84,9 @@ def test_dev_and_prod_differ_where_their_files_differ(
     assert len(dev_run.of_type(STATEFULSET)) == 1 and dev_run.of_type(CLUSTER) == []
     assert prod_run.of_type(STATEFULSET) == []
     assert prod_run.one(CLUSTER, "webapp-db-cluster").manifest()["spec"]["instances"] == 3
-    assert (_web_service(dev_run)["spec"]["type"], _web_service(prod_run)["spec"]["type"]) == (
-        "ClusterIP",
-        "LoadBalancer",
-    )
+    assert [_web_service(run)["spec"]["type"] for run in (dev_run, prod_run)] == [
+        _value_or_default(run.stack, "serviceType") for run in (dev_run, prod_run)
+    ]
     prod_limits = _web_deployment(prod_run)["spec"]["template"]["spec"]["containers"][0]
     assert prod_limits["resources"]["limits"]["cpu"] == _file_value("prod", "appCpuLimit")
 
@@ -122,7 +129,9 @@ def test_exports(stack_run: ProgramRun) -> None:
         "databaseStorageClass",
         "databaseStorageSize",
         "databaseEngine",
-    } | reach.get(str(_file_value(stack_run.stack, "serviceType")), set())
+        "databaseImage",
+        "databaseArchive",
+    } | reach.get(_value_or_default(stack_run.stack, "serviceType"), set())
 
 
 def test_app_does_not_wait_for_the_database_to_be_ready(stack_run: ProgramRun) -> None:

@@ -1,9 +1,12 @@
-"""What every component builds with: the package's name, version, type tokens and input
-checks (package), labels, object metadata, security contexts, probes and pod specs
-(common), Kubernetes quantities (quantity) and cron schedules (cron). Imports nothing else
-of components/."""
+"""What every component builds with, each rule written once so every workload gets it
+(Pod Security "restricted", probe tuning, label conventions): labels and object metadata
+(metadata), Secret values (secrets), container sizes (resources), security contexts
+(security), probes (probes), pod specs (pods), NetworkPolicy peers and DNS egress
+(network), Kubernetes quantities (quantity), cron schedules (cron), and the package's
+name, version, type tokens and input checks (package). Imports nothing else of
+components/."""
 
-from .common import ContainerResources
 from .package import PACKAGE, VERSION, InvalidInput, PackageProvider
+from .resources import ContainerResources
 
 __all__ = ["PACKAGE", "VERSION", "ContainerResources", "InvalidInput", "PackageProvider"]

@@ -2,6 +2,7 @@
 compared (request <= limit, workload <= quota) before anything reaches the API server."""
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
@@ -86,3 +87,12 @@ def format_bytes(amount: Decimal) -> str:
     if mebibytes % 1024 == 0:
         return f"{int(mebibytes // 1024)}Gi"
     return f"{int(mebibytes)}Mi"
+
+
+def is_guaranteed(resources: Mapping[str, object]) -> bool:
+    """Whether a container's requests equal its limits, CPU and memory (Guaranteed QoS)."""
+    return all(
+        parse_quantity(str(resources[f"{kind}_request"]))[0]
+        == parse_quantity(str(resources[f"{kind}_limit"]))[0]
+        for kind in ("cpu", "memory")
+    )

@@ -1,15 +1,14 @@
 """PostgresDatabase (`webapp:index:PostgresDatabase`) and its two engines behind one
 seam (engine): the built-in server as a StatefulSet (statefulset/) and a CloudNativePG
-Cluster (cloudnative_pg/). What both share: the resolved inputs (parts) and the object
-storage for backups (object_storage)."""
+Cluster (cloudnative_pg/). The component's and the engines' inputs are in args; what both
+engines share: the resolved inputs (parts), the object storage for backups
+(object_storage) and the deletion guard (deletion_guard). Neither engine imports the
+other or the component."""
 
+from .args import Backups, Metrics, ObjectStorage, PostgresDatabaseArgs, ServerLogs
 from .cloudnative_pg import CloudNativePg
-from .component import PostgresDatabase, PostgresDatabaseArgs
+from .component import PostgresDatabase
 from .engine import ENGINES
-from .object_storage import ObjectStorage
-from .statefulset.backups import Backups
-from .statefulset.metrics import Metrics
-from .statefulset.server_logs import ServerLogs
 
 __all__ = [
     "ENGINES",

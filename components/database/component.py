@@ -2,19 +2,20 @@
 roles with generated passwords, and backups that can leave the cluster."""
 
 from collections.abc import Mapping
-from typing import NotRequired, TypedDict
 
 import pulumi
 
-from .._shared.common import ContainerResources, connection_url, selector_labels, standard_labels
+from .._shared.metadata import selector_labels, standard_labels
 from .._shared.package import InvalidInput, component_options, component_type, known, whole
-from ..observability.monitoring import Monitoring, Watching, read_monitoring
-from .cloudnative_pg.engine import CloudNativePg, cnpg_engine
+from .._shared.secrets import connection_url
+from ..observability.monitoring import Watching, read_monitoring
+from .args import Metrics, PostgresDatabaseArgs
+from .cloudnative_pg.engine import cnpg_engine
 from .deletion_guard import deletion_guard
 from .engine import ENGINES, EngineOutputs
 from .parts import PASSWORD_KEY, POSTGRES_PORT, POSTGRES_USER_ID, DatabaseParts
-from .statefulset.backups import Backups, backups
-from .statefulset.metrics import Metrics, alert_rules, metrics_service
+from .statefulset.backups import backups
+from .statefulset.metrics import alert_rules, metrics_service
 from .statefulset.network import network_policy
 from .statefulset.server import (
     claim,
@@ -24,59 +25,6 @@ from .statefulset.server import (
     services,
     statefulset,
 )
-from .statefulset.server_logs import ServerLogs
-
-
-class PostgresDatabaseArgs(TypedDict):
-    namespace: pulumi.Input[str]
-    """Namespace to create the database in."""
-    app: pulumi.Input[str]
-    """Name of the application, in the labels of every object. Must be a plain value."""
-    image: pulumi.Input[str]
-    """Official PostgreSQL image, pinned, such as postgres:17.6-bookworm."""
-    database: pulumi.Input[str]
-    """Database created on first start, owned by `user` (fixed once created)."""
-    user: pulumi.Input[str]
-    """The app's role, owner of its database and no superuser (fixed once created)."""
-    storage_size: pulumi.Input[str]
-    """Size of the data volume, such as 10Gi; it can grow in place, never shrink."""
-    resources: pulumi.Input[ContainerResources]
-    """CPU and memory of the database server container."""
-    client_selector: pulumi.Input[dict[str, str]]
-    """Labels of the pods allowed to connect (a WebService's pods carry
-    app.kubernetes.io/name=<app>, app.kubernetes.io/instance=<its name> and
-    app.kubernetes.io/component=web); NetworkPolicy refuses every other pod."""
-    storage_class: NotRequired[pulumi.Input[str]]
-    """Storage class of the volumes; the cluster's default if unset or empty. Fixed once a
-    volume exists: a change is ignored unless allowStorageClassChange is set."""
-    allow_storage_class_change: NotRequired[pulumi.Input[bool]]
-    """Let a storageClass change replace the volumes, which deletes their data (refused
-    while protect is set). Must be a plain value."""
-    cluster_domain: NotRequired[pulumi.Input[str]]
-    """DNS domain of the cluster, in the host output; cluster.local if unset."""
-    backups: NotRequired[pulumi.Input[Backups]]
-    """Scheduled dumps, off-cluster copies and restores; none if unset."""
-    metrics: NotRequired[pulumi.Input[Metrics]]
-    """A Prometheus postgres exporter next to the server; none if unset."""
-    protect: NotRequired[pulumi.Input[bool]]
-    """Protect the volumes from deletion and replacement, and keep them in the cluster if
-    they are deleted through Pulumi. Must be a plain value."""
-    user_id: NotRequired[pulumi.Input[int]]
-    """Non-root user id the server and its jobs run as; 10999 if unset. It must own the
-    data: a database created as another uid (999, the image's own, before 10999 was the
-    default) keeps that uid. Must be a plain value."""
-    monitoring: NotRequired[pulumi.Input[Monitoring]]
-    """Labels for the Prometheus operator on the ServiceMonitor, and the database's alert
-    rules (which need metrics); neither if unset."""
-    logs: NotRequired[pulumi.Input[ServerLogs]]
-    """What the server logs as JSON lines on its container's stdout, besides connections,
-    disconnections and lock waits; statements of 500 ms and more if unset."""
-    engine: NotRequired[pulumi.Input[str]]
-    """How PostgreSQL runs: statefulset (one pod of the official image, the default) or
-    cloudnative-pg (a CloudNativePG Cluster; see cloudnativePg). Must be a plain value."""
-    cloudnative_pg: NotRequired[pulumi.Input[CloudNativePg]]
-    """Settings of the cloudnative-pg engine; with it, backups give the schedule of the base
-    backups and the bucket of the WAL archive, and metrics a PodMonitor."""
 
 
 class PostgresDatabase(pulumi.ComponentResource):

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .._shared.common import object_meta
+from .._shared.metadata import object_meta
 
 WHY = (
     "The Pulumi stack protects this database: pulumi destroy stops at this object and "

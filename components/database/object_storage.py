@@ -2,14 +2,15 @@
 the objects through which the backup pods get access to the bucket."""
 
 from collections.abc import Mapping
-from typing import NotRequired, TypedDict
 from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .._shared.common import object_meta, secret_data
+from .._shared.metadata import object_meta
 from .._shared.package import InvalidInput, known
+from .._shared.secrets import secret_data
+from .args import ObjectStorage
 
 # Keys of a Secret holding object storage credentials, ours or one the user made.
 ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
@@ -18,32 +19,6 @@ SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
 # (open anyway); EKS Pod Identity's agent answers on this link-local address. The node's
 # instance metadata service stays closed: it would hand out the node role's credentials.
 IDENTITY_ENDPOINTS = (("169.254.170.23/32", 80),)
-
-
-class ObjectStorage(TypedDict):
-    """Off-cluster copies of the dumps in an S3-compatible bucket. Access comes from
-    exactly one of: accessKeyId with secretAccessKey (put into a Secret of ours),
-    credentialsSecret (an existing Secret with the keys AWS_ACCESS_KEY_ID and
-    AWS_SECRET_ACCESS_KEY), or serviceAccountAnnotations (workload identity)."""
-
-    bucket_url: pulumi.Input[str]
-    """S3 URL every dump is copied to, s3://bucket/prefix."""
-    image: pulumi.Input[str]
-    """Image of the AWS CLI that copies dumps to and from the bucket, pinned."""
-    region: pulumi.Input[str]
-    """Region of the bucket, such as eu-west-1 (auto for Cloudflare R2)."""
-    endpoint: NotRequired[pulumi.Input[str]]
-    """URL of an S3-compatible API (MinIO, R2, GCS interoperability) without a path; AWS S3
-    if unset. Must be a plain value: the backup pods' NetworkPolicy opens its port."""
-    access_key_id: NotRequired[pulumi.Input[str]]
-    """Access key id for the bucket (a secret), together with secretAccessKey."""
-    secret_access_key: NotRequired[pulumi.Input[str]]
-    """Secret access key for the bucket (a secret), together with accessKeyId."""
-    credentials_secret: NotRequired[pulumi.Input[str]]
-    """Existing Secret in the namespace with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."""
-    service_account_annotations: NotRequired[pulumi.Input[dict[str, str]]]
-    """Annotations of the backup pods' ServiceAccount through which the cluster grants
-    access to the bucket (workload identity), such as eks.amazonaws.com/role-arn."""
 
 
 WHERE = "PostgresDatabase input 'backups.objectStorage"

@@ -7,9 +7,9 @@ from typing import Any
 
 import pulumi
 
-from .._shared.common import ContainerResources
+from .._shared.resources import ContainerResources
 from ..observability.monitoring import Watching
-from .statefulset.server_logs import ServerLogs
+from .args import ServerLogs
 
 POSTGRES_PORT = 5432
 EXPORTER_PORT = 9187

@@ -6,8 +6,10 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .._shared.common import ContainerResources, dns_egress_rule, object_meta, standard_labels
+from .._shared.metadata import object_meta, standard_labels
+from .._shared.network import dns_egress_rule
 from .._shared.package import component_options, component_type, known, whole
+from .._shared.resources import ContainerResources
 from ..observability.dashboard import SIDECAR_LABEL, grafana_dashboard
 
 POD_SECURITY_LEVEL = "restricted"
@@ -48,6 +50,11 @@ class AppNamespaceArgs(TypedDict):
     """A Grafana dashboard of everything in the namespace (the app, the database, backups
     and volumes), in a ConfigMap labelled for Grafana's dashboard sidecar; none if unset.
     Must be a plain value."""
+    database_engine: NotRequired[pulumi.Input[str]]
+    """The engine of the namespace's database, whose metrics the dashboard reads:
+    statefulset (the postgres exporter's, the backup CronJob's) or cloudnative-pg
+    (CloudNativePG's and the Barman Cloud plugin's); statefulset if unset. Must be a plain
+    value."""
 
 
 class AppNamespace(pulumi.ComponentResource):
@@ -77,7 +84,11 @@ class AppNamespace(pulumi.ComponentResource):
             *self._network_policies(),
         ]
         if known(args.get("dashboard"), "AppNamespace input 'dashboard'"):
-            guards.append(self._dashboard(app, args["namespace"]))
+            engine = str(
+                known(args.get("database_engine"), "AppNamespace input 'databaseEngine'")
+                or "statefulset"
+            )
+            guards.append(self._dashboard(app, args["namespace"], engine))
         # Objects given this name also wait for the namespace's guards (quota, limit range,
         # network policies, dashboard). The engine deletes an object only after everything
         # that depends on it, and a refused deletion (a protected object) keeps everything
@@ -171,7 +182,9 @@ class AppNamespace(pulumi.ComponentResource):
         )
         return [deny, dns]
 
-    def _dashboard(self, app: str, namespace: pulumi.Input[str]) -> k8s.core.v1.ConfigMap:
+    def _dashboard(
+        self, app: str, namespace: pulumi.Input[str], engine: str
+    ) -> k8s.core.v1.ConfigMap:
         """The namespace's dashboard, in a ConfigMap that Grafana's sidecar loads. The
         namespace holds one stack, so its queries select by namespace alone; the file name
         carries the namespace, since the sidecar puts the dashboards of every namespace
@@ -183,7 +196,7 @@ class AppNamespace(pulumi.ComponentResource):
             data=pulumi.Output.from_input(namespace).apply(
                 lambda namespace: {
                     f"{namespace}-{self._name}.json": json.dumps(
-                        grafana_dashboard(app, namespace), indent=1
+                        grafana_dashboard(app, namespace, engine), indent=1
                     )
                 }
             ),

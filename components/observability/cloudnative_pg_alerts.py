@@ -20,6 +20,9 @@ from .statefulset_alerts import (
 
 # Seconds a standby may replay behind the primary before it is news.
 REPLICATION_LAG_WARNING = 300
+# How long a primary may run without having archived anything: the first archive of a new
+# cluster or of a newly promoted primary is due within minutes.
+NEVER_ARCHIVED_GRACE_SECONDS = 30 * 60
 # The Barman Cloud plugin's metric, which supersedes the instance manager's own
 # `cnpg_collector_last_available_backup_timestamp` (still read where the plugin's is not).
 PLUGIN_BACKUP_TIMESTAMP = "barman_cloud_cloudnative_pg_io_last_available_backup_timestamp"
@@ -153,6 +156,19 @@ def _archive_alerts(watch: ClusterWatch) -> list[Alert]:
             "minutes and has archived none since its last failure: point-in-time recovery "
             "stops at the last archived segment, and the WAL piles up on the data volume.",
             "5m",
+        ),
+        Alert(
+            "CnpgWalNeverArchived",
+            "critical",
+            # The instance manager reports -1 until the first segment is archived, which
+            # the failure rule above cannot compare; CNPG switches WAL at least every
+            # archive_timeout (5 minutes), so a healthy primary archives well within this.
+            f"{by_pod} (cnpg_pg_stat_archiver_seconds_since_last_archival{{{sel}}}) < 0",
+            f"{watch.cluster} has never archived WAL",
+            "{{ $labels.pod }} in {{ $labels.namespace }} has not archived a single WAL "
+            f"segment in {humane(NEVER_ARCHIVED_GRACE_SECONDS)}: there is no archive to "
+            "recover from, and the WAL piles up on the data volume.",
+            f"{NEVER_ARCHIVED_GRACE_SECONDS // 60}m",
         ),
         Alert(
             "CnpgBackupTooOld",

@@ -1,7 +1,9 @@
 """A Grafana dashboard for everything in one namespace: the app's availability and
 rollouts, the database's connections, transactions, cache hit ratio and locks, the age of
 the last good backup, the volumes, and with CloudNativePG the replication lag and WAL
-archiving.
+archiving. The database's panels are the engine's own: the postgres exporter and the
+backup CronJob with the statefulset engine, CloudNativePG's instance manager and the
+Barman Cloud plugin with cloudnative-pg.
 
 AppNamespace owns it: a stack's namespace holds exactly its app and database, so every
 query selects by namespace alone and needs no component's internal names, and a new
@@ -82,11 +84,12 @@ def dashboard_uid(app: str, namespace: str) -> str:
     return f"{uid[: _MAX_UID - 9]}-{digest}"
 
 
-def grafana_dashboard(app: str, namespace: str) -> dict[str, Any]:
+def grafana_dashboard(app: str, namespace: str, engine: str = "statefulset") -> dict[str, Any]:
+    """`engine` picks the database's panels: each engine's read only the metrics it has."""
     ids = itertools.count(1)
     panels: list[dict[str, Any]] = []
     y = 0
-    for title, row in rows(namespace):
+    for title, row in rows(namespace, engine):
         panels.append(_row(next(ids), title, y))
         y += 1
         x = 0

@@ -26,7 +26,8 @@ def _q(expr: str, legend: str) -> Query:
     return Query(expr, legend)
 
 
-def rows(namespace: str) -> list[tuple[str, list[Panel]]]:
+def rows(namespace: str, engine: str = "statefulset") -> list[tuple[str, list[Panel]]]:
+    """The app's row, then the engine's: each reads only metrics its engine exports."""
     ns = f'{{namespace="{namespace}"}}'
     rate = "[$__rate_interval]"
     # max: a series kube-state-metrics reports twice (two replicas) counts once.
@@ -204,29 +205,154 @@ def rows(namespace: str) -> list[tuple[str, list[Panel]]]:
             ],
             6,
         ),
-        Panel(
-            "Volume usage",
-            "timeseries",
-            [
-                _q(
-                    "max by (persistentvolumeclaim) (\n"
-                    f"  kubelet_volume_stats_used_bytes{ns}\n"
-                    f"  / kubelet_volume_stats_capacity_bytes{ns}\n)",
-                    "{{persistentvolumeclaim}}",
-                )
-            ],
-            12,
-            unit="percentunit",
-            description="The kubelet measures a volume only while a pod mounts it: the backup "
-            "volume during backups.",
-            extra=percent,
+        _volumes(
+            ns,
+            "The kubelet measures a volume only while a pod mounts it: the backup volume "
+            "during backups.",
         ),
     ]
+    if engine == "cloudnative-pg":
+        return [("App: availability and rollouts", app), *_cloudnative_pg(namespace, rate)]
     return [
         ("App: availability and rollouts", app),
         ("Database", database),
         ("Backups and volumes", backups_and_volumes),
-        ("Replication (CloudNativePG)", _replication(ns, rate)),
+    ]
+
+
+def _volumes(ns: str, description: str) -> Panel:
+    return Panel(
+        "Volume usage",
+        "timeseries",
+        [
+            _q(
+                "max by (persistentvolumeclaim) (\n"
+                f"  kubelet_volume_stats_used_bytes{ns}\n"
+                f"  / kubelet_volume_stats_capacity_bytes{ns}\n)",
+                "{{persistentvolumeclaim}}",
+            )
+        ],
+        12,
+        unit="percentunit",
+        description=description,
+        extra={"min": 0, "max": 1},
+    )
+
+
+def _cloudnative_pg(namespace: str, rate: str) -> list[tuple[str, list[Panel]]]:
+    """The instance manager's metrics (its default monitoring queries, `cnpg_*`, on every
+    instance), the Barman Cloud plugin's, and the kubelet's volumes."""
+    ns = f'{{namespace="{namespace}"}}'
+    databases = "sum by (datname)"
+    hits = f"{databases} (rate(cnpg_pg_stat_database_blks_hit{ns}{rate}))"
+    reads = f"{databases} (rate(cnpg_pg_stat_database_blks_read{ns}{rate}))"
+    database = [
+        Panel(
+            "Instances: primary or standby",
+            "stat",
+            [_q(f"max by (pod) (cnpg_pg_replication_in_recovery{ns})", "{{pod}}")],
+            6,
+            description="Each instance the instance manager reports on; the primary is the "
+            "one not in recovery.",
+            extra={
+                "mappings": [
+                    {
+                        "type": "value",
+                        "options": {
+                            "0": {"text": "primary", "color": "green"},
+                            "1": {"text": "standby", "color": "blue"},
+                        },
+                    }
+                ]
+            },
+        ),
+        Panel(
+            "Connections by state",
+            "timeseries",
+            [
+                _q(f"sum by (state) (cnpg_backends_total{ns})", "{{state}}"),
+                _q(
+                    f'max(cnpg_pg_settings_setting{{namespace="{namespace}", '
+                    'name="max_connections"})',
+                    "max_connections",
+                ),
+            ],
+            9,
+            description="Over every instance: the primary's and the standbys' sessions.",
+        ),
+        Panel(
+            "Transactions per second",
+            "timeseries",
+            [
+                _q(
+                    f"{databases} (rate(cnpg_pg_stat_database_xact_commit{ns}{rate}))",
+                    "{{datname}} commits",
+                ),
+                _q(
+                    f"{databases} (rate(cnpg_pg_stat_database_xact_rollback{ns}{rate}))",
+                    "{{datname}} rollbacks",
+                ),
+            ],
+            9,
+            unit="ops",
+            description="Over every instance; the standbys' are read-only transactions.",
+        ),
+        Panel(
+            "Cache hit ratio",
+            "timeseries",
+            [_q(f"{hits}\n/ ({hits}\n  + {reads})", "{{datname}}")],
+            8,
+            unit="percentunit",
+            description="Blocks found in shared buffers; below about 99% the working set "
+            "does not fit in memory.",
+            extra={"min": 0, "max": 1},
+        ),
+        Panel(
+            "Sessions waiting for a lock",
+            "timeseries",
+            [_q(f"max by (pod) (cnpg_backends_waiting_total{ns})", "{{pod}}")],
+            8,
+        ),
+        Panel(
+            "Deadlocks and database size",
+            "timeseries",
+            [
+                _q(
+                    f"{databases} (increase(cnpg_pg_stat_database_deadlocks{ns}{rate}))",
+                    "{{datname}} deadlocks",
+                ),
+                _q(
+                    f"max by (datname) (cnpg_pg_database_size_bytes{ns})",
+                    "{{datname}} bytes",
+                ),
+            ],
+            8,
+        ),
+    ]
+    backups = [
+        Panel(
+            "Age of the last base backup",
+            "stat",
+            [
+                _q(
+                    "time() - max(\n"
+                    f"  barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{ns}\n"
+                    f"  or cnpg_collector_last_available_backup_timestamp{ns}\n) > 0",
+                    "last base backup",
+                )
+            ],
+            6,
+            unit="s",
+            description="The newest base backup in the bucket, as the Barman Cloud plugin "
+            "reports it; no value before the first one.",
+        ),
+        *_replication(ns, rate)[1:],
+        _volumes(ns, "The instances' data volumes; unarchived WAL stays on them."),
+    ]
+    return [
+        ("Database (CloudNativePG)", database),
+        ("Base backups, WAL archive and volumes", backups),
+        ("Replication", _replication(ns, rate)[:1]),
     ]
 
 

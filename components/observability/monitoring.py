@@ -14,7 +14,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .._shared.common import object_meta
+from .._shared.metadata import object_meta
 from .._shared.package import InvalidInput, known
 
 MONITORING_API_VERSION = "monitoring.coreos.com/v1"

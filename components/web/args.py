@@ -6,7 +6,7 @@ from typing import NotRequired, TypedDict
 
 import pulumi
 
-from .._shared.common import ContainerResources
+from .._shared.resources import ContainerResources
 from ..observability.monitoring import Monitoring
 
 
@@ -51,6 +51,29 @@ class EgressRule(TypedDict):
     """Destination port."""
     protocol: NotRequired[pulumi.Input[str]]
     """TCP (if unset) or UDP."""
+
+
+class Sidecar(TypedDict):
+    """An extra container in every app pod, beside the app: it shares the pod's network
+    and its /tmp, runs as the app's user under the same restricted security context
+    (read-only root filesystem, no privileges), and counts in the namespace's quota."""
+
+    name: pulumi.Input[str]
+    """Name of the container, a DNS label other than web, unique in the pod (plain)."""
+    image: pulumi.Input[str]
+    """Container image of the sidecar, pinned to a tag or digest."""
+    resources: pulumi.Input[ContainerResources]
+    """CPU and memory of the sidecar (plain: the quota holds them)."""
+    command: NotRequired[pulumi.Input[list[str]]]
+    """Replaces the image's entrypoint; the image's own if unset."""
+    args: NotRequired[pulumi.Input[list[str]]]
+    """Replaces the image's arguments; the image's own if unset."""
+    ports: NotRequired[pulumi.Input[list[int]]]
+    """Ports the sidecar listens on inside the pod (1024-65535, none the app uses); other
+    pods reach none of them: the app's NetworkPolicy admits only its own port."""
+    env: NotRequired[pulumi.Input[dict[str, str]]]
+    """Environment variables of the sidecar (plain names; values may be outputs). Never
+    put secrets here."""
 
 
 class WebServiceArgs(TypedDict):
@@ -131,3 +154,5 @@ class WebServiceArgs(TypedDict):
     monitoring: NotRequired[pulumi.Input[Monitoring]]
     """The app's alert rules in a PrometheusRule, with labels for the Prometheus operator;
     none if unset."""
+    sidecars: NotRequired[pulumi.Input[list[Sidecar]]]
+    """Extra containers in every app pod, beside the app; none if unset (plain list)."""

@@ -2,10 +2,12 @@
 
 import pulumi
 
-from .._shared.common import selector_labels
+from .._shared.metadata import selector_labels
 from .._shared.package import component_options, component_type
+from .._shared.pods import PodDemand
 from .args import WebServiceArgs
 from .exposure import (
+    acme_solver_policy,
     ingress,
     load_balancer_address,
     network_policy,
@@ -13,6 +15,7 @@ from .exposure import (
     port_forward,
     service,
     url,
+    warn_of_second_way_in,
 )
 from .parts import COMPONENT, read_parts
 from .workload import (
@@ -21,6 +24,8 @@ from .workload import (
     credentials,
     deployment,
     disruption_budget,
+    most_pods,
+    pod_spec,
     service_account,
     settings,
 )
@@ -55,6 +60,14 @@ class WebService(pulumi.ComponentResource):
         created so that a database can admit them."""
         return selector_labels(app, name, COMPONENT)
 
+    @staticmethod
+    def pods(name: str, args: WebServiceArgs) -> list[PodDemand]:
+        """The pods a WebService called `name` runs at the most, with the specs its
+        Deployment declares, known before it is created so that a namespace's quota can
+        hold them. Names of other objects in the specs are left empty."""
+        web = read_parts(name, args, None)
+        return [PodDemand(most_pods(web), pod_spec(web, "", "", ""), "app pods")]
+
     def __init__(
         self, name: str, args: WebServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
@@ -72,6 +85,8 @@ class WebService(pulumi.ComponentResource):
         app_service = service(web)
         ingress(web, app_service)
         network_policy(web)
+        acme_solver_policy(web)
+        warn_of_second_way_in(web)
         alert_rules(web)
 
         self.service_name = app_service.metadata.name

@@ -6,14 +6,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .._shared.common import (
-    ALLOW_LOAD_BALANCER_ANNOTATION,
-    dns_egress_rule,
-    namespace_peer,
-    object_meta,
-    pod_peer,
-    tcp_port,
-)
+from .._shared.metadata import ALLOW_LOAD_BALANCER_ANNOTATION, object_meta
+from .._shared.network import dns_egress_rule, namespace_peer, pod_peer, tcp_port
 from .._shared.package import whole
 from .args import Ingress
 from .parts import WebParts
@@ -108,17 +102,70 @@ def _egress_rule(rule: Any, index: int) -> k8s.networking.v1.NetworkPolicyEgress
     )
 
 
-def network_policy(web: WebParts) -> None:
-    """Admits traffic to the app port: only from the ingress controller when a ClusterIP
-    app sits behind an Ingress, from anywhere otherwise (a NodePort or LoadBalancer Service
-    brings traffic from outside the cluster). Lets the app reach its database, DNS and the
-    destinations listed in egress, nothing else."""
-    behind_ingress = web.ingress is not None and web.service_type == "ClusterIP"
-    sources = (
-        [namespace_peer(web.ingress["controller_namespace"])]
-        if web.ingress and behind_ingress
-        else None
+# cert-manager's HTTP-01 solver: a pod it starts in the Ingress's namespace, with this
+# label, that serves the ACME challenge on this port (cert-manager's acmesolver defaults).
+ACME_SOLVER_LABELS = {"acme.cert-manager.io/http01-solver": "true"}
+ACME_SOLVER_PORT = 8089
+
+
+def app_sources(web: WebParts) -> list[k8s.networking.v1.NetworkPolicyPeerArgs] | None:
+    """Who may reach the app port. A NodePort or LoadBalancer Service brings traffic from
+    outside the cluster, from addresses no policy can name in advance: only that demands
+    every source (None). A ClusterIP app is reached through the ingress controller when it
+    has an Ingress, and otherwise only from its own namespace."""
+    if web.service_type != "ClusterIP":
+        return None
+    if web.ingress is not None:
+        return [namespace_peer(web.ingress["controller_namespace"])]
+    return [k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs())]
+
+
+def warn_of_second_way_in(web: WebParts) -> None:
+    """A NodePort or LoadBalancer Service beside an Ingress is a second way in, in plain
+    HTTP and around the ingress controller: said on every preview, never silently."""
+    if web.ingress is None or web.service_type == "ClusterIP":
+        return
+    where = (
+        "the load balancer's address"
+        if web.service_type == "LoadBalancer"
+        else "a port of every node (the nodePort output)"
     )
+    pulumi.log.warn(
+        f"WebService {web.name} has an Ingress and a {web.service_type} Service: the app is "
+        f"also reachable in plain HTTP at {where}, around the ingress controller and its TLS, "
+        "and its NetworkPolicy admits every source to the app port",
+        resource=web.parent,
+    )
+
+
+def acme_solver_policy(web: WebParts) -> None:
+    """With a ClusterIssuer, cert-manager answers HTTP-01 challenges from a solver pod in
+    this namespace, which the namespace's default-deny would isolate: the certificate would
+    never issue. This admits the ingress controller to the solver pods' port, and to
+    nothing else."""
+    if web.ingress is None or not web.ingress.get("cluster_issuer"):
+        return
+    k8s.networking.v1.NetworkPolicy(
+        f"{web.name}-acme-solver-netpol",
+        metadata=object_meta(web.labels, web.namespace, f"{web.name}-acme-solver"),
+        spec=k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(ACME_SOLVER_LABELS)),
+            policy_types=["Ingress"],
+            ingress=[
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    from_=[namespace_peer(web.ingress["controller_namespace"])],
+                    ports=[tcp_port(ACME_SOLVER_PORT)],
+                )
+            ],
+        ),
+        opts=web.opts(),
+    )
+
+
+def network_policy(web: WebParts) -> None:
+    """Admits traffic to the app port from app_sources only. Lets the app reach its
+    database, DNS and the destinations listed in egress, nothing else."""
+    sources = app_sources(web)
     db = web.database
     k8s.networking.v1.NetworkPolicy(
         f"{web.name}-netpol",

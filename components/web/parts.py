@@ -8,8 +8,10 @@ from typing import Any
 
 import pulumi
 
-from .._shared.common import DEFAULT_MAX_SURGE, ContainerResources, selector_labels, standard_labels
+from .._shared.metadata import selector_labels, standard_labels
 from .._shared.package import InvalidInput, known, known_whole, whole
+from .._shared.pods import DEFAULT_MAX_SURGE
+from .._shared.resources import ContainerResources
 from ..observability.monitoring import Watching, read_monitoring
 from .args import Autoscaling, EgressRule, Ingress, WebServiceArgs
 
@@ -43,7 +45,8 @@ class WebParts:
     name: str
     app: str
     namespace: pulumi.Input[str]
-    parent: pulumi.Resource
+    # None while the pods are only sized (WebService.pods), before anything is declared.
+    parent: pulumi.Resource | None
     labels: Mapping[str, str]
     selector: Mapping[str, str]
     image: pulumi.Input[str]
@@ -69,6 +72,8 @@ class WebParts:
     termination_grace_seconds: pulumi.Input[int]
     cluster_domain: pulumi.Input[str]
     monitoring: Watching | None
+    # The inputs as given, for builders of inputs that need no resolving of their own.
+    inputs: WebServiceArgs
 
     @property
     def most_replicas(self) -> int:
@@ -140,7 +145,7 @@ def _database(args: WebServiceArgs) -> DatabaseConnection:
     )
 
 
-def read_parts(name: str, args: WebServiceArgs, parent: pulumi.Resource) -> WebParts:
+def read_parts(name: str, args: WebServiceArgs, parent: pulumi.Resource | None) -> WebParts:
     app = known(args["app"], _what("app"))
     service_type = known(args.get("service_type") or "ClusterIP", _what("serviceType"))
     if service_type not in SERVICE_TYPES:
@@ -183,4 +188,5 @@ def read_parts(name: str, args: WebServiceArgs, parent: pulumi.Resource) -> WebP
         ),
         cluster_domain=args.get("cluster_domain") or "cluster.local",
         monitoring=read_monitoring(args.get("monitoring"), "WebService"),
+        inputs=args,
     )

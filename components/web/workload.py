@@ -1,26 +1,24 @@
 """The app's pods: its ServiceAccount, settings and credentials, the Deployment, what
 scales and protects it (autoscaler, disruption budget), and the alerts that watch it."""
 
+import re
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .._shared.common import (
-    connection_url,
-    container_security_context,
-    empty_dir_volume,
-    hardened_pod_spec,
-    http_probes,
-    object_meta,
-    resource_requirements,
-    secret_data,
-    topology_spread,
-)
+from .._shared.metadata import object_meta
+from .._shared.package import InvalidInput, known, whole
+from .._shared.pods import empty_dir_volume, hardened_pod_spec, surge_pods, topology_spread
+from .._shared.probes import http_probes
+from .._shared.resources import resource_requirements
+from .._shared.secrets import connection_url, secret_data
+from .._shared.security import container_security_context
 from ..observability.alert_rules import AppWatch, app_alerts, rule_group
 from ..observability.monitoring import prometheus_rule
 from .parts import COMPONENT, WebParts
 
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # New pods must stay ready this long before the rollout counts them and moves on, so a
 # pod that crashes right after its first successful probe stops the rollout.
 MIN_READY_SECONDS = 5
@@ -75,18 +73,18 @@ def credentials(web: WebParts) -> k8s.core.v1.Secret | None:
 
 
 def _container(
-    web: WebParts, config: k8s.core.v1.ConfigMap, secret: k8s.core.v1.Secret | None
+    web: WebParts, config_name: pulumi.Input[str], secret_name: pulumi.Input[str] | None
 ) -> k8s.core.v1.ContainerArgs:
     probes = http_probes("http", web.health_path, web.readiness_path)
     sources = [
         k8s.core.v1.EnvFromSourceArgs(
-            config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=config.metadata.name)
+            config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=config_name)
         )
     ]
-    if secret is not None:
+    if secret_name is not None:
         sources.append(
             k8s.core.v1.EnvFromSourceArgs(
-                secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret.metadata.name)
+                secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret_name)
             )
         )
     db = web.database
@@ -125,6 +123,69 @@ def _container(
     )
 
 
+def _sidecar(web: WebParts, index: int, sidecar: Any) -> k8s.core.v1.ContainerArgs:
+    what = f"WebService input 'sidecars[{index}]"
+    name = known(sidecar.get("name"), f"{what}.name'")
+    if not isinstance(name, str) or not _DNS_LABEL.match(name) or name == COMPONENT:
+        raise InvalidInput(
+            f"{what}.name' is {name!r}: it must be a DNS label (lowercase letters, digits "
+            f"and '-', at most 63) other than {COMPONENT}"
+        )
+    resources = known(sidecar.get("resources"), f"{what}.resources'")
+    if not sidecar.get("image") or not resources:
+        raise InvalidInput(f"{what}' needs an image and resources")
+    ports = known(sidecar.get("ports"), f"{what}.ports'") or []
+    env = sidecar.get("env") or {}
+    return k8s.core.v1.ContainerArgs(
+        name=name,
+        image=sidecar["image"],
+        command=sidecar.get("command") or None,
+        args=sidecar.get("args") or None,
+        ports=[
+            k8s.core.v1.ContainerPortArgs(container_port=whole(port, f"{what}.ports'"))
+            for port in ports
+        ]
+        or None,
+        env=[k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in env.items()] or None,
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+        resources=resource_requirements(resources),
+        security_context=container_security_context(),
+    )
+
+
+def _sidecars(web: WebParts) -> list[k8s.core.v1.ContainerArgs]:
+    sidecars = known(web.inputs.get("sidecars"), "WebService input 'sidecars'") or []
+    containers = [_sidecar(web, index, sidecar) for index, sidecar in enumerate(sidecars)]
+    names = [container.name for container in containers]
+    if len(set(names)) != len(names):
+        raise InvalidInput(f"WebService input 'sidecars' names a container twice: {names}")
+    return containers
+
+
+def pod_spec(
+    web: WebParts,
+    account_name: pulumi.Input[str],
+    config_name: pulumi.Input[str],
+    secret_name: pulumi.Input[str] | None,
+) -> k8s.core.v1.PodSpecArgs:
+    """The app's pod, as the Deployment declares it and the namespace's quota is sized
+    from (WebService.pods): every container of it is here."""
+    return hardened_pod_spec(
+        user_id=web.user_id,
+        service_account_name=account_name,
+        containers=[_container(web, config_name, secret_name), *_sidecars(web)],
+        volumes=[empty_dir_volume("tmp", "64Mi")],
+        termination_grace_period_seconds=web.termination_grace_seconds,
+        topology_spread_constraints=topology_spread(web.selector),
+        image_pull_secrets=web.image_pull_secrets,
+    )
+
+
+def most_pods(web: WebParts) -> int:
+    """App pods at once at the most: the most replicas, plus a rollout's surge."""
+    return web.most_replicas + surge_pods(web.most_replicas, web.max_surge)
+
+
 def deployment(
     web: WebParts,
     account: k8s.core.v1.ServiceAccount,
@@ -133,14 +194,11 @@ def deployment(
 ) -> k8s.apps.v1.Deployment:
     """Rolls out a share of the replicas at a time and never goes below the desired count
     (maxUnavailable 0), spread over nodes and zones."""
-    pod_spec = hardened_pod_spec(
-        user_id=web.user_id,
-        service_account_name=account.metadata.name,
-        containers=[_container(web, config, secret)],
-        volumes=[empty_dir_volume("tmp", "64Mi")],
-        termination_grace_period_seconds=web.termination_grace_seconds,
-        topology_spread_constraints=topology_spread(web.selector),
-        image_pull_secrets=web.image_pull_secrets,
+    spec = pod_spec(
+        web,
+        account.metadata.name,
+        config.metadata.name,
+        secret.metadata.name if secret is not None else None,
     )
     autoscaling = web.autoscaling
     return k8s.apps.v1.Deployment(
@@ -157,7 +215,7 @@ def deployment(
                 ),
             ),
             template=k8s.core.v1.PodTemplateSpecArgs(
-                metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(web.labels)), spec=pod_spec
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(web.labels)), spec=spec
             ),
         ),
         # With an autoscaler the replica count is its to set: Pulumi sends the count when

@@ -3,8 +3,8 @@
 plugin (backup), PostgreSQL parameters and schedules (rules), its network policy
 (network) and alert rules (alert_rules); engine maps PostgresDatabase's inputs onto it."""
 
+from ..args import CloudNativePg
 from .cluster import declare_cnpg_cluster
-from .engine import CloudNativePg
 from .settings import CnpgImport, CnpgSettings
 
 __all__ = ["CloudNativePg", "CnpgImport", "CnpgSettings", "declare_cnpg_cluster"]

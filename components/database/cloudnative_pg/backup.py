@@ -7,8 +7,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..._shared.common import BACKUP_RESOURCES, object_meta, secret_data
-from ..object_storage import ACCESS_KEY_ID, SECRET_ACCESS_KEY, ObjectStorage
+from ..._shared.metadata import object_meta
+from ..._shared.quantity import is_guaranteed
+from ..._shared.resources import BACKUP_RESOURCES, ContainerResources
+from ..._shared.secrets import secret_data
+from ..args import ObjectStorage
+from ..object_storage import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 from .rules import cnpg_schedule
 from .settings import CnpgSettings
 
@@ -110,6 +114,20 @@ def _sidecar_env(storage: ObjectStorage) -> list[dict[str, str]]:
     return env
 
 
+def _sidecar_resources(instance: ContainerResources) -> dict[str, dict[str, str]]:
+    """Sized like the statefulset engine's dump jobs, which the quota counts. A pod is
+    Guaranteed only if every container is, so beside a Guaranteed instance the sidecar
+    requests its limits too."""
+    limits = {"cpu": BACKUP_RESOURCES["cpu_limit"], "memory": BACKUP_RESOURCES["memory_limit"]}
+    if is_guaranteed(instance):
+        return {"requests": dict(limits), "limits": limits}
+    requests = {
+        "cpu": BACKUP_RESOURCES["cpu_request"],
+        "memory": BACKUP_RESOURCES["memory_request"],
+    }
+    return {"requests": requests, "limits": limits}
+
+
 def declare_backups(
     parent: pulumi.Resource,
     name: str,
@@ -144,16 +162,7 @@ def declare_backups(
                 "env": _sidecar_env(storage),
                 # The sidecar runs in every instance pod and in the recovery job; sized
                 # like the dump jobs of the statefulset engine, it fits the quota check.
-                "resources": {
-                    "requests": {
-                        "cpu": BACKUP_RESOURCES["cpu_request"],
-                        "memory": BACKUP_RESOURCES["memory_request"],
-                    },
-                    "limits": {
-                        "cpu": BACKUP_RESOURCES["cpu_limit"],
-                        "memory": BACKUP_RESOURCES["memory_limit"],
-                    },
-                },
+                "resources": _sidecar_resources(settings.resources),
             },
         },
         opts=pulumi.ResourceOptions(parent=parent),

@@ -7,6 +7,7 @@ over to it whatever shape its own arguments take. Everything it declares is a ch
 Service is `<name>-rw`.
 """
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..._shared.common import object_meta, secret_data, standard_labels
+from ..._shared.metadata import object_meta, standard_labels
+from ..._shared.secrets import secret_data
 from .backup import declare_backups
 from .network import declare_network_policy
 from .settings import CnpgSettings
@@ -22,10 +24,27 @@ from .spec import cluster_spec, instance_selector
 
 POSTGRES_PORT = 5432
 CLUSTER_API = "postgresql.cnpg.io/v1"
-# `pulumi up` waits for the Cluster's Ready condition: long enough for initdb and the
-# replicas' first sync; a recovery also copies the base backup and replays WAL.
+# `pulumi up` waits for the Cluster (wait_for): long enough for initdb and the replicas'
+# first sync; a recovery also copies the base backup and replays WAL.
 READY_TIMEOUT = "30m"
 RECOVERY_READY_TIMEOUT = "6h"
+
+
+def wait_for(settings: CnpgSettings) -> str:
+    """What `pulumi up` waits for on the Cluster (pulumi-kubernetes' waitFor: every
+    expression must hold on one observed state). CNPG 1.30 records no observed generation,
+    neither in its status nor on its Ready condition, and the provider skips a stale
+    condition only when one says so: after an update, Ready is still the old True until the
+    operator reacts, so `condition=Ready` alone awaits the creation only. The count of ready
+    instances differs from the new `instances` until the operator has added or removed
+    them, so a change of instances is awaited too. Nothing in the status follows a change
+    of resources, parameters, storage or image (status.image is set before the rollout
+    starts): those are not awaited (docs/operations.md, "What pulumi up waits for")."""
+    return json.dumps(
+        ["condition=Ready", f"jsonpath={{.status.readyInstances}}={settings.instances}"]
+    )
+
+
 # CNPG checks cluster names as DNS-1035 labels of at most 50 characters (its webhook).
 _CLUSTER_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -80,7 +99,7 @@ def declare_cnpg_cluster(
         api_version=CLUSTER_API,
         kind="Cluster",
         metadata=object_meta(
-            labels, namespace, name, annotations={"pulumi.com/waitFor": "condition=Ready"}
+            labels, namespace, name, annotations={"pulumi.com/waitFor": wait_for(settings)}
         ),
         spec=cluster_spec(name, settings, app_secret.metadata.name, backups, archive),
         opts=pulumi.ResourceOptions(

@@ -2,45 +2,16 @@
 (cluster.py), and what the app sees come back the same as with the built-in server: host,
 port, database, user, password, Secret name and key, pod selector."""
 
-from typing import NotRequired, TypedDict
-
 import pulumi
 import pulumi_random as random
 
 from ..._shared.package import known
+from ..args import Backups, CloudNativePg, Metrics
 from ..engine import EngineOutputs
 from ..parts import PASSWORD_KEY, DatabaseParts
-from ..statefulset.backups import Backups
-from ..statefulset.metrics import Metrics
 from .alert_rules import cnpg_alert_rules
 from .cluster import declare_cnpg_cluster
 from .settings import DEFAULT_IMAGE, CnpgSettings
-
-
-class CloudNativePg(TypedDict):
-    """The database as a CloudNativePG Cluster (the operator and its Barman Cloud plugin
-    must be installed in the cluster): replicas, automatic failover, continuous WAL
-    archiving to the backups' bucket and point-in-time recovery."""
-
-    instances: NotRequired[pulumi.Input[int]]
-    """PostgreSQL instances, a primary and streaming replicas; 3 if unset. Must be a plain
-    value."""
-    image: NotRequired[pulumi.Input[str]]
-    """CloudNativePG operand image, pinned; ghcr.io/cloudnative-pg/postgresql 17 if unset."""
-    operator_namespace: NotRequired[pulumi.Input[str]]
-    """Namespace of the CloudNativePG operator, admitted to the instances' status port;
-    cnpg-system if unset."""
-    retention_days: NotRequired[pulumi.Input[int]]
-    """Days of WAL and base backups kept in the bucket; 30 if unset. Must be a plain value."""
-    archive_name: NotRequired[pulumi.Input[str]]
-    """Folder of this cluster's archive in the bucket; the database's name if unset. A
-    recovery must write a new one. Must be a plain value."""
-    recovery_source_archive: NotRequired[pulumi.Input[str]]
-    """Archive in the bucket to create the cluster from when it is created; none if unset.
-    Must be a plain value."""
-    recovery_target_time: NotRequired[pulumi.Input[str]]
-    """RFC 3339 time with a zone to stop that recovery at; the end of the archive if unset.
-    Must be a plain value."""
 
 
 def _plain(value: object, field: str) -> object:
@@ -86,6 +57,9 @@ def cnpg_settings(
         recovery_target_time=optional["recovery_target_time"] or None,  # type: ignore[arg-type]
         recovery_source_archive=optional["recovery_source_archive"] or None,  # type: ignore[arg-type]
         protect=db.protect,
+        api_server_cidrs=tuple(
+            str(cidr) for cidr in _plain(engine.get("api_server_cidrs"), "apiServerCidrs") or ()
+        ),
     )
 
 

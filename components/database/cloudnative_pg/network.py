@@ -14,7 +14,8 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..._shared.common import dns_egress_rule, namespace_peer, object_meta
+from ..._shared.metadata import object_meta
+from ..._shared.network import dns_egress_rule, namespace_peer
 from ..object_storage import IDENTITY_ENDPOINTS, storage_port
 from .settings import CnpgSettings
 
@@ -22,7 +23,8 @@ POSTGRES_PORT = 5432
 STATUS_PORT = 8000
 METRICS_PORT = 9187
 # The API server behind the `kubernetes` Service (443) and its endpoints (6443 on most
-# distributions): policies see the translated address, which no selector can name.
+# distributions, 443 on some managed ones): policies see the translated address, which no
+# selector can name, only an ipBlock (docs/networking.md: API server egress, per CNI).
 KUBERNETES_API_PORTS = (443, 6443)
 ANY_ADDRESS = ("0.0.0.0/0", "::/0")
 
@@ -33,11 +35,33 @@ def _pods(selector: Mapping[str, str]) -> k8s.networking.v1.NetworkPolicyPeerArg
     )
 
 
-def _anywhere() -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+def _blocks(cidrs: tuple[str, ...]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
     return [
         k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
-        for cidr in ANY_ADDRESS
+        for cidr in cidrs
     ]
+
+
+def _anywhere() -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    return _blocks(ANY_ADDRESS)
+
+
+def _api_server_rule(
+    settings: CnpgSettings, open_to_anywhere: set[int]
+) -> list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]:
+    """The instance manager's and the sidecar's way to the API server: to its addresses
+    where the stack names them, otherwise to any address on its ports, leaving out a port
+    another rule already opens to any address (object storage on 443)."""
+    if settings.api_server_cidrs:
+        return [
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=_blocks(settings.api_server_cidrs), ports=_tcp(*KUBERNETES_API_PORTS)
+            )
+        ]
+    ports = [port for port in KUBERNETES_API_PORTS if port not in open_to_anywhere]
+    if not ports:
+        return []
+    return [k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=_anywhere(), ports=_tcp(*ports))]
 
 
 def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
@@ -75,11 +99,10 @@ def declare_network_policy(
         k8s.networking.v1.NetworkPolicyEgressRuleArgs(
             to=[cluster_pods], ports=_tcp(POSTGRES_PORT, STATUS_PORT)
         ),
-        k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-            to=_anywhere(), ports=_tcp(*KUBERNETES_API_PORTS)
-        ),
         dns_egress_rule(),
     ]
+    storage = settings.object_storage
+    egress[1:1] = _api_server_rule(settings, {storage_port(storage)} if storage else set())
     if settings.import_from:
         egress.append(
             k8s.networking.v1.NetworkPolicyEgressRuleArgs(
@@ -87,7 +110,6 @@ def declare_network_policy(
                 ports=_tcp(settings.import_from.port),
             )
         )
-    storage = settings.object_storage
     if storage:
         # Object storage lives at addresses no policy can name in advance.
         egress.append(

@@ -2,13 +2,14 @@
 are made, and a live server to import from. Every builder of the engine imports them from
 here, so the builders and the Cluster do not import each other."""
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..._shared.common import ContainerResources
 from ..._shared.quantity import parse_quantity
-from ..object_storage import ObjectStorage
+from ..._shared.resources import ContainerResources
+from ..args import ObjectStorage
 from .rules import CRON_DESCRIPTORS, shared_buffers_bytes
 
 DEFAULT_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.6-minimal-bookworm"
@@ -63,9 +64,18 @@ class CnpgSettings:
     recovery_source_archive: str | None = None
     import_from: CnpgImport | None = None
     protect: bool = False
+    # The API server's addresses; empty: any address on its ports.
+    api_server_cidrs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
+        for cidr in self.api_server_cidrs:
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError:
+                problems.append(
+                    f"apiServerCidrs holds '{cidr}', which is not a CIDR such as 10.0.0.10/32"
+                )
         if self.instances < 1:
             problems.append("instances must be at least 1")
         if self.retention_days < 1:

@@ -53,11 +53,13 @@ def cluster_spec(
         # restricted profile (non-root uid 26, no privilege escalation, all capabilities
         # dropped, read-only root) is the operator's fixed default security context.
         "seccompProfile": {"type": "RuntimeDefault"},
-        # Instances on different nodes when the nodes allow it, spread over zones.
+        # Every instance on a node of its own: two on one node would fail over to nothing
+        # when that node goes. An instance that finds no free node stays Pending (and
+        # `pulumi up` waits) rather than doubling up; spread over zones where there are.
         "affinity": {
             "enablePodAntiAffinity": True,
             "topologyKey": "kubernetes.io/hostname",
-            "podAntiAffinityType": "preferred",
+            "podAntiAffinityType": "required" if settings.instances > 1 else "preferred",
         },
         "topologySpreadConstraints": [
             {

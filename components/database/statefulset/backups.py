@@ -1,27 +1,14 @@
 """Backups of a PostgresDatabase: a volume of their own, a CronJob that dumps (and copies
 the dumps off the cluster), a restore Job on request, and the NetworkPolicy of their pods."""
 
-from typing import NotRequired, TypedDict
-
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..._shared.common import (
-    SKIP_AWAIT,
-    dns_egress_rule,
-    object_meta,
-    pod_peer,
-    selector_labels,
-    standard_labels,
-    tcp_port,
-)
+from ..._shared.metadata import SKIP_AWAIT, object_meta, selector_labels, standard_labels
+from ..._shared.network import dns_egress_rule, pod_peer, tcp_port
 from ..._shared.package import InvalidInput, known, whole
-from ..object_storage import (
-    ObjectStorage,
-    storage_egress,
-    storage_identity,
-    storage_secret,
-)
+from ..args import Backups, ObjectStorage
+from ..object_storage import storage_egress, storage_identity, storage_secret
 from ..parts import (
     PASSWORD_KEY,
     POSTGRES_PORT,
@@ -35,22 +22,6 @@ from .jobs import (
     restore_job_spec,
 )
 from .server import claim
-
-
-class Backups(TypedDict):
-    """Scheduled dumps to a volume of their own, optionally copied to object storage."""
-
-    schedule: pulumi.Input[str]
-    """Cron schedule of the dumps, such as 0 3 * * * (cluster time zone, usually UTC)."""
-    keep: pulumi.Input[int]
-    """Number of most recent dumps to keep, on the volume and in the bucket."""
-    storage_size: pulumi.Input[str]
-    """Size of the backup volume, room for `keep` dumps, such as 2Gi."""
-    object_storage: NotRequired[pulumi.Input[ObjectStorage]]
-    """A bucket every dump is copied to, off the cluster."""
-    restore_from: NotRequired[pulumi.Input[str]]
-    """A dump to restore once with a Job: a file name in the backup volume, or an s3:// URL
-    in the bucket. Must be a plain value: the Job is named after it."""
 
 
 def backups(

@@ -14,14 +14,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..._shared.common import (
-    BACKUP_RESOURCES,
-    container_security_context,
-    empty_dir_volume,
-    hardened_pod_spec,
-    resource_requirements,
-)
-from ..object_storage import ACCESS_KEY_ID, SECRET_ACCESS_KEY, ObjectStorage
+from ..._shared.pods import empty_dir_volume, hardened_pod_spec
+from ..._shared.resources import BACKUP_RESOURCES, resource_requirements
+from ..._shared.security import container_security_context
+from ..args import ObjectStorage
+from ..object_storage import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 from .backup_scripts import (
     BACKUP_SCRIPT,
     DOWNLOAD_SCRIPT,

@@ -2,25 +2,21 @@
 Service and, optionally, a ServiceMonitor; and the database's alert rules, which read
 them."""
 
-from typing import Any, NotRequired, TypedDict
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..._shared.common import (
-    EXPORTER_RESOURCES,
-    container_security_context,
-    http_probes,
-    object_meta,
-    resource_requirements,
-    selector_labels,
-    standard_labels,
-)
 from ..._shared.cron import longest_gap_seconds
+from ..._shared.metadata import object_meta, selector_labels, standard_labels
 from ..._shared.package import InvalidInput
+from ..._shared.probes import http_probes
+from ..._shared.resources import EXPORTER_RESOURCES, resource_requirements
+from ..._shared.security import container_security_context
 from ...observability.alert_rules import rule_group
 from ...observability.monitoring import Watching, prometheus_rule
 from ...observability.statefulset_alerts import DatabaseWatch, statefulset_database_alerts
+from ..args import Metrics
 from ..parts import (
     EXPORTER_PORT,
     EXPORTER_SECRETS_MOUNT,
@@ -29,18 +25,6 @@ from ..parts import (
     DatabaseParts,
 )
 from .roles import EXPORTER_ROLE
-
-
-class Metrics(TypedDict):
-    """A Prometheus postgres exporter next to the database."""
-
-    exporter_image: pulumi.Input[str]
-    """Image of the postgres exporter, pinned."""
-    scraper_namespace: pulumi.Input[str]
-    """Namespace of the Prometheus that scrapes the exporter, admitted by NetworkPolicy."""
-    service_monitor: NotRequired[pulumi.Input[bool]]
-    """Create a ServiceMonitor for the exporter (needs the Prometheus operator's CRDs).
-    Must be a plain value."""
 
 
 def exporter_container(db: DatabaseParts, metrics: Metrics) -> k8s.core.v1.ContainerArgs:

@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..._shared.common import namespace_peer, object_meta, pod_peer, tcp_port
+from ..._shared.metadata import object_meta
+from ..._shared.network import namespace_peer, pod_peer, tcp_port
 from ..parts import EXPORTER_PORT, POSTGRES_PORT, DatabaseParts
 
 

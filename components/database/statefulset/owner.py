@@ -3,7 +3,8 @@ one line, before the server would refuse it with a lock-step of crash loops."""
 
 import pulumi_kubernetes as k8s
 
-from ..._shared.common import container_security_context, resource_requirements
+from ..._shared.resources import resource_requirements
+from ..._shared.security import container_security_context
 from ..parts import DATA_MOUNT, PGDATA, DatabaseParts
 from .server_logs import PREPARE_RESOURCES
 

@@ -9,16 +9,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from ..._shared.common import (
-    SKIP_AWAIT,
-    container_security_context,
-    empty_dir_volume,
-    exec_probes,
-    hardened_pod_spec,
-    object_meta,
-    resource_requirements,
-    secret_data,
-)
+from ..._shared.metadata import SKIP_AWAIT, object_meta
+from ..._shared.pods import empty_dir_volume, hardened_pod_spec
+from ..._shared.probes import exec_probes
+from ..._shared.resources import resource_requirements
+from ..._shared.secrets import secret_data
+from ..._shared.security import container_security_context
+from ..args import Metrics
 from ..parts import (
     CONFIG_MOUNT,
     DATA_MOUNT,
@@ -34,7 +31,7 @@ from ..parts import (
     TERMINATION_GRACE_SECONDS,
     DatabaseParts,
 )
-from .metrics import Metrics, exporter_container
+from .metrics import exporter_container
 from .owner import data_owner_check
 from .roles import PG_HBA_CONF, SYNC_ROLES_SCRIPT, scratch_database
 from .server_logs import log_mount, log_volume, prepare_container, server_args

@@ -19,18 +19,16 @@ open through the link, so it outlives the postmaster at shutdown; in a pod the k
 it with the container's PID 1, the postmaster.
 """
 
-from typing import Any, NotRequired, TypedDict
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..._shared.common import (
-    ContainerResources,
-    container_security_context,
-    empty_dir_volume,
-    resource_requirements,
-)
 from ..._shared.package import InvalidInput, whole
+from ..._shared.pods import empty_dir_volume
+from ..._shared.resources import ContainerResources, resource_requirements
+from ..._shared.security import container_security_context
+from ..args import ServerLogs
 
 LOG_DIRECTORY = "/var/log/postgresql"
 # One file per hour of the day, reused (and truncated) the next day.
@@ -41,6 +39,7 @@ LOG_VOLUME = "logs"
 PREPARE_RESOURCES = ContainerResources(
     cpu_request="10m", cpu_limit="100m", memory_request="16Mi", memory_limit="32Mi"
 )
+
 # Statements that run at least this long are logged, unless the input says otherwise.
 DEFAULT_SLOW_STATEMENT_MS = 500
 
@@ -55,15 +54,6 @@ def jsonlog_file(log_filename: str) -> str:
 def jsonlog_files(log_filename: str = LOG_FILENAME) -> list[str]:
     """Every name the JSON log can get from a log_filename whose only escape is %H."""
     return [jsonlog_file(log_filename.replace("%H", f"{hour:02d}")) for hour in range(24)]
-
-
-class ServerLogs(TypedDict):
-    """What the database server logs, as JSON lines on its container's stdout, besides
-    connections, disconnections and lock waits."""
-
-    slow_statement_ms: NotRequired[pulumi.Input[int]]
-    """Statements that run at least this many milliseconds are logged with their duration
-    (without bind parameters); -1 for none, 0 for every statement, 500 if unset."""
 
 
 def _slow_statement_ms(value: Any) -> int:
