@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import runpy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,11 @@ from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "webapp"
+# The tests' own stacks, whose values the tests may know (tests/fixtures/stacks/README.md).
+FIXTURE_STACKS = ROOT / "tests" / "fixtures" / "stacks"
+# The user's stack files: tests of these assert only what holds for every valid value.
+# WEBAPP_STACKS_DIR points them at copies (tests/test_stack_edits.py edits such copies).
+USER_STACKS = Path(os.environ.get("WEBAPP_STACKS_DIR") or ROOT)
 SECRET_SIG_KEY = rpc._special_sig_key
 SECRET_SIG = rpc._special_secret_sig
 
@@ -236,8 +242,16 @@ class ProgramRun:
         return seen
 
 
-def stack_file(stack: str) -> dict[str, Any]:
-    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+def stack_file(stack: str, directory: Path = FIXTURE_STACKS) -> dict[str, Any]:
+    return yaml.safe_load((directory / f"Pulumi.{stack}.yaml").read_text()) or {}
+
+
+def stack_names(directory: Path) -> list[str]:
+    """The stacks whose files are in `directory`, as the CLI names them."""
+    return sorted(
+        path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        for path in directory.glob("Pulumi.*.yaml")
+    )
 
 
 def project_file() -> dict[str, Any]:
@@ -274,10 +288,11 @@ def cli_config(
     stack: str,
     overrides: dict[str, str] | None = None,
     secret_overrides: dict[str, str] | None = None,
+    directory: Path = FIXTURE_STACKS,
 ) -> tuple[dict, list]:
-    """The config the CLI would hand the program for `stack`: the stack file's values over
-    the defaults declared in Pulumi.yaml. Encrypted values cannot be decrypted here: they
-    get a placeholder and are passed as secret keys."""
+    """The config the CLI would hand the program for `stack`: the stack file's values (in
+    `directory`) over the defaults declared in Pulumi.yaml. Encrypted values cannot be
+    decrypted here: they get a placeholder and are passed as secret keys."""
     config: dict[str, str] = {}
     for key, spec in (project_file().get("config") or {}).items():
         full_key = key if ":" in key else f"{PROJECT}:{key}"
@@ -286,7 +301,7 @@ def cli_config(
         elif not isinstance(spec, dict):
             config[full_key] = _config_text(spec)
     secret_keys = []
-    for key, value in (stack_file(stack).get("config") or {}).items():
+    for key, value in (stack_file(stack, directory).get("config") or {}).items():
         plain, secure = _decrypted(value)
         config[key] = _config_text(plain)
         if secure:
@@ -354,10 +369,12 @@ def run_main(
     overrides: dict[str, str] | None = None,
     monitor: RecordingMonitor | None = None,
     secret_overrides: dict[str, str] | None = None,
+    stacks_dir: Path = FIXTURE_STACKS,
 ) -> ProgramRun:
-    """Runs the real `__main__.py` with the config the CLI would give it for `stack`;
-    `secret_overrides` are set as `pulumi config set --secret` would."""
-    config, secret_keys = cli_config(stack, overrides, secret_overrides)
+    """Runs the real `__main__.py` with the config the CLI would give it for `stack` (the
+    tests' fixture stack unless `stacks_dir` says otherwise); `secret_overrides` are set as
+    `pulumi config set --secret` would."""
+    config, secret_keys = cli_config(stack, overrides, secret_overrides, stacks_dir)
     return run(
         stack,
         lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),

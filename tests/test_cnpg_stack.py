@@ -65,7 +65,7 @@ def test_prod_renders_a_cluster_of_three_instances(prod_run: ProgramRun) -> None
 def test_prod_archives_to_the_bucket_and_backs_up_on_schedule(prod_run: ProgramRun) -> None:
     (store,) = prod_run.of_type(OBJECT_STORE)
     configuration = store.manifest()["spec"]["configuration"]
-    assert configuration["destinationPath"] == "s3://sthree-replace-with-your-bucket/prod"
+    assert configuration["destinationPath"] == "s3://webapp-test-backups/prod"
     assert store.manifest()["spec"]["retentionPolicy"] == "14d"
     (plugin,) = _cluster(prod_run)["spec"]["plugins"]
     assert plugin["name"] == "barman-cloud.cloudnative-pg.io" and plugin["isWALArchiver"]
