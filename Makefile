@@ -32,7 +32,7 @@ LOCAL_CONFIG := $(LOCAL)/Pulumi.$(STACK).yaml
 RENDER_STACK := $(STACK)-render
 RENDER_CONFIG := $(LOCAL)/Pulumi.$(RENDER_STACK).yaml
 
-.PHONY: test lint venv preview up destroy render stack pulumi-cli
+.PHONY: test lint venv docs check preview up destroy render stack pulumi-cli
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt policy/requirements.txt deployment/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ lint: venv
 
 test: lint
 	$(BIN)/python -m pytest
+
+# What the stack file would deploy, and every config error with its fix: no CLI, no cluster.
+check: venv
+	@$(BIN)/python tools/check_stack.py $(STACK)$(if $(RENDER), --render $(RENDER))
+
+# The configuration reference, docs/configuration.md, from Pulumi.yaml's declarations.
+docs: venv
+	$(BIN)/python tools/config_reference.py
 
 PULUMI := $(shell command -v pulumi 2>/dev/null)
 

@@ -9,6 +9,7 @@ import yaml
 
 from tests.harness import ROOT, ProgramRun, project_file
 from tests.test_kubernetes_schema import NEWEST_SUPPORTED, OLDEST_SUPPORTED
+from tools import config_reference
 
 README = (ROOT / "README.md").read_text()
 
@@ -35,6 +36,18 @@ def test_readme_config_reference_matches_pulumi_yaml() -> None:
     for key, spec in (project_file()["config"] or {}).items():
         assert key in rows, f"README lacks webapp:{key}"
         assert list(rows[key]) == [spec.get("type", "object"), _cell(spec["default"])], key
+
+
+def test_configuration_reference_is_generated_from_pulumi_yaml() -> None:
+    """docs/configuration.md is Pulumi.yaml's declarations, current, and nothing else."""
+    expected = config_reference.render(project_file())
+    current = (ROOT / "docs" / "configuration.md").read_text()
+    assert current == expected, (
+        "docs/configuration.md is out of date with Pulumi.yaml: run `make docs`"
+    )
+    for key, spec in (project_file()["config"] or {}).items():
+        (row,) = [line for line in current.splitlines() if line.startswith(f"| `webapp:{key}` |")]
+        assert spec["description"].replace("|", "\\|") in row, key
 
 
 def test_ci_runs_the_readme_test_command() -> None:
