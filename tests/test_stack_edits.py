@@ -36,7 +36,7 @@ PROD_EDIT: dict[str, Any] = {
 }
 
 
-def _edit(source: Path, target: Path, changes: dict[str, Any]) -> None:
+def edit_stack_file(source: Path, target: Path, changes: dict[str, Any]) -> None:
     document = yaml.safe_load(source.read_text()) or {}
     document.setdefault("config", {}).update(changes)
     target.write_text(yaml.safe_dump(document, sort_keys=False))
@@ -47,9 +47,11 @@ def edited(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Copies of the tracked stack files with the edits: dev with all five, a stack with
     `replicas: 4` alone, prod with its edit."""
     directory = tmp_path_factory.mktemp("stacks")
-    _edit(ROOT / "Pulumi.dev.yaml", directory / "Pulumi.dev.yaml", FIVE_EDITS)
-    _edit(ROOT / "Pulumi.dev.yaml", directory / "Pulumi.replicas.yaml", {"webapp:replicas": 4})
-    _edit(ROOT / "Pulumi.prod.yaml", directory / "Pulumi.prod.yaml", PROD_EDIT)
+    edit_stack_file(ROOT / "Pulumi.dev.yaml", directory / "Pulumi.dev.yaml", FIVE_EDITS)
+    edit_stack_file(
+        ROOT / "Pulumi.dev.yaml", directory / "Pulumi.replicas.yaml", {"webapp:replicas": 4}
+    )
+    edit_stack_file(ROOT / "Pulumi.prod.yaml", directory / "Pulumi.prod.yaml", PROD_EDIT)
     return directory
 
 
