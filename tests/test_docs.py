@@ -1,8 +1,8 @@
-"""The README is what a newcomer follows: it must match what the project does."""
+"""The README and the docs/ pages are what a newcomer follows: they must match what the
+project does."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import yaml
@@ -12,30 +12,9 @@ from tests.test_kubernetes_schema import NEWEST_SUPPORTED, OLDEST_SUPPORTED
 from tools import config_reference
 
 README = (ROOT / "README.md").read_text()
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return '""' if value == "" else str(value)
-
-
-def test_readme_config_reference_matches_pulumi_yaml() -> None:
-    """Every declared key has a row with its type (object for the untyped object keys) and
-    default; the stack columns are the user's to change, so they are not compared."""
-    rows = {
-        match.group(1): match.groups()[1:]
-        for match in re.finditer(
-            r"^\| `webapp:(\w+)` \| (\w+) \| `([^`]*)` \|",
-            README,
-            re.M,
-        )
-    }
-    for key, spec in (project_file()["config"] or {}).items():
-        assert key in rows, f"README lacks webapp:{key}"
-        assert list(rows[key]) == [spec.get("type", "object"), _cell(spec["default"])], key
+DOCS = ROOT / "docs"
+OPERATIONS = (DOCS / "operations.md").read_text()
+CI_CD = (DOCS / "ci-cd.md").read_text()
 
 
 def test_configuration_reference_is_generated_from_pulumi_yaml() -> None:
@@ -61,14 +40,14 @@ def test_readme_names_the_supported_kubernetes_versions() -> None:
 
 
 def _preview_role() -> dict:
-    blocks = re.findall(r"```yaml\n(.*?)```", README, re.S)
+    blocks = re.findall(r"```yaml\n(.*?)```", CI_CD, re.S)
     roles = [
         document
         for block in blocks
         for document in yaml.safe_load_all(block)
         if isinstance(document, dict) and document.get("kind") == "ClusterRole"
     ]
-    assert len(roles) == 1, "README must show one ClusterRole for the read-only kubeconfigs"
+    assert len(roles) == 1, "docs/ci-cd.md must show one ClusterRole for the read-only kubeconfigs"
     return roles[0]
 
 
@@ -85,7 +64,7 @@ def _resource(api_version: str, kind: str) -> tuple[str, str]:
     return group, plural
 
 
-def test_readme_preview_role_reads_what_the_program_manages_and_no_more(
+def test_documented_preview_role_reads_what_the_program_manages_and_no_more(
     dev_run: ProgramRun, prod_run: ProgramRun
 ) -> None:
     granted: set[tuple[str, str]] = set()
@@ -103,7 +82,7 @@ def test_readme_preview_role_reads_what_the_program_manages_and_no_more(
     assert managed <= granted, f"the preview role cannot read {sorted(managed - granted)}"
 
 
-# Mistakes whose full message the README's table quotes, as the config that makes them.
+# Mistakes whose full message docs/operations.md's table quotes, as the config that makes them.
 MISTAKES = [
     ({"webapp:replicas": "0"}, {}),
     ({"webapp:storageSize": "10"}, {}),
@@ -135,8 +114,8 @@ def _mistake_messages() -> set[str]:
     return messages
 
 
-def test_the_readme_quotes_the_messages_users_actually_see() -> None:
-    section = README.split("### What a mistake looks like", 1)[1].split("\n## ", 1)[0]
+def test_the_docs_quote_the_messages_users_actually_see() -> None:
+    section = OPERATIONS.split("## What a mistake looks like", 1)[1].split("\n## ", 1)[0]
     quoted = re.findall(r"`((?:webapp|webApp):[^`]*)`", section)
     complete = [text for text in quoted if " but " in text and "..." not in text]
     assert len(complete) >= 10
