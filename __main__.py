@@ -12,10 +12,12 @@ from components import (
     WebServiceArgs,
 )
 from stack_settings import (
+    cluster_options,
     kubernetes_provider,
     load_settings,
     refuse_engine_switch,
     refuse_storage_class_change,
+    refuse_storage_shrink,
 )
 
 settings = load_settings()
@@ -24,8 +26,9 @@ observability = settings.observability
 web_name = app.name
 db_name = f"{app.name}-db"
 provider = kubernetes_provider("kubernetes", settings.cluster)
-# Components hand the provider down to their children through `parent`.
-on_cluster = pulumi.ResourceOptions(providers=[provider])
+# Components hand the provider (and webapp:adoptExisting's takeover) down to their
+# children through `parent`.
+on_cluster = cluster_options(settings.cluster, provider)
 
 namespace = AppNamespace(
     app.name,
@@ -122,6 +125,9 @@ pulumi.export(
     ),
 )
 pulumi.export("databaseEngine", refuse_engine_switch(settings.stack, db.engine))
+pulumi.export(
+    "databaseStorageSize", refuse_storage_shrink(settings.stack, db, database.data_storage_size)
+)
 if database.restore_job:
     # `kubectl logs -n <namespace> job/<restoreJob> --all-containers` shows how it went.
     pulumi.export("restoreJob", database.restore_job)

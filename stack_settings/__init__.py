@@ -15,8 +15,13 @@ from dataclasses import dataclass
 import pulumi
 
 from .app import AppSettings, read_app
-from .cluster import ClusterSettings, kubernetes_provider, read_cluster
-from .database import DatabaseSettings, read_database, refuse_storage_class_change
+from .cluster import ClusterSettings, cluster_options, kubernetes_provider, read_cluster
+from .database import (
+    DatabaseSettings,
+    read_database,
+    refuse_storage_class_change,
+    refuse_storage_shrink,
+)
 from .engine import refuse_engine_switch
 from .namespace import NamespaceSettings, read_namespace, settle_namespace
 from .observability import ObservabilitySettings, read_observability
@@ -72,8 +77,10 @@ __all__ = [
     "NamespaceSettings",
     "ObservabilitySettings",
     "Settings",
+    "cluster_options",
     "kubernetes_provider",
     "load_settings",
     "refuse_engine_switch",
     "refuse_storage_class_change",
+    "refuse_storage_shrink",
 ]

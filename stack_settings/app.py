@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 
 from components import Autoscaling, ContainerResources, EgressRule, Ingress
-from components.quantity import suggest_byte_quantity
+from components._shared.quantity import suggest_byte_quantity
 
 from .reader import INVALID, PROJECT, Feature, Reader, present
 from .values import (

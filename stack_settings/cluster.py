@@ -3,12 +3,18 @@ object goes through."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
+import pulumi
 import pulumi_kubernetes as k8s
 
-from .reader import Reader, fails, present
-from .values import DNS_SUBDOMAIN, render_directory
+from .reader import PROJECT, Reader, fails, present
+from .values import BOOLEAN_ALLOWED, DNS_SUBDOMAIN, boolean, render_directory, suggest_boolean
+
+# The provider's own switch: a server-side apply that takes over fields another field
+# manager owns instead of failing on the conflict.
+PATCH_FORCE = "pulumi.com/patchForce"
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,8 @@ class ClusterSettings:
     # A directory to write manifests to instead of applying them; None applies them.
     render_yaml_to: str | None
     domain: str
+    # Take over objects that exist under the stack's names (webapp:adoptExisting).
+    adopt_existing: bool = False
 
 
 def read_cluster(reader: Reader) -> ClusterSettings | None:
@@ -40,12 +48,14 @@ def read_cluster(reader: Reader) -> ClusterSettings | None:
         lambda raw: raw if DNS_SUBDOMAIN.match(raw) else fails(raw),
         "it must be a DNS domain such as cluster.local",
     )
-    if None in (context, render_yaml_to, domain):
+    adopt = reader.read("adoptExisting", boolean, BOOLEAN_ALLOWED, suggest_boolean)
+    if None in (context, render_yaml_to, domain, adopt):
         return None
     return ClusterSettings(
         context=present(context) or None,
         render_yaml_to=present(render_yaml_to) or None,
         domain=present(domain),
+        adopt_existing=present(adopt),
     )
 
 
@@ -62,3 +72,43 @@ def kubernetes_provider(name: str, cluster: ClusterSettings) -> k8s.Provider:
         context=None if rendering else cluster.context,
         render_yaml_to_directory=cluster.render_yaml_to,
     )
+
+
+def cluster_options(cluster: ClusterSettings, provider: k8s.Provider) -> pulumi.ResourceOptions:
+    """Options of every component: the provider and, while webapp:adoptExisting is on, the
+    annotation that makes each object's apply take over what already exists.
+
+    A new stack creates an object by a server-side apply under a field manager of its
+    own; where the object exists already (retained by an earlier stack, or a stack whose
+    state was lost) every field the earlier manager set to another value, such as a new
+    password in a Secret, is a conflict that fails `up`. Forcing takes those fields over."""
+    if not cluster.adopt_existing:
+        return pulumi.ResourceOptions(providers=[provider])
+    pulumi.log.warn(
+        f"{PROJECT}:adoptExisting is on: this update takes over every object that exists "
+        "under this stack's names, overwriting what others set in them; remove it once "
+        f"the update is done: pulumi config rm {PROJECT}:adoptExisting"
+    )
+    return pulumi.ResourceOptions(providers=[provider], transformations=[_force_apply])
+
+
+def _force_apply(
+    args: pulumi.ResourceTransformationArgs,
+) -> pulumi.ResourceTransformationResult | None:
+    metadata = args.props.get("metadata")
+    if not args.type_.startswith("kubernetes:") or metadata is None:
+        return None
+    forced = {PATCH_FORCE: "true"}
+    if isinstance(metadata, dict):
+        metadata = {
+            **metadata,
+            "annotations": pulumi.Output.from_input(metadata.get("annotations") or {}).apply(
+                lambda annotations: {**(annotations or {}), **forced}
+            ),
+        }
+    else:
+        metadata = copy.copy(metadata)
+        metadata.annotations = pulumi.Output.from_input(metadata.annotations or {}).apply(
+            lambda annotations: {**(annotations or {}), **forced}
+        )
+    return pulumi.ResourceTransformationResult({**args.props, "metadata": metadata}, args.opts)

@@ -10,11 +10,12 @@ from typing import Any
 import pulumi
 
 from components import Backups, ContainerResources, Metrics, ObjectStorage
-from components.postgres_roles import RESERVED_ROLES, UPGRADE_ROLE
-from components.quantity import suggest_byte_quantity
+from components._shared.quantity import parse_quantity, suggest_byte_quantity
+from components.database.statefulset.roles import RESERVED_ROLES, UPGRADE_ROLE
 
 from .app import read_resources
 from .engine import EngineSettings, read_engine
+from .history import last_update
 from .reader import INVALID, PROJECT, ConfigError, Feature, Reader, fails, present
 from .values import (
     BOOLEAN_ALLOWED,
@@ -536,3 +537,35 @@ def refuse_storage_class_change(
         return current
 
     return actual.apply(check)
+
+
+def refuse_storage_shrink(
+    stack: str, database: DatabaseSettings, actual: pulumi.Output[str]
+) -> pulumi.Output[str]:
+    """The data volume's size as the cluster accepted it, failing the program when the
+    stack asks for less than its last update left: Kubernetes never shrinks a volume
+    claim (nor CloudNativePG a Cluster's storage), so the change could only fail at `up`,
+    after other changes of the update. The last size comes from the stack's own outputs,
+    so `pulumi preview` refuses it, with or without a cluster."""
+    wanted = database.storage_size
+
+    def smaller(previous: object) -> bool:
+        try:
+            return parse_quantity(wanted)[0] < parse_quantity(str(previous))[0]
+        except ValueError:  # not a size this program exported: nothing to compare
+            return False
+
+    def check(previous: object) -> object:
+        if previous and smaller(previous):
+            raise ConfigError(
+                f"{PROJECT}:storageSize is '{wanted}', but the database volume is "
+                f"{previous} and a volume can grow but never shrink, so the change is not "
+                f"applied; fix it with: pulumi config set --stack {stack} "
+                f"{PROJECT}:storageSize {previous} (for a smaller volume, move the data: "
+                "docs/operations.md, Storage size)"
+            )
+        return previous
+
+    # Checked apart from `actual`, which a preview may not know yet.
+    checked = last_update(stack).get_output("databaseStorageSize").apply(check)
+    return pulumi.Output.all(checked, actual).apply(lambda values: values[1])

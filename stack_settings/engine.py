@@ -10,8 +10,9 @@ from decimal import Decimal
 import pulumi
 
 from components import CloudNativePg
-from components.quantity import parse_quantity
+from components._shared.quantity import parse_quantity
 
+from .history import last_update
 from .reader import PROJECT, ConfigError, Reader, fails, present
 from .values import (
     IMAGE_ALLOWED,
@@ -186,10 +187,7 @@ def refuse_engine_switch(stack: str, engine: EngineSettings) -> pulumi.Output[st
     does no harm beside the old server."""
     if engine.name != "cloudnative-pg" or engine.switch_confirmed:
         return pulumi.Output.from_input(engine.name)
-    own = pulumi.StackReference(
-        f"{pulumi.get_organization()}/{pulumi.get_project()}/{stack}",
-        opts=pulumi.ResourceOptions(),
-    )
+    own = last_update(stack)
 
     def check(previous: object) -> str:
         if previous == "statefulset":

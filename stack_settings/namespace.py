@@ -16,8 +16,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from components import ContainerResources, Quota
-from components.common import BACKUP_RESOURCES, EXPORTER_RESOURCES, surge_pods
-from components.quantity import format_bytes, format_cpu, parse_quantity, suggest_byte_quantity
+from components._shared.common import BACKUP_RESOURCES, EXPORTER_RESOURCES, surge_pods
+from components._shared.quantity import (
+    format_bytes,
+    format_cpu,
+    parse_quantity,
+    suggest_byte_quantity,
+)
 
 from .app import AppSettings
 from .database import DatabaseSettings

@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 
 from components import Monitoring, ServerLogs
-from components.cron import longest_gap_seconds
-from components.monitoring import OWN_LABEL_PREFIX
+from components._shared.cron import longest_gap_seconds
+from components.observability.monitoring import OWN_LABEL_PREFIX
 
 from .database import DatabaseSettings
 from .reader import PROJECT, Reader, present

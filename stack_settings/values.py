@@ -11,7 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from components.quantity import QuantityError, format_bytes, parse_quantity
+from components._shared.quantity import QuantityError, format_bytes, parse_quantity
 
 from .reader import PROJECT, BadValueError
 

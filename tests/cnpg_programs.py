@@ -10,9 +10,9 @@ from typing import Any
 
 import pulumi
 
-from components.cnpg import CnpgSettings, declare_cnpg_cluster
-from components.common import ContainerResources
-from components.postgres_object_storage import ObjectStorage
+from components._shared.common import ContainerResources
+from components.database.cloudnative_pg import CnpgSettings, declare_cnpg_cluster
+from components.database.object_storage import ObjectStorage
 from tests.harness import ProgramRun, Registration, run
 
 PARENT_TYPE = "webapp:components:CnpgParent"

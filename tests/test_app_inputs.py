@@ -12,7 +12,7 @@ import pulumi
 import pytest
 
 from components import ContainerResources, WebService, WebServiceArgs
-from components.package import InvalidInput
+from components._shared.package import InvalidInput
 from stack_settings import ConfigError
 from tests.harness import Mocks, ProgramRun, RecordingMonitor, run, run_main
 

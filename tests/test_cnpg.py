@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from components.cnpg_rules import postgres_parameters
-from components.cnpg_spec import CnpgImport
+from components.database.cloudnative_pg.rules import postgres_parameters
+from components.database.cloudnative_pg.settings import CnpgImport
 from tests.cnpg_programs import (
     ACCESS_KEY,
     CLIENT_SELECTOR,
@@ -127,27 +127,38 @@ def test_instances_spread_over_nodes_and_zones(prod: ProgramRun) -> None:
     }
 
 
+def app_secret_name(run_: ProgramRun) -> str:
+    (secret,) = [r for r in of_kind(run_, "Secret") if r.name == "orders-db-app-secret"]
+    return secret.manifest()["metadata"]["name"]
+
+
 def test_app_role_comes_from_a_basic_auth_secret(prod: ProgramRun) -> None:
-    secrets = {r.manifest()["metadata"]["name"]: r for r in of_kind(prod, "Secret", "orders-db")}
-    secret = secrets["orders-db-app"]
+    (secret,) = [
+        r for r in of_kind(prod, "Secret", "orders-db") if r.name == "orders-db-app-secret"
+    ]
     manifest = secret.manifest()
+    # Auto-named: a rotated password makes a new Secret before the old one goes (a fixed
+    # name would be deleted first, the provider treating Secrets as immutable).
+    assert secret.inputs["metadata"].get("name") is None
+    name = manifest["metadata"]["name"]
+    assert name.startswith("orders-db-app-secret-")
     assert manifest["type"] == "kubernetes.io/basic-auth"
     assert manifest["metadata"]["labels"]["cnpg.io/reload"] == "true"
     assert decoded_secret_data(secret) == {"username": "app", "password": PASSWORD}
     assert "data" in secret.secret_paths
     cluster = spec(prod, "Cluster")
     assert cluster["bootstrap"] == {
-        "initdb": {"database": "app", "owner": "app", "secret": {"name": "orders-db-app"}}
+        "initdb": {"database": "app", "owner": "app", "secret": {"name": name}}
     }
     assert cluster["managed"]["roles"] == [
         {
             "name": "app",
             "ensure": "present",
             "login": True,
-            "passwordSecret": {"name": "orders-db-app"},
+            "passwordSecret": {"name": name},
         }
     ]
-    assert outputs(prod, "orders-db")["secret_name"] == "orders-db-app"
+    assert outputs(prod, "orders-db")["secret_name"] == name
 
 
 def test_wal_archiving_goes_through_the_plugin(prod: ProgramRun) -> None:
@@ -302,7 +313,7 @@ def test_recovery_bootstraps_from_the_archive(recovery: ProgramRun) -> None:
             "source": "recovery-source",
             "database": "app",
             "owner": "app",
-            "secret": {"name": "orders-db-app"},
+            "secret": {"name": app_secret_name(recovery)},
             "recoveryTarget": {"targetTime": "2026-11-25T14:30:00Z"},
         }
     }
@@ -335,7 +346,7 @@ def test_dev_has_no_backups_without_object_storage(dev: ProgramRun) -> None:
     assert cluster["instances"] == 1
     assert "plugins" not in cluster and "externalClusters" not in cluster
     assert of_kind(dev, "ObjectStore") == of_kind(dev, "ScheduledBackup") == []
-    assert [r.manifest()["metadata"]["name"] for r in of_kind(dev, "Secret")] == ["orders-db-app"]
+    assert [r.name for r in of_kind(dev, "Secret")] == ["orders-db-app-secret"]
 
 
 @pytest.mark.parametrize("version", [OLDEST_SUPPORTED, NEWEST_SUPPORTED])

@@ -1,8 +1,8 @@
 """The CloudNativePG engine's alert rules as the real prod stack renders them
-(`webapp-db-alerts`, components/cnpg_alerts.py), run by `promtool test rules` like the
-statefulset engine's (tests/test_alert_rules.py): every alert firing and not firing, on
-input series with the labels their sources set (tests/metric_catalog.py) and those the
-PodMonitor's scrape adds."""
+(`webapp-db-alerts`, components/observability/cloudnative_pg_alerts.py), run by
+`promtool test rules` like the statefulset engine's (tests/test_alert_rules.py): every
+alert firing and not firing, on input series with the labels their sources set
+(tests/metric_catalog.py) and those the PodMonitor's scrape adds."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.cnpg_alerts import ClusterWatch, cnpg_database_alerts
+from components.observability.cloudnative_pg_alerts import ClusterWatch, cnpg_database_alerts
 from tests import promtool
 from tests.conftest import program_run
 from tests.test_alert_rules import (

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from components.cnpg import declare_cnpg_cluster
-from components.cnpg_rules import cnpg_schedule, postgres_parameters
-from components.cnpg_spec import CnpgImport
-from components.common import ContainerResources
+from components._shared.common import ContainerResources
+from components.database.cloudnative_pg.cluster import declare_cnpg_cluster
+from components.database.cloudnative_pg.rules import cnpg_schedule, postgres_parameters
+from components.database.cloudnative_pg.settings import CnpgImport
 from tests.cnpg_programs import DEV, PROD, Parent, of_kind, one, run_clusters, with_storage
 from tests.harness import run
 
@@ -127,7 +127,7 @@ def test_workload_identity_inherits_the_role() -> None:
     assert cluster["serviceAccountTemplate"] == {
         "metadata": {"annotations": {annotation[0]: annotation[1]}}
     }
-    assert [r.manifest()["metadata"]["name"] for r in of_kind(run_, "Secret")] == ["orders-db-app"]
+    assert [r.name for r in of_kind(run_, "Secret")] == ["orders-db-app-secret"]
     egress = one(run_, "NetworkPolicy", "orders-db").manifest()["spec"]["egress"]
     # EKS Pod Identity's agent; the node's instance metadata service stays closed.
     metadata_server = [{"ipBlock": {"cidr": "169.254.170.23/32"}}]
@@ -145,7 +145,7 @@ def test_an_existing_secret_is_referenced_not_copied() -> None:
         "name": "webapp-backup-s3",
         "key": "AWS_ACCESS_KEY_ID",
     }
-    assert [r.manifest()["metadata"]["name"] for r in of_kind(run_, "Secret")] == ["orders-db-app"]
+    assert [r.name for r in of_kind(run_, "Secret")] == ["orders-db-app-secret"]
 
 
 def test_aws_endpoint_keeps_boto_defaults() -> None:

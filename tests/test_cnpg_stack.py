@@ -55,7 +55,9 @@ def test_prod_renders_a_cluster_of_three_instances(prod_run: ProgramRun) -> None
     assert spec["bootstrap"]["initdb"] == {
         "database": "app",
         "owner": "app",
-        "secret": {"name": "webapp-db-app"},
+        "secret": {
+            "name": prod_run.one(SECRET, "webapp-db-app-secret").manifest()["metadata"]["name"]
+        },
     }
     # `pulumi up` waits for the Cluster; protectData protects it and keeps it on delete.
     assert cluster["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"

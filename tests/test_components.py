@@ -16,7 +16,7 @@ from components import (
     WebService,
     WebServiceArgs,
 )
-from components.common import selector_labels
+from components._shared.common import selector_labels
 from tests.harness import ProgramRun, run
 
 RESOURCES = ContainerResources(

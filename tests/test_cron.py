@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.cron import longest_gap_seconds
+from components._shared.cron import longest_gap_seconds
 
 HOUR, DAY = 3600, 86400
 

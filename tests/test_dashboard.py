@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from components.dashboard import DATASOURCE, SCHEMA_VERSION
+from components.observability.dashboard import DATASOURCE, SCHEMA_VERSION
 from tests import promtool
 from tests.harness import ProgramRun
 from tests.metric_catalog import METRICS, labels_of

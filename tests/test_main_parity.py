@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import ROOT, ProgramRun
+from tests.harness import ROOT, ProgramRun, cli_config
 from tests.snapshots import snapshot
 
 MAIN = json.loads((ROOT / "tests" / "fixtures" / "main_stacks.json").read_text())
@@ -29,12 +29,13 @@ SURGE = {f"{DEPLOYMENT}.state.spec.strategy.rollingUpdate.maxSurge": (1, "25%")}
 # A new storage class never replaces an existing volume (and deletes its data) unless
 # webapp:allowStorageClassChange says so.
 CLAIMS = {CLAIM.format(claim): ([], ["spec.storageClassName"]) for claim in ("data", "backups")}
-# New outputs: how to reach the app, and the data volume's storage class (which also
-# refuses a storage class change on a stack with data).
+# New outputs: how to reach the app, and the data volume's storage class and size (which
+# also refuse a storage class change and a smaller volume on a stack with data).
 OUTPUTS = {
     "outputs.portForward": (ABSENT, "kubectl -n webapp-{stack} port-forward svc/webapp 8080:80"),
     "outputs.databaseStorageClass": (ABSENT, ""),
 }
+STORAGE_SIZE = {stack: cli_config(stack)[0]["webapp:storageSize"] for stack in ("dev", "prod")}
 
 # Containers run as uids of 10000 or more (no clash with the node's users); the database
 # pod first checks that its uid owns the data (a stack created as 999 sets webapp:dbUserId).
@@ -137,12 +138,18 @@ CNPG_ENGINE = {
     **{path: (REWRITTEN, REWRITTEN) for path in REWRITTEN_CONTENT["prod"]},
 }
 
+# A refused `pulumi destroy` of a protected database deletes nothing of it (issue 14): a
+# protected object that depends on every other object of the database goes first.
+DELETION_GUARD_OBJECT = "kubernetes:core/v1:ConfigMap::webapp-db-deletion-guard"
+DELETION_GUARD = {f"resources.{DELETION_GUARD_OBJECT}": (ABSENT, NEW)}
+
 EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
     "dev": {
         **SURGE,
         **UIDS,
         **CLAIMS,
         **OUTPUTS,
+        "outputs.databaseStorageSize": (ABSENT, STORAGE_SIZE["dev"]),
         "outputs.databaseEngine": (ABSENT, "statefulset"),
         # The quota follows the workload: 2 app pods (1 and a rollout's surge), the
         # database with its exporter and a backup, plus 25%, where it was fixed at 4 CPUs,
@@ -156,7 +163,9 @@ EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
         **SURGE,
         **APP_UIDS,
         **OUTPUTS,
+        "outputs.databaseStorageSize": (ABSENT, STORAGE_SIZE["prod"]),
         **CNPG_ENGINE,
+        **DELETION_GUARD,
         "outputs.loadBalancerAddress": (ABSENT, ""),
         # The LimitRange gives containers without resources the app's own, where it gave
         # them fixed defaults (dev's app has the same as those defaults).
@@ -266,8 +275,9 @@ def test_only_the_component_tokens_changed_in_the_urns(
     if stack == "prod":
         # The statefulset engine's objects are gone, the CNPG engine's are new.
         renamed = {urn for urn in renamed if _object_key(urn) not in STATEFULSET_ENGINE_OBJECTS}
-        renamed |= {urn for urn in snapshot(run)["urns"] if _object_key(urn) in CNPG_ENGINE_OBJECTS}
-        assert len(renamed & set(snapshot(run)["urns"])) > len(CNPG_ENGINE_OBJECTS)
+        new_objects = (*CNPG_ENGINE_OBJECTS, DELETION_GUARD_OBJECT)
+        renamed |= {urn for urn in snapshot(run)["urns"] if _object_key(urn) in new_objects}
+        assert len(renamed & set(snapshot(run)["urns"])) > len(new_objects)
     assert set(snapshot(run)["urns"]) == renamed
 
 

@@ -17,7 +17,7 @@ from components import (
     ServerLogs,
     WebService,
 )
-from components.package import InvalidInput
+from components._shared.package import InvalidInput
 from tests.harness import ProgramRun, run
 from tests.test_components import database_args, namespace_args, web_args
 

@@ -3,7 +3,7 @@ without the CLI the way `pulumi package add` infers it, and the entry point the 
 
 The schema is compared with a reviewed snapshot, so an unintended interface change fails
 here. After a deliberate change, regenerate the snapshot, review its diff, and raise
-VERSION in components/package.py:
+VERSION in components/_shared/package.py:
 
     venv/bin/python -m tests.test_package > tests/fixtures/webapp_schema.json
 """

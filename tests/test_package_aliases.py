@@ -17,12 +17,17 @@ from typing import Any
 import pytest
 
 from tests.harness import PROJECT, ROOT, ProgramRun, Registration
-from tests.test_main_parity import CNPG_ENGINE_OBJECTS, STATEFULSET_ENGINE_OBJECTS, _object_key
+from tests.test_main_parity import (
+    CNPG_ENGINE_OBJECTS,
+    DELETION_GUARD_OBJECT,
+    STATEFULSET_ENGINE_OBJECTS,
+    _object_key,
+)
 
 OLD_STACKS = json.loads((ROOT / "tests" / "fixtures" / "main_stacks.json").read_text())
 ROOT_STACK = "pulumi:pulumi:Stack"
 GONE_IN_PROD = frozenset(STATEFULSET_ENGINE_OBJECTS)
-NEW_IN_PROD = frozenset(CNPG_ENGINE_OBJECTS)
+NEW_IN_PROD = frozenset((*CNPG_ENGINE_OBJECTS, DELETION_GUARD_OBJECT))
 
 
 def _urn(stack: str, qualified_type: str, name: str) -> str:

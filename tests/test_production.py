@@ -192,7 +192,7 @@ def test_app_without_ingress_admits_any_client_on_its_port(dev_run: ProgramRun) 
 def test_load_balancer_carries_the_explicit_allow(
     prod_run: ProgramRun, dev_run: ProgramRun
 ) -> None:
-    from components.common import ALLOW_LOAD_BALANCER_ANNOTATION
+    from components._shared.common import ALLOW_LOAD_BALANCER_ANNOTATION
 
     prod_service = prod_run.one(SERVICE, "webapp-service").manifest()
     assert prod_service["spec"]["type"] == "LoadBalancer"

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from components.postgres_logging import LOG_DIRECTORY, jsonlog_files
+from components.database.statefulset.server_logs import LOG_DIRECTORY, jsonlog_files
 from tests.harness import ProgramRun, run_main
 from tests.pods import RenderedPod, post_start_script, relocate, script
 from tests.servers import (

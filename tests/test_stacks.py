@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from components.quantity import parse_quantity
+from components._shared.quantity import parse_quantity
 from tests.harness import ProgramRun, pod_templates, run_main
 from tests.test_production import surge
 
@@ -108,6 +108,7 @@ def test_exports(stack_run: ProgramRun) -> None:
         "cloudnative-pg" if _cloudnative_pg(stack_run) else "statefulset"
     )
     assert outputs["databasePort"].value == 5432
+    assert outputs["databaseStorageSize"].value == _value(stack_run, "storageSize")
     assert (outputs["databaseName"].value, outputs["databaseUser"].value) == (database, user)
     assert outputs["databasePassword"].secret and outputs["databaseUrl"].secret
     password = outputs["databasePassword"].value
@@ -129,6 +130,7 @@ def test_exports(stack_run: ProgramRun) -> None:
         "databaseName",
         "databaseUser",
         "databaseStorageClass",
+        "databaseStorageSize",
         "databaseEngine",
     } | reach.get(_value(stack_run, "serviceType"), set())
 

@@ -98,14 +98,14 @@ def program(namespace: str) -> None:
     import pulumi_kubernetes as k8s
     import pulumi_random as random
 
-    from components.cnpg import CnpgSettings, declare_cnpg_cluster
-    from components.common import (
+    from components._shared.common import (
         ContainerResources,
         container_security_context,
         empty_dir_volume,
         hardened_pod_spec,
         resource_requirements,
     )
+    from components.database.cloudnative_pg import CnpgSettings, declare_cnpg_cluster
 
     provider = k8s.Provider("kind")
     k8s.core.v1.Namespace(

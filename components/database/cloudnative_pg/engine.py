@@ -1,0 +1,130 @@
+"""PostgresDatabase on CloudNativePG: the component's inputs handed to the engine's seam
+(cluster.py), and what the app sees come back the same as with the built-in server: host,
+port, database, user, password, Secret name and key, pod selector."""
+
+from typing import NotRequired, TypedDict
+
+import pulumi
+import pulumi_random as random
+
+from ..._shared.package import known
+from ..engine import EngineOutputs
+from ..parts import PASSWORD_KEY, DatabaseParts
+from ..statefulset.backups import Backups
+from ..statefulset.metrics import Metrics
+from .alert_rules import cnpg_alert_rules
+from .cluster import declare_cnpg_cluster
+from .settings import DEFAULT_IMAGE, CnpgSettings
+
+
+class CloudNativePg(TypedDict):
+    """The database as a CloudNativePG Cluster (the operator and its Barman Cloud plugin
+    must be installed in the cluster): replicas, automatic failover, continuous WAL
+    archiving to the backups' bucket and point-in-time recovery."""
+
+    instances: NotRequired[pulumi.Input[int]]
+    """PostgreSQL instances, a primary and streaming replicas; 3 if unset. Must be a plain
+    value."""
+    image: NotRequired[pulumi.Input[str]]
+    """CloudNativePG operand image, pinned; ghcr.io/cloudnative-pg/postgresql 17 if unset."""
+    operator_namespace: NotRequired[pulumi.Input[str]]
+    """Namespace of the CloudNativePG operator, admitted to the instances' status port;
+    cnpg-system if unset."""
+    retention_days: NotRequired[pulumi.Input[int]]
+    """Days of WAL and base backups kept in the bucket; 30 if unset. Must be a plain value."""
+    archive_name: NotRequired[pulumi.Input[str]]
+    """Folder of this cluster's archive in the bucket; the database's name if unset. A
+    recovery must write a new one. Must be a plain value."""
+    recovery_source_archive: NotRequired[pulumi.Input[str]]
+    """Archive in the bucket to create the cluster from when it is created; none if unset.
+    Must be a plain value."""
+    recovery_target_time: NotRequired[pulumi.Input[str]]
+    """RFC 3339 time with a zone to stop that recovery at; the end of the archive if unset.
+    Must be a plain value."""
+
+
+def _plain(value: object, field: str) -> object:
+    return known(value, f"PostgresDatabase input 'cloudnativePg.{field}'")
+
+
+def cnpg_settings(
+    db: DatabaseParts,
+    engine: CloudNativePg,
+    storage_size: str,
+    backups: Backups | None,
+    metrics: Metrics | None,
+) -> CnpgSettings:
+    storage = (
+        known(backups.get("object_storage"), "PostgresDatabase input 'backups'")
+        if backups
+        else None
+    )
+    optional = {
+        key: _plain(engine.get(key), key)
+        for key in ("archive_name", "recovery_source_archive", "recovery_target_time")
+    }
+    return CnpgSettings(
+        instances=int(str(_plain(engine.get("instances"), "instances") or 3)),
+        storage_size=storage_size,
+        resources=db.resources,
+        database=str(known(db.database, "PostgresDatabase input 'database'")),
+        owner=str(known(db.user, "PostgresDatabase input 'user'")),
+        image=str(_plain(engine.get("image"), "image") or DEFAULT_IMAGE),
+        storage_class=str(db.storage_class) if db.storage_class else None,
+        operator_namespace=str(
+            _plain(engine.get("operator_namespace"), "operatorNamespace") or "cnpg-system"
+        ),
+        metrics_namespace=str(metrics["scraper_namespace"]) if metrics else None,
+        pod_monitor=bool(metrics and metrics.get("service_monitor")),
+        # The Prometheus operator's selector labels, as on the ServiceMonitor: without them
+        # a default kube-prometheus-stack never scrapes the instances.
+        pod_monitor_labels=dict(db.monitoring.labels) if db.monitoring else {},
+        object_storage=storage,  # type: ignore[arg-type]
+        backup_schedule=str(backups["schedule"]) if backups else "0 3 * * *",
+        retention_days=int(str(_plain(engine.get("retention_days"), "retentionDays") or 30)),
+        archive_name=optional["archive_name"] or None,  # type: ignore[arg-type]
+        recovery_target_time=optional["recovery_target_time"] or None,  # type: ignore[arg-type]
+        recovery_source_archive=optional["recovery_source_archive"] or None,  # type: ignore[arg-type]
+        protect=db.protect,
+    )
+
+
+def cnpg_engine(
+    db: DatabaseParts,
+    engine: CloudNativePg,
+    storage_size: str,
+    backups: Backups | None,
+    metrics: Metrics | None,
+    client_selector: dict[str, str],
+    cluster_domain: str,
+) -> EngineOutputs:
+    """The Cluster and what it needs, with the app's generated password (the same
+    resource name as with the built-in server, so a stack keeps its password)."""
+    password = random.RandomPassword(
+        f"{db.name}-password", length=32, special=False, opts=db.opts()
+    )
+    try:
+        settings = cnpg_settings(db, engine, storage_size, backups, metrics)
+        cluster = declare_cnpg_cluster(
+            db.parent,
+            db.name,
+            db.namespace,
+            db.app,
+            client_selector,
+            password.result,
+            settings,
+            cluster_domain,
+        )
+        if db.monitoring and db.monitoring.alerts:
+            schedule = settings.backup_schedule if backups else None
+            cnpg_alert_rules(db, db.monitoring, settings.instances, schedule)
+    except ValueError as problem:
+        raise pulumi.RunError(f"PostgresDatabase {db.name}: {problem}") from None
+    return EngineOutputs(
+        host=cluster.host,
+        password=pulumi.Output.secret(password.result),
+        secret_name=cluster.secret_name,
+        password_secret_key=PASSWORD_KEY,
+        selector=dict(cluster.selector),
+        storage_size=cluster.cluster.spec.apply(lambda spec: str(spec["storage"]["size"])),
+    )

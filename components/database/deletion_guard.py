@@ -1,0 +1,39 @@
+"""The deletion guard of a protected component: one protected object that depends on
+every other object of the component.
+
+On `pulumi destroy` the engine deletes an object only after everything that depends on
+it, and it goes on past a refused (protected) deletion, keeping only what the refused
+object depends on (pulumi's step_executor.go and deployment_executor.go). A protected
+Cluster or volume alone would therefore let the engine delete the server, its network
+policies, backups and alerts first and leave the data running unguarded. The guard is
+deleted first and refused, so a refused destroy deletes nothing of the component."""
+
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .._shared.common import object_meta
+
+WHY = (
+    "The Pulumi stack protects this database: pulumi destroy stops at this object and "
+    "keeps the database and everything guarding it. To delete on purpose: "
+    "docs/operations.md, Teardown."
+)
+
+
+def deletion_guard(
+    component: pulumi.ComponentResource,
+    name: str,
+    namespace: pulumi.Input[str],
+    labels: Mapping[str, str],
+) -> k8s.core.v1.ConfigMap:
+    """Declares `<name>-deletion-guard` as the last child of `component`."""
+    # Every child declared so far; `depends_on` expands a local component the same way.
+    others = list(component._childResources)
+    return k8s.core.v1.ConfigMap(
+        f"{name}-deletion-guard",
+        metadata=object_meta(labels, namespace, f"{name}-deletion-guard"),
+        data={"why": WHY},
+        opts=pulumi.ResourceOptions(parent=component, protect=True, depends_on=others),
+    )
