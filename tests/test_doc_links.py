@@ -67,7 +67,9 @@ def broken_links(page: Path) -> list[str]:
             resolved = (page.parent / path).resolve() if path else page
             if not resolved.exists():
                 broken.append(f"{target}: no such file")
-            elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved.read_text()):
+            elif (
+                anchor and resolved.suffix == ".md" and anchor not in anchors(resolved.read_text())
+            ):
                 broken.append(f"{target}: {resolved.name} has no heading #{anchor}")
     return broken
 
@@ -103,5 +105,5 @@ def test_readme_fits_on_a_few_screens_and_links_every_page() -> None:
     assert len(readme.splitlines()) <= 300
     linked = {Path(target.partition("#")[0]).stem for target in LINK.findall(readme)}
     pages = {page.stem for page in DOCS.glob("*.md")}
-    assert TOPIC_PAGES <= pages
+    assert pages >= TOPIC_PAGES
     assert pages - linked == set(), "README does not link these docs/ pages"

@@ -143,6 +143,18 @@ CNPG_ENGINE = {
 DELETION_GUARD_OBJECT = "kubernetes:core/v1:ConfigMap::webapp-db-deletion-guard"
 DELETION_GUARD = {f"resources.{DELETION_GUARD_OBJECT}": (ABSENT, NEW)}
 
+# The runbook moved from the README to docs/monitoring.md (issue 18): the app's alerts link
+# there (the database's alert rules are compared as rewritten content).
+RUNBOOK_LINKS = {
+    "resources.kubernetes:monitoring.coreos.com/v1:PrometheusRule::webapp-alerts.state.spec"
+    f".groups[0].rules[{index}].annotations.runbook_url": (
+        f"README.md#{alert}",
+        f"docs/monitoring.md#{alert}",
+    )
+    for index, alert in enumerate(
+        ("webappunavailable", "webappreplicasunavailable", "webappautoscaleratmax")
+    )
+}
 EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
     "dev": {
         **SURGE,
@@ -163,6 +175,7 @@ EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
         **SURGE,
         **APP_UIDS,
         **OUTPUTS,
+        **RUNBOOK_LINKS,
         "outputs.databaseStorageSize": (ABSENT, STORAGE_SIZE["prod"]),
         **CNPG_ENGINE,
         **DELETION_GUARD,

@@ -36,7 +36,8 @@ pulumi config set --stack dev --path 'webapp:env.LOG_LEVEL' debug   # a key of a
 pulumi config set --stack dev --secret --path 'webapp:secretEnv.API_KEY' <value>
 ```
 
-Local stacks add `--config-file .pulumi-local/Pulumi.<stack>.yaml` (see the README).
+Local stacks add `--config-file .pulumi-local/Pulumi.<stack>.yaml`
+([operations.md](operations.md#local-stacks-and-the-tracked-stack-files)).
 `make check STACK=<stack>` shows what a stack file deploys and every bad value, without the
 Pulumi CLI. The program refuses an unknown `webapp:` key, and a bad value stops it with one
 sentence naming the key, the value, what is allowed and the command that fixes it.

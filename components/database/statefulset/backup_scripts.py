@@ -81,7 +81,7 @@ fail() {
 if [ -n "${CREDENTIALS_FROM:-}" ] \
     && { [ -z "${AWS_ACCESS_KEY_ID:-}" ] || [ -z "${AWS_SECRET_ACCESS_KEY:-}" ]; }; then
   fail "the Secret $CREDENTIALS_FROM lacks AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY" \
-    "(or does not exist); create it as the README's 'Off-cluster copies' shows"
+    "(or does not exist); create it as docs/backups-and-restore.md, 'Off-cluster copies', shows"
 fi
 s3_path=${BUCKET_URL#s3://}
 bucket=${s3_path%%/*}
