@@ -1,9 +1,13 @@
 # Local-first entry point: every target sets up what it needs on a fresh machine.
 #   make test                 lint and run the test suite (no cluster, no Pulumi CLI)
+#   make check STACK=dev      what the stack file would deploy, and every config error
+#                             with its fix (no CLI, no cluster; RENDER=dir writes manifests)
 #   make preview STACK=dev    show what `up` would change
 #   make up STACK=dev         deploy the stack
 #   make destroy STACK=dev    delete everything the stack created
-#   make render STACK=dev     write the stack's manifests to rendered/<stack>/, no cluster
+#   make render STACK=dev     write the stack's manifests to rendered/<stack>/ with the CLI
+#   make docs                 regenerate docs/configuration.md from Pulumi.yaml
+#   make help                 this list
 # Without PULUMI_BACKEND_URL, state goes to a file backend in .pulumi-state/ (git-ignored).
 # Local stacks read a git-ignored copy of the tracked stack file,
 # .pulumi-local/Pulumi.<stack>.yaml (tools/local_stack_config.py): the passphrase provider
@@ -32,7 +36,11 @@ LOCAL_CONFIG := $(LOCAL)/Pulumi.$(STACK).yaml
 RENDER_STACK := $(STACK)-render
 RENDER_CONFIG := $(LOCAL)/Pulumi.$(RENDER_STACK).yaml
 
-.PHONY: test lint venv docs check preview up destroy render stack pulumi-cli
+.PHONY: help test lint venv docs check preview up destroy render stack pulumi-cli
+
+# The target list above, from this file's own header.
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt policy/requirements.txt deployment/requirements.txt
 	$(PYTHON) -m venv $(VENV)

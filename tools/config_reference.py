@@ -33,7 +33,8 @@ them. A stack file (`Pulumi.<stack>.yaml`) sets only what differs from the defau
 ```sh
 pulumi config set --stack dev webapp:replicas 2          # a value
 pulumi config set --stack dev --path 'webapp:env.LOG_LEVEL' debug   # a key of an object
-pulumi config set --stack dev --secret --path 'webapp:secretEnv.API_KEY' <value>
+pulumi config set --stack dev --config-file .pulumi-local/Pulumi.dev.yaml \\
+  --secret --path 'webapp:secretEnv.API_KEY' <value>   # a local stack's secret: its copy
 ```
 
 Local stacks add `--config-file .pulumi-local/Pulumi.<stack>.yaml`
