@@ -53,8 +53,10 @@ venv: $(BIN)/.installed
 lint: venv
 	$(BIN)/ruff check .
 
+# Two workers, each taking tests as it is free; a worker runs each stack's program once
+# and starts its own servers once. The 10 slowest tests are listed in docs/testing.md.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=10
 
 # What the stack file would deploy, and every config error with its fix: no CLI, no cluster.
 check: venv
