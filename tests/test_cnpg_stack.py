@@ -169,7 +169,7 @@ BAD_VALUES = [
         "dbEngine",
         "cnpg",
         "webapp:dbEngine is 'cnpg', but it must be one of statefulset, cloudnative-pg; "
-        f"{FIX} webapp:dbEngine statefulset",
+        f"{FIX} webapp:dbEngine cloudnative-pg",
     ),
     (
         "dbEngine",
