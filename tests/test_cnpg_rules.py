@@ -161,10 +161,10 @@ def test_aws_endpoint_keeps_boto_defaults() -> None:
 
 
 def test_the_kind_program_renders_valid_restricted_objects() -> None:
-    """The integration job's program (tests/integration/test_cnpg_kind.py) runs here under
+    """The integration job's program (tests/e2e/test_cnpg_operator.py) runs here under
     mocks, so a broken program shows up before CI's cluster run."""
     from tests.crd_schema import load_crds
-    from tests.integration.test_cnpg_kind import CLIENT_LABELS, program
+    from tests.e2e.test_cnpg_operator import CLIENT_LABELS, program
     from tests.test_kubernetes_schema import NEWEST_SUPPORTED, schema_failures
 
     run_ = run("cnpg-it", lambda: program("cnpg-it-test"))

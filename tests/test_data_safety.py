@@ -211,7 +211,10 @@ def test_a_restore_from_the_bucket_downloads_and_checks_first() -> None:
     download, restore = _job_steps(_restore_job(run).manifest()["spec"]["template"])
     assert download["name"] == "download" and restore["name"] == "restore"
     assert _env(download)["RESTORE_FROM"]["value"] == f"{BUCKET}/{DUMP}"
-    assert _env(restore)["RESTORE_FILE"]["value"] == f"restore/{DUMP}"
+    # A directory of the Job's own, which no other job cleans.
+    own = f"restore/{_restore_job(run).manifest()['metadata']['name']}"
+    assert _env(download)["RESTORE_DIR"]["value"] == own
+    assert _env(restore)["RESTORE_FILE"]["value"] == f"{own}/{DUMP}"
     assert _env(restore)["PGUSER"]["value"] == "app"
 
 

@@ -8,9 +8,12 @@ that needs no password.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,12 +29,11 @@ from tests.servers import (
     PostgresServer,
     S3Server,
     describe,
-    free_port,
     owned_dir,
     run_unprivileged,
     small_volume,
+    spawn_unprivileged,
     start_postgres,
-    unprivileged_ids,
     unreachable_endpoint_url,
 )
 
@@ -75,7 +77,16 @@ CREATE TABLE measurements_2026 PARTITION OF measurements
 INSERT INTO measurements SELECT date '2026-01-01' + i, i FROM generate_series(1, 300) i;
 CREATE STATISTICS orders_stats ON customer_id, total FROM orders;
 SELECT lo_from_bytea(0, convert_to('a large object, ' || repeat('x', 5000), 'UTF8'));
+SELECT lo_from_bytea(0, convert_to(repeat('another large object ', 2000), 'UTF8'));
+CREATE MATERIALIZED VIEW customer_totals AS
+  SELECT customer_id, sum(total) AS total FROM orders GROUP BY customer_id;
+CREATE UNIQUE INDEX customer_totals_by_customer ON customer_totals (customer_id);
+GRANT SELECT ON orders, customer_totals TO reporting;
+COMMENT ON TABLE orders IS 'one row per order';
+CREATE TABLE writes (note text PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());
 """
+# A role of the cluster the dump grants to: the app cannot create roles, the superuser can.
+READER_ROLE = "CREATE ROLE reporting"
 
 
 def _events(rows: int) -> str:
@@ -105,6 +116,13 @@ UNION ALL SELECT 'large objects ' || count(*) || ' '
   FROM pg_largeobject_metadata
 UNION ALL SELECT 'statistics ' || stxname FROM pg_statistic_ext
 UNION ALL SELECT 'extension ' || extname FROM pg_extension
+UNION ALL SELECT 'matview ' || matviewname || ' ' || ispopulated || ' ' || definition
+  FROM pg_matviews WHERE schemaname = 'public'
+UNION ALL SELECT 'acl ' || relname || ' ' || relacl::text FROM pg_class
+  WHERE relnamespace = 'public'::regnamespace AND relacl IS NOT NULL
+UNION ALL SELECT 'comment ' || objoid::regclass || ' ' || description FROM pg_description
+  WHERE classoid = 'pg_class'::regclass AND objsubid = 0
+    AND objoid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)
 ORDER BY 1
 """
 
@@ -180,14 +198,18 @@ class Deployed:
             statement, user=user, database=database, password=password, tcp=True, check=False
         )
 
-    def fingerprint(self, user: str = "postgres") -> str:
-        """Every row, sequence, view, function, index, constraint and type of the app's
-        database."""
-        tables = self.sql(
-            "SELECT c.oid::regclass FROM pg_class c WHERE c.relkind = 'r' "
-            "AND c.relnamespace = 'public'::regnamespace ORDER BY c.relname",
-            user=user,
-        ).split()
+    def fingerprint(self, user: str = "postgres", without: tuple[str, ...] = ()) -> str:
+        """Every row, sequence, view, materialized view, function, index, constraint,
+        grant, comment and type of the app's database (less the tables `without`)."""
+        tables = [
+            table
+            for table in self.sql(
+                "SELECT c.oid::regclass FROM pg_class c WHERE c.relkind IN ('r', 'm') "
+                "AND c.relnamespace = 'public'::regnamespace ORDER BY c.relname",
+                user=user,
+            ).split()
+            if table not in without
+        ]
         rows = [
             f"table {table} "
             + self.sql(
@@ -215,7 +237,7 @@ def _deploy(
     hba_file = Path(relocate({"f": hba_arg.removeprefix("hba_file=")}, volumes)["f"])
     server = postgres_factory(bootstrap_user=bootstrap_user, hba_file=hba_file)
     # What the image's entrypoint does on first start: POSTGRES_DB, as the bootstrap user.
-    server.query(f"CREATE DATABASE {DATABASE}", user=bootstrap_user)
+    server.query(f"CREATE DATABASE {DATABASE}; {READER_ROLE}", user=bootstrap_user)
     deployed = Deployed(
         server,
         pod,
@@ -444,13 +466,9 @@ class Jobs:
     bucket: str
     tmp: Path
 
-    def step(
-        self,
-        pod: RenderedPod,
-        name: str,
-        overrides: dict[str, str] | None = None,
-        timeout: float = 120,
-    ) -> subprocess.CompletedProcess[str]:
+    def env(
+        self, pod: RenderedPod, name: str, overrides: dict[str, str] | None = None
+    ) -> dict[str, str]:
         container = pod.container(name)
         env = relocate(
             pod.env(container), {BACKUP_MOUNT: self.backup_dir, "/tmp": owned_dir(self.tmp / name)}
@@ -464,7 +482,44 @@ class Jobs:
         if "PGHOST" in env:
             env.update(PGHOST="127.0.0.1", PGPORT=str(server.port))
         env.update(overrides or {})
-        return run_unprivileged(["/bin/sh", "-c", script(container)], env, timeout=timeout)
+        return env
+
+    def step(
+        self,
+        pod: RenderedPod,
+        name: str,
+        overrides: dict[str, str] | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
+        env = self.env(pod, name, overrides)
+        return run_unprivileged(
+            ["/bin/sh", "-c", script(pod.container(name))], env, timeout=timeout
+        )
+
+    def start(
+        self, pod: RenderedPod, name: str, overrides: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """The step in the background, in a process group of its own (killpg stops it
+        and everything it started, as a container's end does); its output in tmp."""
+        logs = owned_dir(self.tmp / "logs")
+        out, err = (
+            os.open(logs / f"{name}.{kind}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            for kind in ("out", "err")
+        )
+        try:
+            return spawn_unprivileged(
+                ["/bin/sh", "-c", script(pod.container(name))],
+                self.env(pod, name, overrides),
+                stdout=out,
+                stderr=err,
+            )
+        finally:
+            os.close(out)
+            os.close(err)
+
+    def output(self, name: str) -> str:
+        logs = self.tmp / "logs"
+        return (logs / f"{name}.out").read_text() + (logs / f"{name}.err").read_text()
 
     def backup_now(self, overrides: dict[str, str] | None = None) -> None:
         for step in ("dump", "upload"):
@@ -530,7 +585,8 @@ def test_dump_upload_drop_and_restore_from_the_bucket_is_identical(jobs: Jobs) -
     assert stored[f"dev/{name}.sha256"].decode() == (jobs.backup_dir / f"{name}.sha256").read_text()
 
     database.sql(
-        "DROP VIEW big_orders; DROP TABLE orders, events, customers, measurements; "
+        "DROP VIEW big_orders; DROP MATERIALIZED VIEW customer_totals; "
+        "DROP TABLE orders, events, customers, measurements; "
         "DROP TYPE mood; DROP SEQUENCE invoice_numbers; DROP FUNCTION order_total(bigint); "
         "SELECT lo_unlink(oid) FROM pg_largeobject_metadata; CREATE TABLE added_later (i int)",
         user=APP_USER,
@@ -542,112 +598,7 @@ def test_dump_upload_drop_and_restore_from_the_bucket_is_identical(jobs: Jobs) -
         result = jobs.step(restore, step)
         assert result.returncode == 0, describe(result)
     assert database.fingerprint() == before
-    assert not (jobs.backup_dir / "restore").exists(), "the download is cleaned up"
-
-
-def test_a_restore_killed_halfway_leaves_the_database_as_it_was(jobs: Jobs) -> None:
-    database = jobs.database
-    database.sql(_events(150_000), user=APP_USER)
-    jobs.backup_now()
-    (name,) = jobs.local_dumps()
-    database.sql(
-        "DELETE FROM orders WHERE id % 2 = 0; "
-        "INSERT INTO events (payload) VALUES ('after the dump')",
-        user=APP_USER,
-    )
-    before = database.fingerprint()
-
-    restore = jobs.restore_pod(name)
-    container = restore.container("restore")
-    env = relocate(
-        restore.env(container), {BACKUP_MOUNT: jobs.backup_dir, "/tmp": owned_dir(jobs.tmp / "r")}
-    )
-    env.update(
-        PATH=database.server.client_env(APP_USER, None)["PATH"],
-        PGHOST="127.0.0.1",
-        PGPORT=str(database.server.port),
-        LC_ALL="C.UTF-8",
-    )
-    uid, gid = unprivileged_ids()
-    as_root = os.geteuid() == 0
-    process = subprocess.Popen(
-        ["/bin/sh", "-c", script(container)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        user=uid if as_root else None,
-        group=gid if as_root else None,
-        extra_groups=[] if as_root else None,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while "COPY" not in database.sql(
-            "SELECT string_agg(query, ' ') FROM pg_stat_activity "
-            f"WHERE usename = '{APP_USER}' AND state = 'active'"
-        ):
-            assert process.poll() is None, "the restore finished before it could be cut off"
-            assert time.monotonic() < deadline, "the restore never reached its COPY"
-            time.sleep(0.01)
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    deadline = time.monotonic() + 30
-    while (
-        database.sql(f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{APP_USER}'") != "0"
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    assert database.fingerprint() == before
-
-
-def test_retention_keeps_the_newest_dumps_on_the_volume_and_in_the_bucket(jobs: Jobs) -> None:
-    old = [f"{DATABASE}-2026110{day}T030000Z.dump" for day in range(1, 6)]
-    for name in old:
-        (jobs.backup_dir / name).write_bytes(b"an older dump")
-        owned_file(jobs.backup_dir / name)
-        jobs.s3.put(jobs.bucket, f"dev/{name}", b"an older dump")
-    handmade = jobs.backup_dir / "before-migration.dump"
-    handmade.write_bytes(b"kept by hand")
-    owned_file(handmade)
-    jobs.backup_now()
-    (new,) = set(jobs.local_dumps()) - set(old) - {handmade.name}
-    assert jobs.local_dumps() == sorted([*old[-(KEEP - 1) :], new, handmade.name])
-    assert jobs.remote_dumps() == sorted([*old[-(KEEP - 1) :], new])
-
-
-def test_a_nearly_full_volume_still_gets_its_new_dump(jobs: Jobs, tmp_path: Path) -> None:
-    jobs.database.sql(_events(40_000), user=APP_USER)
-    probe = jobs.step(jobs.backup, "dump")
-    assert probe.returncode == 0, describe(probe)
-    (first,) = jobs.local_dumps()
-    size = (jobs.backup_dir / first).stat().st_size
-    # Room for KEEP dumps and a half: full retention leaves it nearly full, and a dump
-    # taken before pruning would not fit.
-    with small_volume(tmp_path / "small", f"{(size * (2 * KEEP + 1) // 2) // 1024}k") as volume:
-        jobs.backup_dir = volume
-        for day in range(1, KEEP + 1):  # full retention, each as large as a real dump
-            path = volume / f"{DATABASE}-2026110{day}T030000Z.dump"
-            path.write_bytes(os.urandom(size))
-            owned_file(path)
-        result = jobs.step(jobs.backup, "dump")
-        assert result.returncode == 0, describe(result)
-        names = jobs.local_dumps()
-        assert len(names) == KEEP and names[0].endswith("02T030000Z.dump"), names
-
-
-def test_an_unreachable_database_fails_in_bounded_time_and_keeps_the_dumps(jobs: Jobs) -> None:
-    kept = jobs.backup_dir / f"{DATABASE}-20261101T030000Z.dump"
-    kept.write_bytes(b"an older dump")
-    owned_file(kept)
-    started = time.monotonic()
-    result = jobs.step(
-        jobs.backup, "dump", {"PGPORT": str(free_port()), "WAIT_SECONDS": "2"}, timeout=60
-    )
-    assert result.returncode != 0
-    assert time.monotonic() - started < 30
-    assert "could not log in to the database at" in result.stderr
-    assert jobs.local_dumps() == [kept.name]
+    assert list((jobs.backup_dir / "restore").iterdir()) == [], "the download is cleaned up"
 
 
 def test_an_unreachable_bucket_fails_the_job_and_deletes_nothing_local(jobs: Jobs) -> None:
@@ -696,3 +647,408 @@ def test_a_missing_credentials_secret_is_named_in_the_log(jobs: Jobs) -> None:
     assert result.returncode != 0
     assert "lacks AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY (or does not exist)" in result.stderr
     assert jobs.remote_dumps() == []
+
+
+# --- restores that cannot half-happen -----------------------------------------------------
+
+# A pg_restore that stops its script output before the first line matching PAUSE_AT, says
+# so in PAUSE_FLAG and waits to be killed: everything before that line has reached psql,
+# nothing after it has. Its --list (the restore's check of the dump) runs unchanged.
+PAUSING_PG_RESTORE = r"""#!/bin/sh
+case " $* " in *" --list "*) exec "$REAL_PG_RESTORE" "$@" ;; esac
+"$REAL_PG_RESTORE" "$@" | awk -v pattern="$PAUSE_AT" -v flag="$PAUSE_FLAG" '
+  !paused && $0 ~ pattern { paused = 1; fflush(); system("touch " flag "; sleep 600") }
+  { print; fflush() }'
+"""
+
+# The app as a writer: one INSERT per connection, as fast as it can, each note logged once
+# it is committed; it stops when STOP exists.
+WRITER = r"""n=0
+while [ ! -e "$STOP" ]; do
+  n=$((n + 1))
+  if psql -X -q -At -c "INSERT INTO writes (note) VALUES ('w$n')" > /dev/null 2>&1; then
+    echo "w$n" >> "$WRITTEN"
+  fi
+done
+"""
+
+PHASES = {
+    "before it began": r"^BEGIN;$",
+    "during the data": "^250\t",
+    "during the large objects": "lowrite",
+    "during the indexes and constraints": "^CREATE INDEX",
+    "after the last statement": r"^COMMIT;$",
+}
+
+
+def _wait_for(what: str, check: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
+        time.sleep(0.02)
+
+
+@dataclass
+class Writer:
+    process: subprocess.Popen[bytes]
+    written: Path
+    stop: Path
+
+    def notes(self) -> list[str]:
+        return self.written.read_text().split() if self.written.exists() else []
+
+    def finish(self) -> list[str]:
+        self.stop.touch()
+        self.process.wait(30)
+        return self.notes()
+
+
+def _writer(jobs: Jobs, label: str) -> Writer:
+    place = owned_dir(jobs.tmp / f"writer-{label}")
+    server = jobs.database.server
+    env = {
+        **server.client_env(APP_USER, jobs.database.passwords["password"], DATABASE),
+        "PGCONNECT_TIMEOUT": "5",
+        "WRITTEN": str(place / "written"),
+        "STOP": str(place / "stop"),
+    }
+    process = spawn_unprivileged(
+        ["/bin/sh", "-c", WRITER], env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    writer = Writer(process, place / "written", place / "stop")
+    _wait_for("the writer's first commit", lambda: len(writer.notes()) > 3)
+    return writer
+
+
+def _writer_waits_on_a_lock(database: Deployed) -> bool:
+    return (
+        database.sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app' "
+            "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO writes%'"
+        )
+        != "0"
+    )
+
+
+@dataclass
+class Bench:
+    jobs: Jobs
+    dump: str
+    dumped: str  # the fingerprint of the dump, less the writer's table
+    dumped_notes: set[str]
+    pausing: Path  # a PATH directory with the pausing pg_restore
+
+
+@pytest.fixture(scope="module")
+def bench(
+    rendered: ProgramRun,
+    s3_server: S3Server,
+    bucket: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Bench]:
+    """One database for the restore tests, with a dump of it and changes made since; the
+    tests that kill a restore leave it as it was, or fail."""
+    servers: list[PostgresServer] = []
+    base = tmp_path_factory.mktemp("restores")
+
+    def create(**kwargs: Any) -> PostgresServer:
+        servers.append(start_postgres(base / "postgres", **kwargs))
+        return servers[-1]
+
+    try:
+        database = _with_data(_deploy(create, rendered, base))
+        database.sql("INSERT INTO writes (note) VALUES ('in the dump')", user=APP_USER)
+        backup = RenderedPod.of(rendered, rendered.one(CRONJOB, "webapp-db-backup"))
+        jobs = Jobs(database, backup, owned_dir(base / "backups"), s3_server, bucket, base / "j")
+        result = jobs.step(backup, "dump")
+        assert result.returncode == 0, describe(result)
+        (dump,) = jobs.local_dumps()
+        dumped = database.fingerprint(without=("writes",))
+        database.sql(
+            "DELETE FROM orders WHERE id % 2 = 0; REFRESH MATERIALIZED VIEW customer_totals; "
+            "INSERT INTO events (payload) VALUES ('after the dump'); "
+            "SELECT lo_from_bytea(0, 'a large object made after the dump'); "
+            "CREATE TABLE added_later (i int); REVOKE SELECT ON orders FROM reporting",
+            user=APP_USER,
+        )
+        pausing = owned_dir(base / "pausing")
+        (pausing / "pg_restore").write_text(PAUSING_PG_RESTORE)
+        (pausing / "pg_restore").chmod(0o755)
+        owned_file(pausing / "pg_restore")
+        yield Bench(jobs, dump, dumped, {"in the dump"}, pausing)
+    finally:
+        for server in servers:
+            server.close()
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_a_restore_killed_at_any_phase_leaves_the_database_as_it_was(
+    bench: Bench, phase: str
+) -> None:
+    """With the app writing all along: while the restore runs, the writer waits on its
+    locks; once it is killed, the database is exactly as before, the writes committed
+    before it included, and the writer goes on."""
+    jobs, database = bench.jobs, bench.jobs.database
+    before = database.fingerprint(without=("writes",))
+    writer = _writer(jobs, phase.replace(" ", "-"))
+    restore = jobs.restore_pod(bench.dump)
+    flag = owned_dir(jobs.tmp / "flags") / phase.replace(" ", "-")
+    env = jobs.env(restore, "restore")
+    overrides = {
+        "PATH": f"{bench.pausing}:{env['PATH']}",
+        "REAL_PG_RESTORE": str(database.server.bindir / "pg_restore"),
+        "PAUSE_AT": PHASES[phase],
+        "PAUSE_FLAG": str(flag),
+    }
+    process = jobs.start(restore, "restore", overrides)
+    try:
+        _wait_for(
+            f"the restore reaching {phase}",
+            lambda: flag.exists() or process.poll() is not None,
+        )
+        assert process.poll() is None, jobs.output("restore")
+        if phase != "before it began":
+            _wait_for(
+                "the writer waiting on the restore", lambda: _writer_waits_on_a_lock(database)
+            )
+            count = len(writer.notes())
+            time.sleep(0.3)
+            assert len(writer.notes()) == count, "a write committed during the restore"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    count = len(writer.notes())
+    _wait_for("the writer going on", lambda: len(writer.notes()) > count + 3)
+    notes = writer.finish()
+    assert database.fingerprint(without=("writes",)) == before, jobs.output("restore")
+    stored = set(database.sql("SELECT note FROM writes", user=APP_USER).split("\n"))
+    assert set(notes) <= stored, "a committed write was lost"
+
+
+def test_a_complete_restore_under_load_equals_the_dump_and_keeps_later_writes(
+    bench: Bench,
+) -> None:
+    jobs, database = bench.jobs, bench.jobs.database
+    writer = _writer(jobs, "complete")
+    result = jobs.step(jobs.restore_pod(bench.dump), "restore")
+    count = len(writer.notes())
+    _wait_for("the writer going on", lambda: len(writer.notes()) > count + 3)
+    notes = writer.finish()
+    assert result.returncode == 0, describe(result)
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith(f"restored {bench.dump} into {DATABASE} (transaction "), last
+    assert last.endswith(" committed)"), last
+    assert database.fingerprint(without=("writes",)) == bench.dumped
+    stored = set(database.sql("SELECT note FROM writes", user=APP_USER).split("\n"))
+    assert bench.dumped_notes <= stored
+    # What the writer committed before the restore is gone with the rest of that state,
+    # and everything from the moment it got in again is kept: the notes are a suffix.
+    later = stored - bench.dumped_notes
+    assert later, "the writer never got in after the restore"
+    first = min(notes.index(note) for note in later)
+    assert later == set(notes[first:])
+
+
+def test_a_restore_that_fails_at_its_last_grant_changes_nothing_and_says_so(
+    bench: Bench,
+) -> None:
+    jobs, database = bench.jobs, bench.jobs.database
+    database.sql("INSERT INTO events (payload) VALUES ('after the restore')", user=APP_USER)
+    database.sql("DROP OWNED BY reporting; DROP ROLE reporting")
+    try:
+        before = database.fingerprint()
+        result = jobs.step(jobs.restore_pod(bench.dump), "restore")
+        assert result.returncode != 0
+        last = result.stderr.strip().splitlines()[-1]
+        assert 'role "reporting" does not exist' in last, describe(result)
+        assert last.endswith(" rolled back"), last
+        assert "nothing was changed: transaction " in last
+        assert database.fingerprint() == before
+    finally:
+        database.sql(READER_ROLE)
+
+
+# --- backups that count only once shown restorable ----------------------------------------
+
+
+def _fake_dump(jobs: Jobs, name: str, sequence: int | None, data: bytes = b"an older dump") -> None:
+    """A dump of an earlier run: its bytes, checksum and (if verified) record."""
+    path = jobs.backup_dir / name
+    path.write_bytes(data)
+    (jobs.backup_dir / f"{name}.sha256").write_text(f"{hashlib.sha256(data).hexdigest()}  {name}\n")
+    files = [path, jobs.backup_dir / f"{name}.sha256"]
+    if sequence is not None:
+        record = jobs.backup_dir / f"{name}.verified"
+        record.write_text(f"sequence {sequence}\nmade 2026-11-01T03:00:00Z\n")
+        files.append(record)
+    for file in files:
+        owned_file(file)
+
+
+def test_a_dump_that_would_not_restore_never_counts(jobs: Jobs) -> None:
+    """The superuser made a schema for the app's tables: DROP OWNED keeps it, so every
+    restore of a dump holding it would fail. The backup says so, keeps nothing new and
+    deletes nothing."""
+    kept = f"{DATABASE}-20261101T030000Z.dump"
+    _fake_dump(jobs, kept, 1)
+    before = sorted(p.name for p in jobs.backup_dir.iterdir() if p.name != ".lock")
+    jobs.database.sql(f"CREATE SCHEMA reports; GRANT ALL ON SCHEMA reports TO {APP_USER}")
+    jobs.database.sql("CREATE TABLE reports.daily (d date)", user=APP_USER)
+    result = jobs.step(jobs.backup, "dump", {"KEEP": "1"})
+    assert result.returncode != 0
+    assert "schema reports belongs to postgres" in result.stderr, describe(result)
+    assert "nothing was deleted" in result.stderr
+    assert sorted(p.name for p in jobs.backup_dir.iterdir() if p.name != ".lock") == before
+
+
+def test_retention_orders_by_the_recorded_sequence_and_counts_only_verified_dumps(
+    jobs: Jobs,
+) -> None:
+    """The clock was set back: the dumps of the earlier runs have later names than the
+    new one. Retention keeps the newest runs' dumps, counts only verified ones, and leaves
+    what it did not make (no checksum, another name, an object without its .sha256)."""
+    names = [f"{DATABASE}-2099010{day}T030000Z.dump" for day in range(1, 6)]
+    for sequence, name in enumerate(reversed(names), start=1):  # day 5 is the oldest run
+        _fake_dump(jobs, name, sequence)
+        jobs.s3.put(jobs.bucket, f"dev/{name}", b"an older dump")
+        jobs.s3.put(
+            jobs.bucket, f"dev/{name}.sha256", (jobs.backup_dir / f"{name}.sha256").read_bytes()
+        )
+        jobs.s3.put(jobs.bucket, f"dev/{name}.verified", f"sequence {sequence}\n".encode())
+    unverified = f"{DATABASE}-20260101T030000Z.dump"
+    _fake_dump(jobs, unverified, None)  # a dump from before the records: counts for nothing
+    handmade = jobs.backup_dir / "before-migration.dump"
+    handmade.write_bytes(b"kept by hand")
+    owned_file(handmade)
+    jobs.s3.put(jobs.bucket, f"dev/{DATABASE}-20250101T030000Z.dump", b"copied in by hand")
+    jobs.backup_now({"KEEP": "2"})
+    (new,) = set(jobs.local_dumps()) - set(names) - {unverified, handmade.name}
+    # KEEP=2 verified: the new run's and the run before it (day 1, the newest run); the
+    # unverified dump counted for nothing and, older than both, goes with the rest.
+    assert jobs.local_dumps() == sorted([new, names[0], handmade.name])
+    assert jobs.remote_dumps() == sorted([new, names[0]])
+    assert f"dev/{DATABASE}-20250101T030000Z.dump" in jobs.s3.objects(jobs.bucket, "dev/")
+    time.sleep(1)  # dump names carry the second
+    jobs.backup_now({"KEEP": "2"})
+    (newer,) = set(jobs.local_dumps()) - {new, names[0], unverified, handmade.name}
+    assert jobs.local_dumps() == sorted([new, newer, handmade.name]), "the last run's dump stays"
+    assert jobs.remote_dumps() == sorted([new, newer])
+
+
+# --- every wait bounded ------------------------------------------------------------------
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port on 127.0.0.1 that accepts connections and never says a word."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+def test_a_server_that_never_answers_fails_each_job_within_its_bound(
+    jobs: Jobs, silent_server: int
+) -> None:
+    made = jobs.step(jobs.backup, "dump")
+    assert made.returncode == 0, describe(made)
+    (kept,) = jobs.local_dumps()
+    bounds = {"WAIT_SECONDS": "3", "PGCONNECT_TIMEOUT": "1", "STATEMENT_SECONDS": "1"}
+    for pod, step in ((jobs.backup, "dump"), (jobs.restore_pod(kept), "restore")):
+        started = time.monotonic()
+        result = jobs.step(pod, step, {"PGPORT": str(silent_server), **bounds}, timeout=60)
+        assert result.returncode != 0
+        assert time.monotonic() - started < 20
+        assert "within 3s (each attempt bounded to 2s)" in result.stderr, describe(result)
+    assert jobs.local_dumps() == [kept]
+    started = time.monotonic()
+    result = jobs.step(
+        jobs.backup,
+        "upload",
+        {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{silent_server}", "S3_CALL_SECONDS": "2"},
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert time.monotonic() - started < 20
+    assert "each call bounded to 2s" in result.stderr, describe(result)
+    assert jobs.local_dumps() == [kept]
+
+
+# --- a full disk --------------------------------------------------------------------------
+
+
+def test_a_full_volume_fails_the_backup_and_deletes_nothing(jobs: Jobs, tmp_path: Path) -> None:
+    probe = jobs.step(jobs.backup, "dump")
+    assert probe.returncode == 0, describe(probe)
+    (first,) = jobs.local_dumps()
+    size = (jobs.backup_dir / first).stat().st_size
+    # Room for KEEP dumps and a half: the new dump does not fit beside KEEP earlier ones.
+    with small_volume(tmp_path / "small", f"{(size * (2 * KEEP + 1) // 2) // 1024}k") as volume:
+        jobs.backup_dir = volume
+        for day in range(1, KEEP + 1):
+            _fake_dump(jobs, f"{DATABASE}-2026110{day}T030000Z.dump", day, os.urandom(size))
+        before = {p.name: p.read_bytes() for p in volume.iterdir() if p.name != ".lock"}
+        result = jobs.step(jobs.backup, "dump")
+        assert result.returncode != 0
+        assert "is full; nothing was deleted" in result.stderr, describe(result)
+        assert {p.name: p.read_bytes() for p in volume.iterdir() if p.name != ".lock"} == before
+    # With room for KEEP + 1 the new dump is made, then the oldest goes.
+    with small_volume(tmp_path / "room", f"{(size * (2 * KEEP + 3) // 2) // 1024}k") as volume:
+        jobs.backup_dir = volume
+        for day in range(1, KEEP + 1):
+            _fake_dump(jobs, f"{DATABASE}-2026110{day}T030000Z.dump", day, os.urandom(size))
+        result = jobs.step(jobs.backup, "dump")
+        assert result.returncode == 0, describe(result)
+        names = jobs.local_dumps()
+        assert len(names) == KEEP and names[0].endswith("02T030000Z.dump"), names
+        assert not [p for p in volume.iterdir() if p.name.endswith(".partial")]
+
+
+# --- one job at a time on the volume ------------------------------------------------------
+
+
+def test_backup_and_restore_take_turns_and_clean_only_their_own_files(jobs: Jobs) -> None:
+    (jobs.backup_dir / ".lock").touch()
+    owned_file(jobs.backup_dir / ".lock")
+    running = jobs.backup_dir / f"{DATABASE}-20261101T030000Z.dump.partial"
+    running.write_bytes(b"a dump being written")
+    other = owned_dir(owned_dir(jobs.backup_dir / "restore") / "webapp-db-restore-0123456789")
+    (other / "waiting.dump").write_bytes(b"another restore's download")
+    # A run of another job holding the lock, as the scripts take it.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX);"
+            " print('locked', flush=True); time.sleep(600)",
+            str(jobs.backup_dir / ".lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        for pod, step in ((jobs.backup, "dump"), (jobs.restore_pod("x.dump"), "restore")):
+            result = jobs.step(pod, step, {"VOLUME_LOCK_SECONDS": "2"})
+            assert result.returncode != 0
+            assert "held" in result.stderr and "for over 2s; nothing was changed" in result.stderr
+        assert running.exists(), "a running backup's file was deleted"
+    finally:
+        holder.kill()  # a killed run: its lock goes with it
+        holder.wait()
+    backup = jobs.step(jobs.backup, "dump")
+    assert backup.returncode == 0, describe(backup)
+    assert not running.exists(), "under the lock, a killed run's partial file is cleaned up"
+    assert (other / "waiting.dump").exists(), "another restore's download was deleted"
+    (name,) = jobs.local_dumps()
+    upload = jobs.step(jobs.backup, "upload")
+    assert upload.returncode == 0, describe(upload)
+    restore = jobs.restore_pod(f"s3://{jobs.bucket}/dev/{name}")
+    for step in ("download", "restore"):
+        result = jobs.step(restore, step)
+        assert result.returncode == 0, describe(result)
+    assert (other / "waiting.dump").exists(), "another restore's download was deleted"
+    assert [p.name for p in (jobs.backup_dir / "restore").iterdir()] == [other.name]

@@ -106,7 +106,21 @@ CNPG_ENGINE_OBJECTS = (
 # the dashboard's replication row has its panels (test_dashboard.py). Every difference
 # under one of these paths stands as one.
 REWRITTEN = "<rewritten>"
+_DB_POD = "resources.kubernetes:apps/v1:StatefulSet::webapp-db-statefulset.state.spec.template"
+_DUMP = (
+    "resources.kubernetes:batch/v1:CronJob::webapp-db-backup"
+    ".state.spec.jobTemplate.spec.template.spec.containers[0]"
+)
 REWRITTEN_CONTENT = {
+    # Issue 15, tested against a real server in test_database_scripts.py: the start-up
+    # hook makes the scratch database every dump is restored into before it counts
+    # (SCRATCH_DATABASE), and the dump's script and bounds are new.
+    "dev": (
+        f"{_DB_POD}.spec.containers[0].env",
+        f"{_DB_POD}.spec.containers[0].lifecycle.postStart.exec.command[2]",
+        f"{_DUMP}.command[2]",
+        f"{_DUMP}.env",
+    ),
     "prod": (
         "resources.kubernetes:monitoring.coreos.com/v1:PrometheusRule::webapp-db-alerts.state.spec",
         "resources.kubernetes:core/v1:ConfigMap::webapp-dashboard.state.data.webapp-prod-webapp.json",
@@ -189,6 +203,7 @@ ONE_WAY_IN = {
 
 EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
     "dev": {
+        **{path: (REWRITTEN, REWRITTEN) for path in REWRITTEN_CONTENT["dev"]},
         **SURGE,
         **UIDS,
         **CLAIMS,

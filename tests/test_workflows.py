@@ -320,7 +320,17 @@ def test_each_job_uses_the_kubeconfig_of_its_own_stack() -> None:
         assert writers and writers[0] < pulumi_at, f"{job_id} does not set KUBECONFIG first"
 
 
-def test_integration_runs_against_a_kind_cluster() -> None:
+def _e2e_step(a_job: dict) -> int:
+    (index,) = [
+        i for i, s in enumerate(steps(a_job)) if re.search(r"\bmake e2e\b", str(s.get("run", "")))
+    ]
+    return index
+
+
+def test_integration_runs_the_e2e_suite_against_a_kind_cluster() -> None:
+    """The kind job runs the real-engine suite (make e2e) against its cluster with the
+    Pulumi CLI it installs: WEBAPP_E2E_CONTEXT names the kind context, so the suite builds
+    no toolchain and starts no control plane of its own."""
     integration = job("integration")
     all_steps = steps(integration)
     kind = [i for i, s in enumerate(all_steps) if action_name(s) == "helm/kind-action"]
@@ -329,20 +339,14 @@ def test_integration_runs_against_a_kind_cluster() -> None:
         for i, s in enumerate(all_steps)
         if action_name(s) in ("pulumi/actions", "pulumi/setup-pulumi")
     ]
-    pytest_steps = [
-        (i, s)
-        for i, s in enumerate(all_steps)
-        if re.search(r"venv/bin/python -m pytest tests/integration\b", str(s.get("run", "")))
-    ]
     assert kind, "integration must create a kind cluster with helm/kind-action"
     assert cli, "integration must install the Pulumi CLI"
-    assert len(pytest_steps) == 1, "integration must run the tests in tests/integration"
-    index, step = pytest_steps[0]
+    index = _e2e_step(integration)
     assert kind[0] < index and cli[0] < index
-    env = effective_env(workflow_of("integration"), integration, step)
-    # The tests skip unless asked, so without these the job would pass having run nothing.
-    assert str(env.get("WEBAPP_IT")) == "1"
-    assert str(env.get("WEBAPP_IT_CLUSTER")) == "1"
+    env = effective_env(workflow_of("integration"), integration, all_steps[index])
+    # helm/kind-action names the context kind-<cluster_name>.
+    cluster_name = all_steps[kind[0]]["with"]["cluster_name"]
+    assert env.get("WEBAPP_E2E_CONTEXT") == f"kind-{cluster_name}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -604,22 +608,18 @@ def test_updates_of_a_stack_never_run_in_parallel() -> None:
 
 
 def test_integration_installs_what_the_cnpg_test_needs() -> None:
-    """tests/integration/test_cnpg_kind.py skips without WEBAPP_IT_CNPG=1, helm and
-    kubectl-cnpg; both tools are pinned, installed after the kind cluster and before the
-    tests, and the job has time for the operator and a two-instance Cluster."""
+    """tests/e2e/test_cnpg_operator.py needs WEBAPP_E2E_CNPG=1, helm and kubectl-cnpg (under
+    CI a skip fails the run); both tools are pinned, installed after the kind cluster and
+    before the suite, and the job has time for the operator and a two-instance Cluster."""
     integration = job("integration")
     all_steps = steps(integration)
     (kind,) = [i for i, s in enumerate(all_steps) if action_name(s) == "helm/kind-action"]
-    (tests,) = [
-        i
-        for i, s in enumerate(all_steps)
-        if re.search(r"venv/bin/python -m pytest tests/integration\b", str(s.get("run", "")))
-    ]
+    tests = _e2e_step(integration)
     (helm,) = [i for i, s in enumerate(all_steps) if action_name(s) == "azure/setup-helm"]
     assert re.fullmatch(r"v\d+\.\d+\.\d+", str(all_steps[helm]["with"]["version"]))
     (plugin,) = [i for i, s in enumerate(all_steps) if "kubectl-cnpg" in str(s.get("run", ""))]
     assert "/download/v1.30.0/kubectl-cnpg_1.30.0_" in all_steps[plugin]["run"]
     assert kind < helm < tests and kind < plugin < tests
     env = effective_env(workflow_of("integration"), integration, all_steps[tests])
-    assert str(env.get("WEBAPP_IT_CNPG")) == "1"
+    assert str(env.get("WEBAPP_E2E_CNPG")) == "1"
     assert integration["timeout-minutes"] >= 45

@@ -3,76 +3,334 @@
 Every script is POSIX sh using only the tools of the image it runs in (the official
 `postgres` image, or the AWS CLI image for object storage), reads its settings from
 environment variables, and says what went wrong in one line before it exits non-zero.
-The test suite runs these exact texts, taken from the rendered objects, against a real
-PostgreSQL server and a real S3 API.
+Every wait is bounded in wall-clock time by a variable the job sets (jobs.py),
+and the bound is in the message. The test suite runs these exact texts, taken from the
+rendered objects, against a real PostgreSQL server and a real S3 API.
+
+What a restore guarantees and what a backup's "verified" means is in
+docs/backups-and-restore.md.
 """
 
-# Shared by the job scripts: wait, boundedly, until the role can log in (not merely until
-# the server answers: on a first start or a password rotation the role or its new password
-# may come a moment later), then fail with a sentence that says what went wrong.
-_WAIT_FOR_DATABASE = r"""fail() {
+# Shared by the postgres-image scripts. Client programs run under `timeout`: a server that
+# accepts TCP and never answers would otherwise hold them until the Job's deadline, and
+# PGCONNECT_TIMEOUT bounds only the connection. Short statements also carry server-side
+# timeouts, so a lock held elsewhere fails them instead of queueing them.
+_POSTGRES_COMMON = r"""set -eu
+fail() {
   echo "$0: $*" >&2
   exit 1
 }
-waited=0
-until error=$(psql -X -q -At -c 'SELECT 1' 2>&1 > /dev/null); do
-  if [ "$waited" -ge "${WAIT_SECONDS:-300}" ]; then
-    fail "could not log in to the database at $PGHOST:$PGPORT as $PGUSER within ${waited}s:" \
-      "$(printf '%s' "$error" | tail -n 1)"
-  fi
-  sleep 2
-  waited=$((waited + 2))
-done
+export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-10}"
+STATEMENT_SECONDS=${STATEMENT_SECONDS:-60}
+tmp=${TMPDIR:-/tmp}
+sql() {
+  PGOPTIONS="-c statement_timeout=${STATEMENT_SECONDS}s -c lock_timeout=${STATEMENT_SECONDS}s" \
+    timeout "$((STATEMENT_SECONDS + PGCONNECT_TIMEOUT + 5))" \
+    psql -X -q -At -v ON_ERROR_STOP=1 "$@"
+}
+# Until the role can log in (not merely until the server answers: on a first start or a
+# password rotation the role or its new password may come a moment later).
+wait_for_database() {
+  started=$(date +%s)
+  until error=$(sql -c 'SELECT 1' 2>&1 > /dev/null); do
+    if [ "$(($(date +%s) - started))" -ge "$WAIT_SECONDS" ]; then
+      fail "could not log in to the database at $PGHOST:$PGPORT as $PGUSER within" \
+        "${WAIT_SECONDS}s (each attempt bounded to $((STATEMENT_SECONDS + PGCONNECT_TIMEOUT))s):" \
+        "$(printf '%s' "${error:-no answer}" | tail -n 1)"
+    fi
+    sleep 2
+  done
+}
+# One backup or restore at a time on the volume. flock is held by the open file, so a run
+# that is killed (or its pod deleted) releases it at once; nothing is left to clean up.
+lock_volume() {
+  exec 9>> "$BACKUP_DIR/.lock"
+  started=$(date +%s)
+  until flock -n 9; do
+    if [ "$(($(date +%s) - started))" -ge "$VOLUME_LOCK_SECONDS" ]; then
+      fail "another backup or restore has held $BACKUP_DIR/.lock for over" \
+        "${VOLUME_LOCK_SECONDS}s; nothing was changed, run this again once it is done"
+    fi
+    sleep 1
+  done
+}
 """
 
-# Dumps are named <database>-<UTC time>.dump, so names sort by age; files of other names
-# (a dump copied in by hand) are never pruned.
+# The restore, shared by the restore Job and by a backup's proof that its dump restores.
+# pg_restore --single-transaction writes one BEGIN and one COMMIT around everything, and no
+# BEGIN/COMMIT of its own around the large objects (pg_backup_archiver.c), so the whole
+# restore is one transaction from the first DROP to the last GRANT; psql sends nothing
+# after an input that ends early, and the server rolls the transaction back. Right after
+# pg_restore's fixed SET lines (which set lock_timeout to 0) the prelude goes in: it ends
+# the role's other sessions and takes ACCESS EXCLUSIVE locks on every table and view the
+# role owns, so the app's writers wait (or time out) until the restore commits or rolls
+# back, and it logs its transaction id, which the script looks up afterwards
+# (txid_status) instead of trusting psql's exit code. Then DROP OWNED removes everything
+# the role owns, so objects made since the dump go too; the superuser's extensions stay.
+_RESTORE = r"""restore_prelude() {
+  cat <<'SQL'
+DO $webapp$
+DECLARE
+  lock_seconds int := pg_catalog.current_setting('webapp.lock_seconds')::int;
+  deadline timestamptz := pg_catalog.clock_timestamp() + lock_seconds * interval '1 second';
+  relations text;
+BEGIN
+  IF pg_catalog.current_setting('server_version_num')::int >= 140000 THEN
+    -- A killed client's backend stops within seconds, even in a long statement.
+    PERFORM pg_catalog.set_config('client_connection_check_interval', '5s', true);
+  END IF;
+  SELECT pg_catalog.string_agg(c.oid::pg_catalog.regclass::text, ', ') INTO relations
+    FROM pg_catalog.pg_class c
+    WHERE c.relowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
+      AND c.relkind IN ('r', 'p', 'v');
+  LOOP
+    PERFORM pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity
+      WHERE datname = pg_catalog.current_database() AND usename = current_user
+        AND pid <> pg_catalog.pg_backend_pid();
+    BEGIN
+      PERFORM pg_catalog.set_config('lock_timeout', '2s', true);
+      IF relations IS NOT NULL THEN
+        EXECUTE 'LOCK TABLE ' || relations || ' IN ACCESS EXCLUSIVE MODE';
+      END IF;
+      EXIT;
+    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+      IF pg_catalog.clock_timestamp() > deadline THEN
+        RAISE EXCEPTION 'other sessions kept the tables locked for over % s', lock_seconds;
+      END IF;
+    END;
+  END LOOP;
+  PERFORM pg_catalog.set_config('lock_timeout', lock_seconds || 's', true);
+  PERFORM pg_catalog.set_config('client_min_messages', 'notice', true);
+  RAISE NOTICE 'restore transaction % in backend %',
+    pg_catalog.txid_current(), pg_catalog.pg_backend_pid();
+  PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
+END
+$webapp$;
+DROP OWNED BY CURRENT_USER CASCADE;
+SQL
+}
+with_prelude() {
+  while IFS= read -r line; do
+    case "$line" in
+      "BEGIN;" | "SET "* | "SELECT pg_catalog.set_config("* | "" | "--"* | "\\restrict "*)
+        printf '%s\n' "$line"
+        ;;
+      *)
+        restore_prelude
+        printf '%s\n' "$line"
+        break
+        ;;
+    esac
+  done
+  cat
+}
+# restore_list <dump> <list file>: the dump's entries, less those an owner cannot restore
+# over a live database: pg_dump creates extensions IF NOT EXISTS, but only an extension's
+# owner may comment on it, and those the superuser made stay the superuser's.
+restore_list() {
+  timeout "$STATEMENT_SECONDS" pg_restore --list "$1" > "$2.all" || return 1
+  grep -vE '^[0-9]+; [0-9]+ [0-9]+ COMMENT - EXTENSION ' "$2.all" > "$2" || true
+}
+# collisions <list file>: schemas, tables, views and sequences the dump creates that exist
+# in the connected database under another owner: DROP OWNED leaves them, and the
+# restore's CREATE would fail (a schema the superuser made for the app, say).
+collisions() {
+  schemas=$(sed -n 's/^[0-9]*; [0-9]* [0-9]* SCHEMA - \([^ ]*\) .*$/\1/p' "$1")
+  relations=$(sed -n -E \
+    's/^[0-9]+; [0-9]+ [0-9]+ (TABLE|VIEW|SEQUENCE|MATERIALIZED VIEW) ([^ ]+) ([^ ]+) .*$/\2.\3/p' \
+    "$1")
+  sql -v schemas="$schemas" -v relations="$relations" -f - <<'SQL'
+SELECT pg_catalog.string_agg(found, ', ') FROM (
+  SELECT pg_catalog.format('schema %s belongs to %s', nspname, pg_get_userbyid(nspowner))
+    FROM pg_namespace
+    WHERE nspname = ANY (pg_catalog.string_to_array(:'schemas', E'\n'))
+      AND nspname <> 'public'
+      AND nspowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
+  UNION ALL
+  SELECT pg_catalog.format('%s.%s belongs to %s', n.nspname, c.relname,
+      pg_get_userbyid(c.relowner))
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname || '.' || c.relname = ANY (pg_catalog.string_to_array(:'relations', E'\n'))
+      AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
+) collisions (found);
+SQL
+}
+# restore_into <database> <dump> <list file> <seconds>: one transaction; afterwards
+# $outcome is what the database says became of it: committed, rolled back, none (it never
+# began) or unknown; $restore_error is the last error line, if any.
+restore_into() {
+  rm -f "$tmp/pg_restore.rc"
+  status=0
+  {
+    {
+      pg_restore --single-transaction --no-owner --use-list="$3" --file=- "$2"
+      echo "$?" > "$tmp/pg_restore.rc"
+    } | with_prelude
+  } | PGOPTIONS="-c webapp.lock_seconds=$LOCK_SECONDS" timeout "$4" \
+    psql -X -q -At -v ON_ERROR_STOP=1 -o /dev/null --dbname="$1" 2> "$tmp/restore.log" \
+    || status=$?
+  grep -v 'NOTICE:  restore transaction' "$tmp/restore.log" >&2 || true
+  restore_error=$(grep -E 'ERROR|FATAL|error' "$tmp/restore.log" | tail -n 1) || true
+  if [ "$status" -eq 124 ]; then
+    restore_error="it did not finish within ${4}s"
+  elif [ "$(cat "$tmp/pg_restore.rc" 2> /dev/null)" != 0 ] && [ -z "$restore_error" ]; then
+    restore_error="pg_restore could not read the whole dump"
+  fi
+  found=$(sed -n 's/.*NOTICE:  restore transaction \([0-9]*\) in backend \([0-9]*\).*/\1 \2/p' \
+    "$tmp/restore.log")
+  xid=${found% *}
+  pid=${found#* }
+  if [ -z "$found" ]; then
+    outcome=none
+    return
+  fi
+  # A cut-off client's backend may still be inside the transaction: end it, then ask.
+  started=$(date +%s)
+  while :; do
+    outcome=$(sql --dbname="$1" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+      WHERE pid = $pid AND usename = current_user
+        AND backend_xid::text::bigint = $xid % 4294967296" \
+      -c "SELECT txid_status($xid)" 2> /dev/null | tail -n 1) || outcome=unknown
+    case "$outcome" in
+      committed) return ;;
+      aborted) outcome="rolled back"; return ;;
+    esac
+    if [ "$(($(date +%s) - started))" -ge "$STATEMENT_SECONDS" ]; then
+      outcome=unknown
+      return
+    fi
+    sleep 1
+  done
+}
+"""
+
+# Dumps are named <database>-<UTC time>.dump. A dump counts only once it has been shown
+# restorable, and its <dump>.verified record says so; retention orders dumps by the
+# sequence number in that record (the order the runs made them, whatever the clock said),
+# never deletes the newest verified one, and counts only verified ones. Files of other
+# names (a dump copied in by hand) and dumps without our .sha256 are never pruned.
 _DUMP_NAMES = r"""dump_names() {
   grep -E "^${1:-}${PGDATABASE}-[0-9]{8}T[0-9]{6}Z\.dump$" | sort
 }
 """
 
-# Room is made before the dump (one fewer than KEEP, never fewer than one good dump), so a
-# volume sized for KEEP dumps never fills up for good; leftovers of an earlier restore go
-# too. The dump goes to a partial file that is read back and renamed only when complete,
-# with its checksum beside it.
+# Everything is written to a .partial file and renamed into place only once complete and
+# read back, so a full disk or a kill leaves nothing a restore or retention would pick up;
+# nothing is deleted before the new dump is complete and verified. Under the volume lock
+# no other run is writing, so .partial files are a killed run's; a restore's download is
+# left alone until it is older than a restore may take.
 BACKUP_SCRIPT = (
-    "set -eu\n"
-    + _WAIT_FOR_DATABASE
+    _POSTGRES_COMMON
+    + _RESTORE
     + _DUMP_NAMES
-    + r"""prune_to() {
-  excess=$(($(ls -1 "$BACKUP_DIR" | dump_names | wc -l) - $1))
-  if [ "$excess" -gt 0 ]; then
-    ls -1 "$BACKUP_DIR" | dump_names | head -n "$excess" | while read -r old; do
-      rm -f -- "$BACKUP_DIR/$old" "$BACKUP_DIR/$old.sha256"
-      echo "removed $old"
-    done
-  fi
+    + r"""last_sequence() {
+  for record in "$BACKUP_DIR"/*.dump.verified; do
+    [ -f "$record" ] && sed -n 's/^sequence \([0-9][0-9]*\)$/\1/p' "$record"
+  done | sort -n | tail -n 1
 }
+prune() {
+  ls -1 "$BACKUP_DIR" | dump_names | while read -r name; do
+    [ -f "$BACKUP_DIR/$name.sha256" ] || continue
+    sequence=$(sed -n 's/^sequence \([0-9][0-9]*\)$/\1/p' "$BACKUP_DIR/$name.verified" \
+      2> /dev/null) || true
+    echo "${sequence:-0} $name ${sequence:+verified}"
+  done | sort -k1,1nr -k2,2r | {
+    kept=0
+    while read -r sequence name verified; do
+      if [ "$kept" -lt "$KEEP" ]; then
+        if [ -n "$verified" ]; then kept=$((kept + 1)); fi
+        continue
+      fi
+      rm -f -- "$BACKUP_DIR/$name"
+      rm -f -- "$BACKUP_DIR/$name.sha256" "$BACKUP_DIR/$name.verified"
+      echo "removed $name (sequence $sequence)"
+    done
+  }
+  # Records of a dump removed by a run cut off halfway through the lines above.
+  for record in "$BACKUP_DIR"/*.dump.sha256 "$BACKUP_DIR"/*.dump.verified; do
+    [ -f "$record" ] && [ ! -f "${record%.*}" ] && rm -f -- "$record"
+  done
+  return 0
+}
+full_or() {
+  if df -P "$BACKUP_DIR" | awk 'NR == 2 && $4 < 1024 { found = 1 } END { exit !found }' \
+      || grep -q 'No space left' "$tmp/backup.err" 2> /dev/null; then
+    fail "the backup volume $BACKUP_DIR is full; nothing was deleted, the earlier dumps" \
+      "are kept; make room for $((KEEP + 1)) dumps (webapp:backupStorageSize) or keep" \
+      "fewer (webapp:backupRetain)"
+  fi
+  fail "$@"
+}
+lock_volume
 rm -f "$BACKUP_DIR"/*.partial
-rm -rf "$BACKUP_DIR/restore"
-room=$((KEEP - 1))
-if [ "$room" -lt 1 ]; then room=1; fi
-prune_to "$room"
+if [ -d "$BACKUP_DIR/restore" ]; then
+  find "$BACKUP_DIR/restore" -mindepth 1 -maxdepth 1 -mmin "+$((RESTORE_DEADLINE_SECONDS / 60))" \
+    -exec rm -rf {} + || true
+fi
+wait_for_database
+[ "$SCRATCH_DATABASE" != "$PGDATABASE" ] \
+  || fail "the scratch database may not be $PGDATABASE itself; nothing was changed"
+sql --dbname="$SCRATCH_DATABASE" -c 'SELECT 1' > /dev/null \
+  || fail "cannot connect to the scratch database $SCRATCH_DATABASE, where every dump is" \
+    "restored before it counts; the database pod's start-up hook creates it: restart that" \
+    "pod; nothing was changed"
 name="${PGDATABASE}-$(date -u +%Y%m%dT%H%M%SZ).dump"
+[ ! -e "$BACKUP_DIR/$name" ] || fail "$BACKUP_DIR/$name exists already; nothing was changed"
 partial="$BACKUP_DIR/$name.partial"
-trap 'rm -f "$partial"' EXIT
-pg_dump --format=custom --file="$partial" \
-  || fail "pg_dump failed (see above); the earlier dumps are kept"
-pg_restore --list "$partial" > /dev/null || fail "the new dump cannot be read back"
+moved=""
+trap 'rm -f "$BACKUP_DIR/$name".*partial; [ -z "$moved" ] || rm -f "$BACKUP_DIR/$name"*' EXIT
+timeout "$DUMP_SECONDS" pg_dump --format=custom --lock-wait-timeout="${LOCK_SECONDS}s" \
+  --file="$partial" 2> "$tmp/backup.err" || {
+  status=$?
+  cat "$tmp/backup.err" >&2
+  [ "$status" -ne 124 ] || fail "pg_dump did not finish within ${DUMP_SECONDS}s; nothing" \
+    "was deleted, the earlier dumps are kept"
+  full_or "pg_dump failed (see above); nothing was deleted, the earlier dumps are kept"
+}
+restore_list "$partial" "$tmp/backup.list" \
+  || fail "the new dump cannot be read back; nothing was deleted, the earlier dumps are kept"
+clashes=$(collisions "$tmp/backup.list") \
+  || fail "cannot compare the new dump with $PGDATABASE; nothing was deleted"
+[ -z "$clashes" ] || fail "the new dump could not be restored over $PGDATABASE: $clashes" \
+  "(DROP OWNED BY $PGUSER keeps them, so the restore's CREATE would fail); have the" \
+  "superuser give them to $PGUSER (ALTER ... OWNER TO $PGUSER); nothing was deleted, the" \
+  "earlier dumps are kept"
+started=$(date +%s)
+restore_into "$SCRATCH_DATABASE" "$partial" "$tmp/backup.list" "$VERIFY_SECONDS"
+[ "$outcome" = committed ] || fail "the new dump does not restore into the scratch" \
+  "database $SCRATCH_DATABASE (${restore_error:-see above}); it is not kept, nothing was" \
+  "deleted, the earlier dumps are kept"
+took=$(($(date +%s) - started))
+sql --dbname="$SCRATCH_DATABASE" -c 'DROP OWNED BY CURRENT_USER CASCADE' > /dev/null \
+  || echo "could not empty the scratch database $SCRATCH_DATABASE; the next backup does" >&2
 sum=$(sha256sum "$partial" | cut -d' ' -f1)
+sequence=$(($(last_sequence) + 1))
+checksum="$sum  $name"
+record="sequence $sequence
+made $(date -u +%Y-%m-%dT%H:%M:%SZ)
+restored into $SCRATCH_DATABASE in ${took}s"
+{ printf '%s\n' "$checksum" > "$BACKUP_DIR/$name.sha256.partial" \
+  && printf '%s\n' "$record" > "$BACKUP_DIR/$name.verified.partial" \
+  && [ "$(cat "$BACKUP_DIR/$name.sha256.partial")" = "$checksum" ] \
+  && [ "$(cat "$BACKUP_DIR/$name.verified.partial")" = "$record" ]; } 2> "$tmp/backup.err" \
+  || full_or "cannot write the checksum beside the new dump; nothing was deleted"
+moved=yes
 mv "$partial" "$BACKUP_DIR/$name"
-printf '%s  %s\n' "$sum" "$name" > "$BACKUP_DIR/$name.sha256"
+mv "$BACKUP_DIR/$name.sha256.partial" "$BACKUP_DIR/$name.sha256"
+mv "$BACKUP_DIR/$name.verified.partial" "$BACKUP_DIR/$name.verified"
+moved=""
 trap - EXIT
-prune_to "$KEEP"
-echo "backup written: $name ($(wc -c < "$BACKUP_DIR/$name") bytes, sha256 $sum)"
+prune
+echo "backup written and verified: $name ($(wc -c < "$BACKUP_DIR/$name") bytes, sha256" \
+  "$sum, sequence $sequence, restored into $SCRATCH_DATABASE in ${took}s)"
 """
 )
 
-# Object storage scripts run in the AWS CLI image. Timeouts and retries are bounded, so an
-# unreachable bucket fails the job within minutes. Each dump's checksum is an object of
-# its own beside it (<dump>.sha256), not metadata: some S3-compatible stores change the
-# case of metadata headers, and the CLI then cannot find them.
+# Object storage scripts run in the AWS CLI image. Each call is bounded (`timeout`, the
+# CLI's own connect and read timeouts, bounded retries), so an unreachable bucket fails
+# the job within minutes. Each dump's checksum is an object of its own beside it
+# (<dump>.sha256), not metadata: some S3-compatible stores change the case of metadata
+# headers, and the CLI then cannot find them.
 _S3_COMMON = r"""set -eu
 fail() {
   echo "$0: $*" >&2
@@ -81,121 +339,159 @@ fail() {
 if [ -n "${CREDENTIALS_FROM:-}" ] \
     && { [ -z "${AWS_ACCESS_KEY_ID:-}" ] || [ -z "${AWS_SECRET_ACCESS_KEY:-}" ]; }; then
   fail "the Secret $CREDENTIALS_FROM lacks AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY" \
-    "(or does not exist); create it as the README's 'Off-cluster copies' shows"
+    "(or does not exist); create it as docs/backups-and-restore.md's 'Off-cluster" \
+    "copies' shows"
 fi
 s3_path=${BUCKET_URL#s3://}
 bucket=${s3_path%%/*}
 prefix=${s3_path#"$bucket"}
 prefix=${prefix#/}
 if [ -n "$prefix" ]; then prefix="${prefix%/}/"; fi
+bound="each call bounded to ${S3_CALL_SECONDS}s, a copy to ${S3_COPY_SECONDS}s"
 s3() {
-  aws --cli-connect-timeout 10 --cli-read-timeout 120 "$@"
+  timeout "$S3_CALL_SECONDS" aws --cli-connect-timeout 10 --cli-read-timeout 60 "$@"
+}
+s3_copy() {
+  timeout "$S3_COPY_SECONDS" aws --cli-connect-timeout 10 --cli-read-timeout 60 s3 cp \
+    --only-show-errors "$@"
 }
 """
 
-# After a successful dump: every dump on the volume that the bucket lacks is copied (so a
-# day whose upload failed is caught up later), verified by reading the stored bytes back
-# and comparing checksums, and only then marked complete by its .sha256 object; then the
-# bucket is pruned to the same retention. A failed upload fails the job and deletes
-# nothing local.
+# After a successful dump: every verified dump on the volume that the bucket lacks is
+# copied (so a day whose upload failed is caught up later), checked by reading the stored
+# bytes back, and only then marked complete: its .verified record, then its .sha256 object
+# last. Then the bucket is pruned like the volume: by the records' sequence numbers,
+# counting only verified dumps; objects without a .sha256 (an upload cut off, a dump
+# copied in by hand) are neither counted nor deleted. A failed upload deletes nothing.
 UPLOAD_SCRIPT = (
     _S3_COMMON
     + _DUMP_NAMES
-    + r"""keys=$(s3 s3api list-objects-v2 --bucket "$bucket" --prefix "$prefix$PGDATABASE-" \
-  --query 'Contents[].Key' --output text) \
-  || fail "cannot list s3://$bucket/$prefix; nothing was uploaded, the local dumps are kept"
+    + r"""list_keys() {
+  s3 s3api list-objects-v2 --bucket "$bucket" --prefix "$prefix$PGDATABASE-" \
+    --query 'Contents[].Key' --output text
+}
+keys=$(list_keys) || fail "cannot list s3://$bucket/$prefix ($bound); nothing was" \
+  "uploaded, the local dumps are kept"
 stored=$(printf '%s\n' $keys)
 uploaded=0
 for name in $(ls -1 "$BACKUP_DIR" | dump_names); do
+  [ -f "$BACKUP_DIR/$name.verified" ] && [ -f "$BACKUP_DIR/$name.sha256" ] || continue
   if printf '%s\n' "$stored" | grep -qxF "$prefix$name.sha256"; then continue; fi
   file="$BACKUP_DIR/$name"
-  sum=$(sha256sum "$file" | cut -d' ' -f1)
-  s3 s3 cp "$file" "s3://$bucket/$prefix$name" --only-show-errors \
-    || fail "uploading $name to s3://$bucket/$prefix failed; the local dumps are kept"
-  copy=$(s3 s3 cp "s3://$bucket/$prefix$name" - | sha256sum | cut -d' ' -f1) \
-    || fail "cannot read back s3://$bucket/$prefix$name"
-  [ "$copy" = "$sum" ] \
-    || fail "s3://$bucket/$prefix$name does not match the dump (sha256 $copy, not $sum)"
-  printf '%s  %s\n' "$sum" "$name" \
-    | s3 s3 cp - "s3://$bucket/$prefix$name.sha256" --only-show-errors \
-    || fail "cannot write s3://$bucket/$prefix$name.sha256"
+  sum=$(cut -d' ' -f1 "$file.sha256")
+  s3_copy "$file" "s3://$bucket/$prefix$name" \
+    || fail "uploading $name to s3://$bucket/$prefix failed ($bound); the local dumps are kept"
+  copy=$(s3_copy "s3://$bucket/$prefix$name" - | sha256sum | cut -d' ' -f1)
+  [ "$copy" = "$sum" ] || fail "s3://$bucket/$prefix$name does not match the dump (sha256" \
+    "$copy, not $sum; $bound)"
+  s3_copy "$file.verified" "s3://$bucket/$prefix$name.verified" \
+    || fail "cannot write s3://$bucket/$prefix$name.verified ($bound)"
+  s3_copy "$file.sha256" "s3://$bucket/$prefix$name.sha256" \
+    || fail "cannot write s3://$bucket/$prefix$name.sha256 ($bound)"
   echo "uploaded $name to s3://$bucket/$prefix ($(wc -c < "$file") bytes, sha256 $sum)"
   uploaded=$((uploaded + 1))
 done
 echo "$uploaded dump(s) uploaded"
-keys=$(s3 s3api list-objects-v2 --bucket "$bucket" --prefix "$prefix$PGDATABASE-" \
-  --query 'Contents[].Key' --output text) || fail "cannot list s3://$bucket/$prefix"
-for key in $(printf '%s\n' $keys | dump_names "$prefix" | head -n "-$KEEP"); do
-  for object in "$key.sha256" "$key"; do
+keys=$(list_keys) || fail "cannot list s3://$bucket/$prefix ($bound)"
+stored=$(printf '%s\n' $keys)
+for key in $(printf '%s\n' "$stored" | dump_names "$prefix"); do
+  printf '%s\n' "$stored" | grep -qxF "$key.sha256" || continue
+  sequence=""
+  if printf '%s\n' "$stored" | grep -qxF "$key.verified"; then
+    sequence=$(s3_copy "s3://$bucket/$key.verified" - \
+      | sed -n 's/^sequence \([0-9][0-9]*\)$/\1/p') \
+      || fail "cannot read s3://$bucket/$key.verified ($bound)"
+  fi
+  echo "${sequence:-0} $key ${sequence:+verified}"
+done > "${TMPDIR:-/tmp}/bucket.keys"
+sort -k1,1nr -k2,2r "${TMPDIR:-/tmp}/bucket.keys" > "${TMPDIR:-/tmp}/bucket.order"
+kept=0
+while read -r sequence key verified; do
+  if [ "$kept" -lt "$KEEP" ]; then
+    if [ -n "$verified" ]; then kept=$((kept + 1)); fi
+    continue
+  fi
+  for object in "$key" "$key.verified" "$key.sha256"; do
     s3 s3api delete-object --bucket "$bucket" --key "$object" > /dev/null \
-      || fail "cannot delete s3://$bucket/$object"
+      || fail "cannot delete s3://$bucket/$object ($bound)"
   done
-  echo "removed s3://$bucket/$key"
-done
+  echo "removed s3://$bucket/$key (sequence $sequence)"
+done < "${TMPDIR:-/tmp}/bucket.order"
 """
 )
 
-# Fetches a dump from the bucket into the backup volume, checked against the checksum
-# stored beside it, before the restore container runs.
+# Fetches a dump from the bucket into this restore's own directory on the backup volume
+# (RESTORE_DIR, named after the Job), checked against the checksum stored beside it,
+# before the restore container runs; nothing else on the volume is touched.
 DOWNLOAD_SCRIPT = (
     _S3_COMMON
     + r"""key=${RESTORE_FROM#"s3://$bucket/"}
 name=${key##*/}
-mkdir -p "$BACKUP_DIR/restore"
-target="$BACKUP_DIR/restore/$name"
-rm -f "$BACKUP_DIR/restore/"*
-s3 s3 cp "s3://$bucket/$key.sha256" "$target.sha256" --only-show-errors \
-  || fail "cannot read s3://$bucket/$key.sha256, the checksum every uploaded dump has" \
-    "beside it; for a dump copied in by hand, write one: sha256sum <dump> | s3 cp - ..."
-s3 s3 cp "s3://$bucket/$key" "$target" --only-show-errors \
-  || fail "downloading $RESTORE_FROM failed"
-(cd "$BACKUP_DIR/restore" && sha256sum -c --status "$name.sha256") || {
-  rm -f "$target"
-  fail "$RESTORE_FROM does not match the checksum stored beside it; nothing was restored"
-}
+dir="$BACKUP_DIR/$RESTORE_DIR"
+target="$dir/$name"
+rm -rf "$dir"
+mkdir -p "$dir"
+trap 'rm -rf "$dir"' EXIT
+s3_copy "s3://$bucket/$key.sha256" "$target.sha256" \
+  || fail "cannot read s3://$bucket/$key.sha256 ($bound), the checksum every uploaded dump" \
+    "has beside it; for a dump copied in by hand, write one: sha256sum <dump> | s3 cp - ..."
+s3_copy "s3://$bucket/$key" "$target.partial" \
+  || fail "downloading $RESTORE_FROM failed ($bound); nothing was restored"
+expected=$(cut -d' ' -f1 "$target.sha256")
+sum=$(sha256sum "$target.partial" | cut -d' ' -f1)
+[ -n "$expected" ] && [ "$sum" = "$expected" ] \
+  || fail "$RESTORE_FROM does not match the checksum stored beside it; nothing was restored"
+mv "$target.partial" "$target"
+trap - EXIT
 echo "downloaded $RESTORE_FROM ($(wc -c < "$target") bytes)"
 """
 )
 
-# One transaction, sent by the script only once the whole dump has gone through: a restore
-# that fails or is cut off (eviction, deadline, restart) rolls back and leaves the
-# database exactly as it was. It first drops everything the app's role owns, so tables
-# added since the dump go too, then recreates the dump's objects; extensions the
-# superuser made stay as they are. The app's sessions are ended first, since they hold
-# locks the restore needs; the app reconnects and waits until the restore commits.
+# One transaction (see _RESTORE). The final line is what the database says afterwards:
+# "nothing was changed" only when the restore's transaction rolled back or never began.
+# A download made for this Job is removed when it ends, whatever the outcome.
 RESTORE_SCRIPT = (
-    "set -eu\n"
-    + _WAIT_FOR_DATABASE
-    + r"""file="$BACKUP_DIR/$RESTORE_FILE"
+    _POSTGRES_COMMON
+    + _RESTORE
+    + r"""lock_volume
+if [ -n "${RESTORE_DIR:-}" ]; then trap 'rm -rf "$BACKUP_DIR/$RESTORE_DIR"' EXIT; fi
+file="$BACKUP_DIR/$RESTORE_FILE"
 if [ ! -f "$file" ]; then
   echo "no dump $file; the backup volume holds:" >&2
   ls -1R "$BACKUP_DIR" >&2
   exit 1
 fi
 if [ -f "$file.sha256" ]; then
-  (cd "$(dirname "$file")" && sha256sum -c --status "$(basename "$file").sha256") \
-    || fail "$file does not match its checksum; nothing was restored"
+  expected=$(cut -d' ' -f1 "$file.sha256")
+  [ -n "$expected" ] && [ "$(sha256sum "$file" | cut -d' ' -f1)" = "$expected" ] \
+    || fail "$file does not match its checksum; nothing was changed"
 fi
-list="${TMPDIR:-/tmp}/restore.list"
-pg_restore --list "$file" > "$list" || fail "$file cannot be read as a dump; nothing was restored"
-# pg_dump creates extensions IF NOT EXISTS, but only an extension's owner may comment on
-# it, and those the superuser made stay the superuser's.
-grep -vE '^[0-9]+; [0-9]+ [0-9]+ COMMENT - EXTENSION ' "$list" > "$list.kept" || true
-psql -X -q -At -v ON_ERROR_STOP=1 -c "SELECT count(pg_terminate_backend(pid))
-  FROM pg_stat_activity WHERE datname = current_database() AND usename = current_user
-  AND pid <> pg_backend_pid()" > /dev/null || fail "cannot end the app's sessions"
-# psql would commit nothing at the end of a cut-off input (the server rolls back an open
-# transaction), and says so by not printing the marker that follows the COMMIT.
-result=$({
-  echo "BEGIN;"
-  echo "DROP OWNED BY CURRENT_USER CASCADE;"
-  pg_restore --no-owner --use-list="$list.kept" --file=- "$file" \
-    && printf "COMMIT;\nSELECT 'restore committed';\n"
-} | psql -X -q -At -v ON_ERROR_STOP=1 --dbname="$PGDATABASE") \
-  || fail "restoring $RESTORE_FILE failed; nothing was changed"
-[ "$(printf '%s\n' "$result" | tail -n 1)" = "restore committed" ] \
-  || fail "restoring $RESTORE_FILE did not finish; nothing was changed"
-rm -rf "$BACKUP_DIR/restore"
-echo "restored $RESTORE_FILE into $PGDATABASE"
+restore_list "$file" "$tmp/restore.list" \
+  || fail "$file cannot be read as a dump; nothing was changed"
+wait_for_database
+clashes=$(collisions "$tmp/restore.list") \
+  || fail "cannot compare $RESTORE_FILE with $PGDATABASE; nothing was changed"
+[ -z "$clashes" ] || fail "$RESTORE_FILE cannot be restored over $PGDATABASE: $clashes" \
+  "(DROP OWNED BY $PGUSER keeps them, so the restore's CREATE would fail); have the" \
+  "superuser give them to $PGUSER (ALTER ... OWNER TO $PGUSER); nothing was changed"
+restore_into "$PGDATABASE" "$file" "$tmp/restore.list" "$RESTORE_SECONDS"
+case "$outcome" in
+  committed)
+    echo "restored $RESTORE_FILE into $PGDATABASE (transaction $xid committed)"
+    ;;
+  "rolled back")
+    fail "restoring $RESTORE_FILE failed (${restore_error:-see above}); nothing was" \
+      "changed: transaction $xid rolled back"
+    ;;
+  none)
+    fail "restoring $RESTORE_FILE failed before it began (${restore_error:-see above});" \
+      "nothing was changed"
+    ;;
+  *)
+    fail "restoring $RESTORE_FILE failed (${restore_error:-see above}), and whether" \
+      "transaction $xid committed could not be checked within ${STATEMENT_SECONDS}s; ask" \
+      "the database: SELECT txid_status($xid)"
+    ;;
+esac
 """
 )

@@ -25,13 +25,39 @@ from .backup_scripts import (
     RESTORE_SCRIPT,
     UPLOAD_SCRIPT,
 )
+from .roles import scratch_database
 
 BACKUP_MOUNT = "/backups"
-# Seconds a job waits for the database before it fails: long enough for a restart of the
-# server, short enough that an outage shows up as a failed job.
-DATABASE_WAIT_SECONDS = 300
 BACKUP_DEADLINE_SECONDS = 3 * 3600
 RESTORE_DEADLINE_SECONDS = 6 * 3600
+# Every wait of the job scripts, in seconds (docs/backups-and-restore.md lists them). Each
+# job's waits add up to less than its deadline, so a step that hangs fails with its own
+# message instead of the Job being killed mid-sentence.
+WAITS = {
+    # A connection attempt; then the login loop as a whole: long enough for a restart of
+    # the server, short enough that an outage shows up as a failed job.
+    "PGCONNECT_TIMEOUT": 10,
+    "WAIT_SECONDS": 300,
+    # A short statement (a check, a lookup), client- and server-side.
+    "STATEMENT_SECONDS": 60,
+    # Taking the database's locks: the app's tables for a restore, pg_dump's share locks.
+    "LOCK_SECONDS": 60,
+}
+BACKUP_WAITS = {
+    **WAITS,
+    # A backup yields to a restore or backup that holds the volume.
+    "VOLUME_LOCK_SECONDS": 600,
+    "DUMP_SECONDS": 3600,
+    "VERIFY_SECONDS": 3600,
+    "RESTORE_DEADLINE_SECONDS": RESTORE_DEADLINE_SECONDS,
+}
+RESTORE_WAITS = {
+    **WAITS,
+    # A restore waits for a running backup to finish.
+    "VOLUME_LOCK_SECONDS": 3600,
+    "RESTORE_SECONDS": 3 * 3600 + 1800,
+}
+S3_WAITS = {"S3_CALL_SECONDS": 120, "S3_COPY_SECONDS": 3600}
 
 
 @dataclass(frozen=True)
@@ -55,6 +81,10 @@ class JobPods:
 
 def _env(values: Mapping[str, pulumi.Input[str]]) -> list[k8s.core.v1.EnvVarArgs]:
     return [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in values.items()]
+
+
+def _texts(values: Mapping[str, int]) -> dict[str, str]:
+    return {key: str(value) for key, value in values.items()}
 
 
 def _secret_env(
@@ -96,7 +126,7 @@ def _postgres_container(
                     "PGDATABASE": pods.database,
                     "PGUSER": role,
                     "BACKUP_DIR": BACKUP_MOUNT,
-                    "WAIT_SECONDS": str(DATABASE_WAIT_SECONDS),
+                    "TMPDIR": "/tmp",
                     **env,
                 }
             ),
@@ -131,6 +161,8 @@ def _storage_container(
         # checksums by default, which several S3-compatible stores refuse.
         "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
         "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
+        "TMPDIR": "/tmp",
+        **_texts(S3_WAITS),
         **({"AWS_ENDPOINT_URL": endpoint} if endpoint else {}),
         **env,
     }
@@ -193,7 +225,16 @@ def backup_job_spec(
     keep_text = pulumi.Output.from_input(keep).apply(str)
     steps = [
         _postgres_container(
-            pods, "dump", BACKUP_SCRIPT, pods.app_user, pods.app_password_key, {"KEEP": keep_text}
+            pods,
+            "dump",
+            BACKUP_SCRIPT,
+            pods.app_user,
+            pods.app_password_key,
+            {
+                "KEEP": keep_text,
+                "SCRATCH_DATABASE": pulumi.Output.from_input(pods.database).apply(scratch_database),
+                **_texts(BACKUP_WAITS),
+            },
         )
     ]
     if pods.object_storage:
@@ -228,6 +269,8 @@ def restore_job_spec(
     """Restore as the app's role, which owns the database and everything in it; a dump in
     the bucket is downloaded and checked first."""
     steps = []
+    # The download goes to a directory of this Job's own, which only it removes.
+    restore_dir = {"RESTORE_DIR": f"restore/{restore_job_name(pods.host, restore_from)}"}
     if restore_from.startswith("s3://"):
         if pods.object_storage is None:
             raise ValueError("a restore from object storage needs the object storage settings")
@@ -237,12 +280,13 @@ def restore_job_spec(
                 pods.object_storage,
                 "download",
                 DOWNLOAD_SCRIPT,
-                {"RESTORE_FROM": restore_from},
+                {"RESTORE_FROM": restore_from, **restore_dir},
             )
         )
-        restore_file = "restore/" + restore_from.rsplit("/", 1)[-1]
+        restore_file = f"{restore_dir['RESTORE_DIR']}/{restore_from.rsplit('/', 1)[-1]}"
     else:
         restore_file = restore_from
+        restore_dir = {}
     steps.append(
         _postgres_container(
             pods,
@@ -250,7 +294,7 @@ def restore_job_spec(
             RESTORE_SCRIPT,
             pods.app_user,
             pods.app_password_key,
-            {"RESTORE_FILE": restore_file},
+            {"RESTORE_FILE": restore_file, **restore_dir, **_texts(RESTORE_WAITS)},
         )
     )
     return k8s.batch.v1.JobSpecArgs(

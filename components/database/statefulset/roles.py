@@ -20,6 +20,15 @@ RESERVED_ROLES = (SUPERUSER, EXPORTER_ROLE)
 # superuser) is being moved to the new one; see SYNC_ROLES_SCRIPT.
 UPGRADE_ROLE = "webapp_layout_upgrade"
 
+SCRATCH_SUFFIX = "_restore_check"
+
+
+def scratch_database(database: str) -> str:
+    """The database every new dump is restored into before it counts: owned by the app's
+    role (which may not create databases), made by the start-up hook, within 63 bytes."""
+    return database[: 63 - len(SCRATCH_SUFFIX)] + SCRATCH_SUFFIX
+
+
 # Only processes inside the database container reach the socket (its directory is an
 # emptyDir of that container alone); every network client needs a password, and the
 # superuser has none that works over the network.
@@ -181,10 +190,16 @@ SQL
   done
   printf '\\echo passwords set for:%s\n' "${synced:- none}"
 }
+# The scratch database is the app's alone: nobody else may connect to it.
 grants_sql() {
   cat <<'SQL'
 GRANT pg_monitor TO @EXPORTER@;
 ALTER DATABASE :"app_db" OWNER TO :"app_user";
+SELECT format('CREATE DATABASE %I OWNER %I', :'scratch_db', :'app_user')
+  WHERE :'scratch_db' <> :'app_db'
+    AND NOT EXISTS (SELECT FROM pg_database WHERE datname = :'scratch_db') \gexec
+ALTER DATABASE :"scratch_db" OWNER TO :"app_user";
+REVOKE ALL ON DATABASE :"scratch_db" FROM PUBLIC;
 SQL
 }
 
@@ -223,7 +238,8 @@ esac
 run_script() {
   script="$SOCKET_DIR/$1.sql"
   "$1_sql" > "$script"
-  sql @SUPERUSER@ postgres -v app_user="$APP_USER" -v app_db="$POSTGRES_DB" -f "$script" 2>&1
+  sql @SUPERUSER@ postgres -v app_user="$APP_USER" -v app_db="$POSTGRES_DB" \
+    -v scratch_db="$SCRATCH_DATABASE" -f "$script" 2>&1
   status=$?
   rm -f "$script"
   return $status
@@ -234,7 +250,8 @@ else
   log "roles not checked: $result"
 fi
 if result=$(run_script grants); then
-  log "grants checked: $APP_USER owns $POSTGRES_DB, @EXPORTER@ has pg_monitor"
+  log "grants checked: $APP_USER owns $POSTGRES_DB and $SCRATCH_DATABASE, @EXPORTER@ has" \
+    "pg_monitor"
 else
   log "grants not checked: $result"
 fi

@@ -33,7 +33,7 @@ from ..parts import (
 )
 from .metrics import exporter_container
 from .owner import data_owner_check
-from .roles import PG_HBA_CONF, SYNC_ROLES_SCRIPT
+from .roles import PG_HBA_CONF, SYNC_ROLES_SCRIPT, scratch_database
 from .server_logs import log_mount, log_volume, prepare_container, server_args
 
 
@@ -139,6 +139,7 @@ def _server_container(db: DatabaseParts) -> k8s.core.v1.ContainerArgs:
         # Read by the start-up hook that keeps the roles in line.
         "SOCKET_DIR": SOCKET_DIR,
         "APP_USER": db.user,
+        "SCRATCH_DATABASE": pulumi.Output.from_input(db.database).apply(scratch_database),
         "APP_PASSWORD_FILE": secret_file(PASSWORD_KEY),
         "SUPERUSER_PASSWORD_FILE": secret_file(SUPERUSER_PASSWORD_KEY),
         "EXPORTER_PASSWORD_FILE": secret_file(EXPORTER_PASSWORD_KEY),
