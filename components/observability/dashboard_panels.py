@@ -26,6 +26,14 @@ def _q(expr: str, legend: str) -> Query:
     return Query(expr, legend)
 
 
+def _two_states(zero: tuple[str, str], one: tuple[str, str]) -> dict:
+    """A stat panel that names the values 0 and 1 (text, colour) instead of showing them."""
+    options = {
+        value: {"text": text, "color": color} for value, (text, color) in (("0", zero), ("1", one))
+    }
+    return {"mappings": [{"type": "value", "options": options}]}
+
+
 def rows(namespace: str, engine: str = "statefulset") -> list[tuple[str, list[Panel]]]:
     """The app's row, then the engine's: each reads only metrics its engine exports."""
     ns = f'{{namespace="{namespace}"}}'
@@ -115,17 +123,7 @@ def rows(namespace: str, engine: str = "statefulset") -> list[tuple[str, list[Pa
             [_q(f"max by (pod) (pg_up{ns})", "{{pod}}")],
             6,
             description="1 while the exporter reaches the server.",
-            extra={
-                "mappings": [
-                    {
-                        "type": "value",
-                        "options": {
-                            "0": {"text": "down", "color": "red"},
-                            "1": {"text": "up", "color": "green"},
-                        },
-                    }
-                ]
-            },
+            extra=_two_states(("down", "red"), ("up", "green")),
         ),
         Panel(
             "Connections by state",
@@ -254,17 +252,7 @@ def _cloudnative_pg(namespace: str, rate: str) -> list[tuple[str, list[Panel]]]:
             6,
             description="Each instance the instance manager reports on; the primary is the "
             "one not in recovery.",
-            extra={
-                "mappings": [
-                    {
-                        "type": "value",
-                        "options": {
-                            "0": {"text": "primary", "color": "green"},
-                            "1": {"text": "standby", "color": "blue"},
-                        },
-                    }
-                ]
-            },
+            extra=_two_states(("primary", "green"), ("standby", "blue")),
         ),
         Panel(
             "Connections by state",
