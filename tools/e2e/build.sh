@@ -51,7 +51,10 @@ build_kubernetes_provider() {
   local work module_dir
   work=$(mktemp -d)
   cp "$here/kubernetes-provider/"{go.mod,go.sum,main.go} "$work/"
-  module_dir=$(cd "$here/kubernetes-provider" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
+  # `go list -m` names a module's directory only once it is in the module cache, which a
+  # cold cache (a new machine) does not have yet.
+  module_dir=$(cd "$here/kubernetes-provider" && go mod download github.com/pulumi/pulumi-kubernetes/provider/v4 &&
+    go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
   # What the module's own generate.go does: the schema with its version set, both minified.
   python3 - "$module_dir/cmd/pulumi-resource-kubernetes" "$work" "$kubernetes_plugin_version" <<'PY'
 import json, sys
@@ -76,7 +79,7 @@ build_etcd() {
 build_kwok() {
   (cd "$here/kwok" && go build -o "$bin/kwok" sigs.k8s.io/kwok/cmd/kwok)
   local dir
-  dir=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  dir=$(cd "$here/kwok" && go mod download sigs.k8s.io/kwok && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
   # kwok does nothing without Stage objects: nodes become Ready and keep a heartbeat,
   # pods become Ready, Job pods complete, deleted pods go away.
   for stage in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
