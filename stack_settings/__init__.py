@@ -19,10 +19,11 @@ from .cluster import ClusterSettings, cluster_options, kubernetes_provider, read
 from .database import (
     DatabaseSettings,
     read_database,
+    refuse_engine_switch,
+    refuse_major_upgrade_into_the_same_archive,
     refuse_storage_class_change,
     refuse_storage_shrink,
 )
-from .engine import refuse_engine_switch, refuse_major_upgrade_into_the_same_archive
 from .namespace import NamespaceSettings, read_namespace, settle_namespace
 from .observability import ObservabilitySettings, read_observability
 from .reader import PROJECT, ConfigError, Reader, check_keys, present_config_keys

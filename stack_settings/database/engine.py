@@ -10,12 +10,12 @@ from decimal import Decimal
 
 import pulumi
 
-from components import CloudNativePg
+from components import CloudNativePg, ContainerResources
 from components._shared.quantity import parse_quantity
 
-from .history import last_update
-from .reader import PROJECT, ConfigError, Reader, fails, present
-from .values import (
+from ..history import last_update
+from ..reader import PROJECT, ConfigError, Reader, fails, present
+from ..values import (
     IMAGE_ALLOWED,
     dns_label,
     one_of,
@@ -290,3 +290,38 @@ def refuse_major_upgrade_into_the_same_archive(
         own.get_output("databaseImage"),
         own.get_output("databaseArchive"),
     ).apply(check)
+
+
+def guaranteed(
+    reader: Reader, resources: ContainerResources, burstable_reason: str
+) -> ContainerResources | None:
+    """CloudNativePG's advice for a database: Guaranteed QoS (every request equal to its
+    limit), the last class the kubelet evicts under memory pressure and never throttled
+    below its request. A request the stack leaves at its default follows the limit; one set
+    below its limit needs the stack to say why, in webapp:dbBurstableReason."""
+    guaranteed = dict(resources)
+    for resource in ("cpu", "memory"):
+        request_key = f"db{resource.capitalize()}Request"
+        limit_key = f"db{resource.capitalize()}Limit"
+        request, limit = f"{resource}_request", f"{resource}_limit"
+        if not reader.changed(request_key):
+            guaranteed[request] = resources[limit]  # type: ignore[literal-required]
+            continue
+        same = (
+            parse_quantity(str(resources[request]))[0]
+            == parse_quantity(  # type: ignore[literal-required]
+                str(resources[limit])  # type: ignore[literal-required]
+            )[0]
+        )
+        if not same and not burstable_reason:
+            reader.fail(
+                request_key,
+                reader.raw(request_key),
+                f"with cloudnative-pg it must equal {PROJECT}:{limit_key} "
+                f"('{reader.raw(limit_key)}'), so the database runs with Guaranteed QoS as "
+                "CloudNativePG advises (a Burstable instance is evicted first under memory "
+                f"pressure), unless {PROJECT}:dbBurstableReason says why it may not",
+                str(reader.raw(limit_key)),
+            )
+            return None
+    return ContainerResources(**guaranteed)  # type: ignore[typeddict-item]

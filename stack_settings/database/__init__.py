@@ -1,0 +1,28 @@
+"""The database's settings, laid out as components/database is: the database's own keys
+and the checks across them (settings), its backups (backups) with their object storage
+(object_storage), its metrics (metrics), the engine's keys beside them (engine: dbEngine
+and the cloudnative-pg engine's own keys, and the guards against an engine switch or a
+major upgrade into the same archive), and the guards that keep a volume change from
+deleting data (volume_guards)."""
+
+from .engine import (
+    EngineSettings,
+    image_major,
+    read_engine,
+    refuse_engine_switch,
+    refuse_major_upgrade_into_the_same_archive,
+)
+from .settings import DatabaseSettings, read_database
+from .volume_guards import refuse_storage_class_change, refuse_storage_shrink
+
+__all__ = [
+    "DatabaseSettings",
+    "EngineSettings",
+    "image_major",
+    "read_database",
+    "read_engine",
+    "refuse_engine_switch",
+    "refuse_major_upgrade_into_the_same_archive",
+    "refuse_storage_class_change",
+    "refuse_storage_shrink",
+]
