@@ -92,6 +92,7 @@ class PodDemand:
 
     count: int
     spec: k8s.core.v1.PodSpecArgs
+    # The pods as a message names them: "2 app pods", "the database".
     what: str
 
 
@@ -102,10 +103,33 @@ def _amount(container: k8s.core.v1.ContainerArgs, kind: str, resource: str) -> D
     return parse_quantity(str(value))[0] if value is not None else Decimal(0)
 
 
+def _restartable(container: k8s.core.v1.ContainerArgs) -> bool:
+    """An init container that keeps running beside the others: a native sidecar."""
+    return container.restart_policy == "Always"
+
+
 def pod_amount(spec: k8s.core.v1.PodSpecArgs, kind: str, resource: str) -> Decimal:
     """What a quota charges a pod for: `kind` (requests or limits) of `resource`, as the
-    API server counts it: the containers' sum, or the largest init container if that is
-    more (init containers run one at a time, before the others)."""
+    API server counts it: the containers' and the sidecars' sum, or, if that is more, an
+    init container beside the sidecars started before it (init containers run one at a
+    time, before the others; a sidecar is an init container that keeps running)."""
+    sidecars = Decimal(0)
+    steps = []
+    for init in spec.init_containers or []:
+        amount = _amount(init, kind, resource)
+        if _restartable(init):
+            sidecars += amount
+        else:
+            steps.append(sidecars + amount)
     containers = sum((_amount(c, kind, resource) for c in spec.containers or []), Decimal(0))
-    inits = [_amount(c, kind, resource) for c in spec.init_containers or []]
-    return max([containers, *inits])
+    return max([containers + sidecars, *steps])
+
+
+def pod_containers(spec: k8s.core.v1.PodSpecArgs) -> str:
+    """The containers a quota counts in a pod, as a message names them: the containers, the
+    sidecars and the init containers."""
+    inits = spec.init_containers or []
+    names = [str(c.name) for c in spec.containers or []]
+    names += [f"{c.name} (sidecar)" for c in inits if _restartable(c)]
+    names += [f"{c.name} (init)" for c in inits if not _restartable(c)]
+    return ", ".join(names)
