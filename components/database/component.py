@@ -7,14 +7,16 @@ import pulumi
 
 from .._shared.metadata import selector_labels, standard_labels
 from .._shared.package import InvalidInput, component_options, component_type, known, whole
+from .._shared.pods import PodDemand
 from .._shared.secrets import connection_url
 from ..observability.monitoring import Watching, read_monitoring
-from .args import Metrics, PostgresDatabaseArgs
-from .cloudnative_pg.engine import cnpg_engine
+from .args import CloudNativePg, Metrics, PostgresDatabaseArgs
+from .cloudnative_pg.engine import cnpg_engine, cnpg_settings
+from .cloudnative_pg.pods import cnpg_pods
 from .deletion_guard import deletion_guard
 from .engine import ENGINES, EngineOutputs
 from .parts import PASSWORD_KEY, POSTGRES_PORT, POSTGRES_USER_ID, DatabaseParts
-from .statefulset.backups import backups
+from .statefulset.backups import backup_pods, backups
 from .statefulset.metrics import alert_rules, metrics_service
 from .statefulset.network import network_policy
 from .statefulset.server import (
@@ -22,6 +24,7 @@ from .statefulset.server import (
     credentials_secret,
     passwords,
     server_config,
+    server_pod_spec,
     services,
     statefulset,
 )
@@ -69,6 +72,27 @@ class PostgresDatabase(pulumi.ComponentResource):
     restore_job: pulumi.Output[str] | None
     """Name of the restore Job while a restore is requested."""
 
+    @staticmethod
+    def pods(name: str, args: PostgresDatabaseArgs) -> list[PodDemand]:
+        """The pods a PostgresDatabase called `name` runs at the most at once, with the
+        specs it declares (for cloudnative-pg: the pods the operator builds from the
+        Cluster it declares), known before it is created so that a namespace's quota can
+        hold them. Names of other objects in the specs are left empty."""
+        db = _read_parts(name, args, None)
+        backup_settings = known(args.get("backups"), "PostgresDatabase input 'backups'")
+        metrics = known(args.get("metrics"), "PostgresDatabase input 'metrics'")
+        if _engine(name, args) == "cloudnative-pg":
+            settings = cnpg_settings(
+                db,
+                _cloudnative_pg(args),
+                known(args["storage_size"], "PostgresDatabase input 'storageSize'"),
+                backup_settings,
+                metrics,
+            )
+            return cnpg_pods(settings)
+        server = PodDemand(1, server_pod_spec(db, "", "", "", metrics), "the database")
+        return [server, *(backup_pods(db, backup_settings) if backup_settings else [])]
+
     def __init__(
         self, name: str, args: PostgresDatabaseArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
@@ -78,18 +102,14 @@ class PostgresDatabase(pulumi.ComponentResource):
             None,
             component_options("PostgresDatabase", opts),
         )
-        db = self._parts(name, args)
-        engine = known(args.get("engine"), "PostgresDatabase input 'engine'") or "statefulset"
-        if engine not in ENGINES:
-            raise pulumi.RunError(
-                f"PostgresDatabase {name}: engine '{engine}' is not one of {', '.join(ENGINES)}"
-            )
+        db = _read_parts(name, args, self)
+        engine = _engine(name, args)
         self.data_storage_class = None
         self.restore_job = None
         if engine == "cloudnative-pg":
             served = cnpg_engine(
                 db,
-                known(args.get("cloudnative_pg"), "PostgresDatabase input 'cloudnativePg'") or {},
+                _cloudnative_pg(args),
                 known(args["storage_size"], "PostgresDatabase input 'storageSize'"),
                 known(args.get("backups"), "PostgresDatabase input 'backups'"),
                 known(args.get("metrics"), "PostgresDatabase input 'metrics'"),
@@ -170,40 +190,6 @@ class PostgresDatabase(pulumi.ComponentResource):
             }
         )
 
-    def _parts(self, name: str, args: PostgresDatabaseArgs) -> DatabaseParts:
-        app = known(args["app"], "PostgresDatabase input 'app'")
-        storage_class = args.get("storage_class")
-        return DatabaseParts(
-            name=name,
-            app=app,
-            namespace=args["namespace"],
-            image=args["image"],
-            database=args["database"],
-            user=args["user"],
-            resources=known(args["resources"], "PostgresDatabase input 'resources'"),
-            storage_class=storage_class if storage_class != "" else None,
-            allow_storage_class_change=bool(
-                known(
-                    args.get("allow_storage_class_change"),
-                    "PostgresDatabase input 'allowStorageClassChange'",
-                )
-            ),
-            protect=bool(known(args.get("protect"), "PostgresDatabase input 'protect'")),
-            parent=self,
-            user_id=int(
-                known(
-                    whole(
-                        args.get("user_id") or POSTGRES_USER_ID, "PostgresDatabase input 'userId'"
-                    ),
-                    "PostgresDatabase input 'userId'",
-                )
-            ),
-            logs=known(args.get("logs"), "PostgresDatabase input 'logs'"),
-            monitoring=_monitoring(args),
-            labels=standard_labels(app, name, "database"),
-            selector=selector_labels(app, name, "database"),
-        )
-
     def connection_inputs(self) -> Mapping[str, pulumi.Input]:
         """The database_* inputs of a WebService that connects to this database."""
         return {
@@ -214,6 +200,54 @@ class PostgresDatabase(pulumi.ComponentResource):
             "database_password": self.password,
             "database_selector": self.selector,
         }
+
+
+def _read_parts(
+    name: str, args: PostgresDatabaseArgs, parent: pulumi.Resource | None
+) -> DatabaseParts:
+    app = known(args["app"], "PostgresDatabase input 'app'")
+    storage_class = args.get("storage_class")
+    return DatabaseParts(
+        name=name,
+        app=app,
+        namespace=args["namespace"],
+        image=args["image"],
+        database=args["database"],
+        user=args["user"],
+        resources=known(args["resources"], "PostgresDatabase input 'resources'"),
+        storage_class=storage_class if storage_class != "" else None,
+        allow_storage_class_change=bool(
+            known(
+                args.get("allow_storage_class_change"),
+                "PostgresDatabase input 'allowStorageClassChange'",
+            )
+        ),
+        protect=bool(known(args.get("protect"), "PostgresDatabase input 'protect'")),
+        parent=parent,
+        user_id=int(
+            known(
+                whole(args.get("user_id") or POSTGRES_USER_ID, "PostgresDatabase input 'userId'"),
+                "PostgresDatabase input 'userId'",
+            )
+        ),
+        logs=known(args.get("logs"), "PostgresDatabase input 'logs'"),
+        monitoring=_monitoring(args),
+        labels=standard_labels(app, name, "database"),
+        selector=selector_labels(app, name, "database"),
+    )
+
+
+def _engine(name: str, args: PostgresDatabaseArgs) -> str:
+    engine = known(args.get("engine"), "PostgresDatabase input 'engine'") or "statefulset"
+    if engine not in ENGINES:
+        raise pulumi.RunError(
+            f"PostgresDatabase {name}: engine '{engine}' is not one of {', '.join(ENGINES)}"
+        )
+    return engine
+
+
+def _cloudnative_pg(args: PostgresDatabaseArgs) -> CloudNativePg:
+    return known(args.get("cloudnative_pg"), "PostgresDatabase input 'cloudnativePg'") or {}
 
 
 def _monitoring(args: PostgresDatabaseArgs) -> Watching | None:

@@ -52,7 +52,8 @@ class DatabaseParts:
     # False: a storage class change never replaces an existing volume (see the claims).
     allow_storage_class_change: bool
     protect: bool
-    parent: pulumi.Resource
+    # None: the parts size the pods (PostgresDatabase.pods) and declare nothing.
+    parent: pulumi.Resource | None
     user_id: int = POSTGRES_USER_ID
     logs: ServerLogs | None = None
     # None: no operator labels and no alert rules.

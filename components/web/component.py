@@ -66,7 +66,8 @@ class WebService(pulumi.ComponentResource):
         Deployment declares, known before it is created so that a namespace's quota can
         hold them. Names of other objects in the specs are left empty."""
         web = read_parts(name, args, None)
-        return [PodDemand(most_pods(web), pod_spec(web, "", "", ""), "app pods")]
+        count = most_pods(web)
+        return [PodDemand(count, pod_spec(web, "", "", ""), f"{count} app pods")]
 
     def __init__(
         self, name: str, args: WebServiceArgs, opts: pulumi.ResourceOptions | None = None

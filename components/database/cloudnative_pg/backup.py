@@ -114,7 +114,7 @@ def _sidecar_env(storage: ObjectStorage) -> list[dict[str, str]]:
     return env
 
 
-def _sidecar_resources(instance: ContainerResources) -> dict[str, dict[str, str]]:
+def sidecar_resources(instance: ContainerResources) -> dict[str, dict[str, str]]:
     """Sized like the statefulset engine's dump jobs, which the quota counts. A pod is
     Guaranteed only if every container is, so beside a Guaranteed instance the sidecar
     requests its limits too."""
@@ -162,7 +162,7 @@ def declare_backups(
                 "env": _sidecar_env(storage),
                 # The sidecar runs in every instance pod and in the recovery job; sized
                 # like the dump jobs of the statefulset engine, it fits the quota check.
-                "resources": _sidecar_resources(settings.resources),
+                "resources": sidecar_resources(settings.resources),
             },
         },
         opts=pulumi.ResourceOptions(parent=parent),

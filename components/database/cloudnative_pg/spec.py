@@ -20,6 +20,21 @@ def instance_selector(name: str) -> dict[str, str]:
     return {CLUSTER_LABEL: name, **INSTANCE_LABELS}
 
 
+def instance_resources(settings: CnpgSettings) -> dict[str, dict[str, object]]:
+    """The Cluster's `resources`: the operator gives them to every instance's postgres
+    container and bootstrap-controller init container, and to its job pods."""
+    return {
+        "requests": {
+            "cpu": settings.resources["cpu_request"],
+            "memory": settings.resources["memory_request"],
+        },
+        "limits": {
+            "cpu": settings.resources["cpu_limit"],
+            "memory": settings.resources["memory_limit"],
+        },
+    }
+
+
 def cluster_spec(
     name: str,
     settings: CnpgSettings,
@@ -37,16 +52,7 @@ def cluster_spec(
             "size": settings.storage_size,
             **({"storageClass": settings.storage_class} if settings.storage_class else {}),
         },
-        "resources": {
-            "requests": {
-                "cpu": settings.resources["cpu_request"],
-                "memory": settings.resources["memory_request"],
-            },
-            "limits": {
-                "cpu": settings.resources["cpu_limit"],
-                "memory": settings.resources["memory_limit"],
-            },
-        },
+        "resources": instance_resources(settings),
         "postgresql": {"parameters": postgres_parameters(settings.resources["memory_limit"])},
         # Pinned although it is the operator's default: the pods must keep passing Pod
         # Security "restricted" whatever a later operator defaults to. The rest of the

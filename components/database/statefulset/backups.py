@@ -7,6 +7,7 @@ import pulumi_kubernetes as k8s
 from ..._shared.metadata import SKIP_AWAIT, object_meta, selector_labels, standard_labels
 from ..._shared.network import dns_egress_rule, pod_peer, tcp_port
 from ..._shared.package import InvalidInput, known, whole
+from ..._shared.pods import PodDemand
 from ..args import Backups, ObjectStorage
 from ..object_storage import storage_egress, storage_identity, storage_secret
 from ..parts import (
@@ -24,14 +25,15 @@ from .jobs import (
 from .server import claim
 
 
-def backups(
-    db: DatabaseParts, settings: Backups, credentials: k8s.core.v1.Secret
-) -> pulumi.Output[str] | None:
-    """Creates the backup objects; returns the restore Job's name while one is requested."""
-    where = "PostgresDatabase input 'backups"
-    labels = standard_labels(db.app, db.name, "backup")
-    storage = known(settings.get("object_storage"), f"{where}.objectStorage'")
-    pods = JobPods(
+def _job_pods(
+    db: DatabaseParts,
+    storage: ObjectStorage | None,
+    credentials_name: pulumi.Input[str],
+    backup_claim: pulumi.Input[str],
+    storage_secret: pulumi.Input[str] | None,
+    service_account: pulumi.Input[str] | None,
+) -> JobPods:
+    return JobPods(
         image=db.image,
         # The short name resolves within the namespace, and is known before the Service
         # is ready.
@@ -39,19 +41,48 @@ def backups(
         port=POSTGRES_PORT,
         database=db.database,
         app_user=db.user,
-        credentials_secret=credentials.metadata.name,
+        credentials_secret=credentials_name,
         app_password_key=PASSWORD_KEY,
         user_id=db.user_id,
-        backup_claim=claim(
-            db, f"{db.name}-backups", settings["storage_size"], labels
-        ).metadata.name,
+        backup_claim=backup_claim,
         object_storage=storage,
-        storage_secret=storage_secret(db.name, db.namespace, storage, labels, db.parent)
-        if storage
-        else None,
-        service_account=storage_identity(db.name, db.namespace, storage, labels, db.parent)
-        if storage
-        else None,
+        storage_secret=storage_secret,
+        service_account=service_account,
+    )
+
+
+def backup_pods(db: DatabaseParts, settings: Backups) -> list[PodDemand]:
+    """The job pods the backups run at the most at once, with the specs their CronJob and
+    restore Job declare, known before they are created so that a namespace's quota can
+    hold them: a backup (one at a time: concurrencyPolicy Forbid) and, while one is
+    requested, a restore. Names of other objects in the specs are left empty."""
+    where = "PostgresDatabase input 'backups"
+    labels = standard_labels(db.app, db.name, "backup")
+    storage = known(settings.get("object_storage"), f"{where}.objectStorage'")
+    pods = _job_pods(db, storage, "", "", "" if storage else None, None)
+    keep = whole(settings["keep"], f"{where}.keep'")
+    demands = [PodDemand(1, backup_job_spec(pods, labels, keep).template.spec, "a backup")]
+    restore_from = known(settings.get("restore_from"), f"{where}.restoreFrom'")
+    if restore_from:
+        restore = restore_job_spec(pods, labels, restore_from).template.spec
+        demands.append(PodDemand(1, restore, "a restore"))
+    return demands
+
+
+def backups(
+    db: DatabaseParts, settings: Backups, credentials: k8s.core.v1.Secret
+) -> pulumi.Output[str] | None:
+    """Creates the backup objects; returns the restore Job's name while one is requested."""
+    where = "PostgresDatabase input 'backups"
+    labels = standard_labels(db.app, db.name, "backup")
+    storage = known(settings.get("object_storage"), f"{where}.objectStorage'")
+    pods = _job_pods(
+        db,
+        storage,
+        credentials.metadata.name,
+        claim(db, f"{db.name}-backups", settings["storage_size"], labels).metadata.name,
+        storage_secret(db.name, db.namespace, storage, labels, db.parent) if storage else None,
+        storage_identity(db.name, db.namespace, storage, labels, db.parent) if storage else None,
     )
     k8s.batch.v1.CronJob(
         f"{db.name}-backup",

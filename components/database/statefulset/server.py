@@ -184,16 +184,60 @@ def _server_container(db: DatabaseParts) -> k8s.core.v1.ContainerArgs:
 
 
 def _secret_volume(
-    volume: str, secret: k8s.core.v1.Secret, keys: Sequence[str], path: str | None = None
+    volume: str, secret_name: pulumi.Input[str], keys: Sequence[str], path: str | None = None
 ) -> k8s.core.v1.VolumeArgs:
     """Only the listed keys; `path` renames a single key."""
     return k8s.core.v1.VolumeArgs(
         name=volume,
         secret=k8s.core.v1.SecretVolumeSourceArgs(
-            secret_name=secret.metadata.name,
+            secret_name=secret_name,
             default_mode=0o440,
             items=[k8s.core.v1.KeyToPathArgs(key=key, path=path or key) for key in keys],
         ),
+    )
+
+
+def server_pod_spec(
+    db: DatabaseParts,
+    credentials_name: pulumi.Input[str],
+    config_name: pulumi.Input[str],
+    claim_name: pulumi.Input[str],
+    metrics: Metrics | None,
+) -> k8s.core.v1.PodSpecArgs:
+    """The server's pod, as the StatefulSet declares it and the namespace's quota is sized
+    from (PostgresDatabase.pods): every container and init container of it is here."""
+    volumes = [
+        k8s.core.v1.VolumeArgs(
+            name="data",
+            persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                claim_name=claim_name
+            ),
+        ),
+        empty_dir_volume("run", "16Mi"),
+        empty_dir_volume("tmp", "256Mi"),
+        # Postgres' parallel queries use /dev/shm; the runtime's default is 64 MB.
+        empty_dir_volume("shm", "256Mi", in_memory=True),
+        k8s.core.v1.VolumeArgs(
+            name="config",
+            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=config_name),
+        ),
+        _secret_volume("credentials", credentials_name, ROLE_PASSWORD_KEYS),
+        log_volume(),
+    ]
+    containers = [_server_container(db)]
+    if metrics is not None:
+        containers.append(exporter_container(db, metrics))
+        volumes.append(
+            _secret_volume(
+                "exporter-credentials", credentials_name, [EXPORTER_PASSWORD_KEY], PASSWORD_KEY
+            )
+        )
+    return hardened_pod_spec(
+        user_id=db.user_id,
+        init_containers=[data_owner_check(db), prepare_container(db.image)],
+        containers=containers,
+        volumes=volumes,
+        termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
     )
 
 
@@ -205,32 +249,6 @@ def statefulset(
     metrics: Metrics | None,
     service_monitor: bool,
 ) -> None:
-    volumes = [
-        k8s.core.v1.VolumeArgs(
-            name="data",
-            persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                claim_name=data_claim.metadata.name
-            ),
-        ),
-        empty_dir_volume("run", "16Mi"),
-        empty_dir_volume("tmp", "256Mi"),
-        # Postgres' parallel queries use /dev/shm; the runtime's default is 64 MB.
-        empty_dir_volume("shm", "256Mi", in_memory=True),
-        k8s.core.v1.VolumeArgs(
-            name="config",
-            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=config.metadata.name),
-        ),
-        _secret_volume("credentials", credentials, ROLE_PASSWORD_KEYS),
-        log_volume(),
-    ]
-    containers = [_server_container(db)]
-    if metrics is not None:
-        containers.append(exporter_container(db, metrics))
-        volumes.append(
-            _secret_volume(
-                "exporter-credentials", credentials, [EXPORTER_PASSWORD_KEY], PASSWORD_KEY
-            )
-        )
     # For annotation-based scraping; with a ServiceMonitor they would make a Prometheus
     # that reads both scrape the exporter twice.
     scrape = {
@@ -257,12 +275,12 @@ def statefulset(
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     labels=dict(db.labels), annotations=scrape if scraped else None
                 ),
-                spec=hardened_pod_spec(
-                    user_id=db.user_id,
-                    init_containers=[data_owner_check(db), prepare_container(db.image)],
-                    containers=containers,
-                    volumes=volumes,
-                    termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
+                spec=server_pod_spec(
+                    db,
+                    credentials.metadata.name,
+                    config.metadata.name,
+                    data_claim.metadata.name,
+                    metrics,
                 ),
             ),
         ),
