@@ -48,28 +48,13 @@ namespace = AppNamespace(
 database_args = PostgresDatabaseArgs(
     namespace=namespace.namespace_name,
     app=app.name,
-    image=db.image,
-    user_id=db.user_id,
-    database=db.name,
-    user=db.user,
-    storage_size=db.storage_size,
-    allow_storage_class_change=db.allow_storage_class_change,
-    resources=db.resources,
     client_selector=WebService.pod_selector(app.name, web_name),
     cluster_domain=settings.cluster.domain,
     protect=settings.namespace.protect,
     monitoring=observability.monitoring,
     logs=observability.server_logs,
-    engine=db.engine.name,
+    **db.inputs(),  # type: ignore[typeddict-item]
 )
-if db.engine.cloudnative_pg:
-    database_args["cloudnative_pg"] = db.engine.cloudnative_pg
-if db.storage_class:
-    database_args["storage_class"] = db.storage_class
-if db.backups:
-    database_args["backups"] = db.backups
-if db.metrics:
-    database_args["metrics"] = db.metrics
 database = PostgresDatabase(db_name, database_args, opts=on_cluster)
 
 # No depends_on the database: the two roll out side by side, and the app's readiness

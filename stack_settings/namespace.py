@@ -2,10 +2,12 @@
 explicit `webapp:quota*` value is a cap the workload is checked against.
 
 The rule: the quota holds the workload at its largest (the most app pods plus a
-rollout's surge, the database with its exporter, a backup and a restore, both data
-volumes) plus 25% headroom, rounded up (CPU to 100m, memory to 128Mi, storage to 1Gi,
-pods to a whole pod). The LimitRange gives containers that declare no resources the app's
-own requests and limits.
+rollout's surge, the database's pods, both data volumes) plus 25% headroom, rounded up
+(CPU to 100m, memory to 128Mi, storage to 1Gi, pods to a whole pod). The pods are the
+ones the components declare (WebService.pods, PostgresDatabase.pods), read from their
+specs with every container, init container and sidecar: there is no second model of them
+here. The LimitRange gives containers that declare no resources the app's own requests
+and limits.
 """
 
 from __future__ import annotations
@@ -15,15 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from components import ContainerResources, Quota, WebService
-from components._shared.pods import pod_amount
+from components import ContainerResources, PostgresDatabase, Quota, WebService
+from components._shared.pods import pod_amount, pod_containers
 from components._shared.quantity import (
     format_bytes,
     format_cpu,
     parse_quantity,
     suggest_byte_quantity,
 )
-from components._shared.resources import BACKUP_RESOURCES, EXPORTER_RESOURCES
 from components.database.parts import POSTGRES_PORT
 
 from .app import AppSettings
@@ -112,6 +113,8 @@ class _Need:
     step: Decimal | None
     formatted: Callable[[Decimal], str]
     drivers: tuple[str, ...]
+    # CPU and memory are the containers' sum: the message names the containers counted.
+    counts_containers: bool = False
 
 
 # What a WebService needs from the database to be built; sizing its pods reads none of it.
@@ -124,23 +127,23 @@ _SIZING_CONNECTION = {
     "database_selector": {},
     "database_password": "",
 }
+# What a PostgresDatabase needs from the namespace and the app to be built; sizing its
+# pods reads none of it.
+_SIZING_DATABASE = {"namespace": "", "client_selector": {}}
 _CHARGED = {"cpu_limit": ("limits", "cpu"), "memory_limit": ("limits", "memory")}
 
 
-def _charged(containers: list[ContainerResources]) -> dict[str, Decimal]:
-    return {
-        field: sum(
-            (parse_quantity(str(resources[field]))[0] for resources in containers),  # type: ignore[literal-required]
-            Decimal(0),
-        )
-        for field in _CHARGED
-    }
-
-
-def _needs(app: AppSettings, database: DatabaseSettings) -> tuple[str, list[_Need]]:
-    """What the workload needs at its largest, and the sentence that describes it. The
-    app's pods are the ones its WebService declares, every container counted."""
+def _needs(app: AppSettings, database: DatabaseSettings) -> tuple[str, str, list[_Need]]:
+    """What the workload needs at its largest, the sentence that describes it and the one
+    that names the containers counted. The pods are the ones the WebService and the
+    PostgresDatabase declare (for cloudnative-pg, the ones the operator builds from the
+    Cluster declared), every container, init container and sidecar counted."""
     web = WebService.pods(app.name, {**_SIZING_CONNECTION, **app.inputs()})  # type: ignore[typeddict-item]
+    db = PostgresDatabase.pods(
+        f"{app.name}-db",
+        {**_SIZING_DATABASE, "app": app.name, **database.inputs()},  # type: ignore[typeddict-item]
+    )
+    demands = [*web, *db]
     backups = database.backups
     pods: list[tuple[int, dict[str, Decimal]]] = [
         (
@@ -150,26 +153,11 @@ def _needs(app: AppSettings, database: DatabaseSettings) -> tuple[str, list[_Nee
                 for field, (kind, resource) in _CHARGED.items()
             },
         )
-        for demand in web
+        for demand in demands
     ]
-    parts = [f"{demand.count} {demand.what}" for demand in web]
-    if database.engine.name == "cloudnative-pg":
-        # Each instance runs the Barman Cloud sidecar with a bucket; the operator runs one
-        # job pod (initdb, join, recovery) beside the instances while one is created.
-        instances = database.engine.instances
-        archiving = bool(backups and backups.get("object_storage"))
-        instance = _charged([database.resources] + ([BACKUP_RESOURCES] if archiving else []))
-        pods += [(instances, instance), (1, instance)]
-        parts += [f"{instances} database instances", "an operator job"]
-        restore = False
-    else:
-        restore = bool(backups and backups.get("restore_from"))
-        server = [database.resources] + ([EXPORTER_RESOURCES] if database.metrics else [])
-        pods.append((1, _charged(server)))
-        jobs_run = (1 if backups else 0) + (1 if restore else 0)
-        pods += [(1, _charged([BACKUP_RESOURCES]))] * jobs_run
-        parts += ["the database"] + ["a backup"] * bool(backups) + ["a restore"] * restore
+    parts = [demand.what for demand in demands]
     workload = ", ".join(parts[:-1]) + " and " + parts[-1]
+    counted = "; ".join(f"{demand.what}: {pod_containers(demand.spec)}" for demand in demands)
 
     def total(field: str) -> Decimal:
         return sum((count * amounts[field] for count, amounts in pods), Decimal(0))
@@ -180,40 +168,46 @@ def _needs(app: AppSettings, database: DatabaseSettings) -> tuple[str, list[_Nee
     storage = parse_quantity(database.storage_size)[0] * database.engine.instances
     if backups and database.engine.name != "cloudnative-pg":
         storage += parse_quantity(str(backups["storage_size"]))[0]
-    return workload, [
-        _Need(
-            "quotaCpu",
-            "CPU limits",
-            total("cpu_limit"),
-            _STEPS["cpu"],
-            format_cpu,
-            (*size, "maxSurge", "appCpuLimit", "dbCpuLimit", *database_keys),
-        ),
-        _Need(
-            "quotaMemory",
-            "memory limits",
-            total("memory_limit"),
-            _STEPS["memory"],
-            format_bytes,
-            (*size, "maxSurge", "appMemoryLimit", "dbMemoryLimit", *database_keys),
-        ),
-        _Need(
-            "quotaStorage",
-            "storage for the database volumes",
-            storage,
-            _STEPS["storage"],
-            format_bytes,
-            ("storageSize", "dbInstances", "backupEnabled", "backupStorageSize"),
-        ),
-        _Need(
-            "quotaPods",
-            "pods",
-            Decimal(sum(count for count, _ in pods)),
-            None,
-            lambda amount: str(int(amount)),
-            (*size, "maxSurge", "dbInstances", *jobs),
-        ),
-    ]
+    return (
+        workload,
+        counted,
+        [
+            _Need(
+                "quotaCpu",
+                "CPU limits",
+                total("cpu_limit"),
+                _STEPS["cpu"],
+                format_cpu,
+                (*size, "maxSurge", "appCpuLimit", "dbCpuLimit", *database_keys),
+                counts_containers=True,
+            ),
+            _Need(
+                "quotaMemory",
+                "memory limits",
+                total("memory_limit"),
+                _STEPS["memory"],
+                format_bytes,
+                (*size, "maxSurge", "appMemoryLimit", "dbMemoryLimit", *database_keys),
+                counts_containers=True,
+            ),
+            _Need(
+                "quotaStorage",
+                "storage for the database volumes",
+                storage,
+                _STEPS["storage"],
+                format_bytes,
+                ("storageSize", "dbInstances", "backupEnabled", "backupStorageSize"),
+            ),
+            _Need(
+                "quotaPods",
+                "pods",
+                Decimal(sum(count for count, _ in pods)),
+                None,
+                lambda amount: str(int(amount)),
+                (*size, "maxSurge", "dbInstances", *jobs),
+            ),
+        ],
+    )
 
 
 def _with_headroom(need: _Need) -> Decimal:
@@ -228,7 +222,7 @@ def settle_namespace(
 ) -> NamespaceSettings | None:
     """A ResourceQuota rejects pods beyond it, and `pulumi up` then waits for pods that
     never come: a cap must hold the workload at its largest, checked here."""
-    workload, needs = _needs(app, database)
+    workload, counted, needs = _needs(app, database)
     quota: dict[str, str] = {}
     for need in needs:
         cap = config.caps[need.key]
@@ -246,7 +240,9 @@ def settle_namespace(
             need.key,
             reader.raw(need.key),
             f"that cap is below what the workload needs at its largest: {workload} need "
-            f"{need.formatted(need.amount)} of {need.what}{because}",
+            f"{need.formatted(need.amount)} of {need.what}"
+            f"{f' (counting every container: {counted})' if need.counts_containers else ''}"
+            f"{because}",
             fix=f"{reader.fix_command(need.key, need.formatted(_with_headroom(need)))} (or "
             f"{reader.remove_command(need.key)} to let the quota follow the workload)",
         )

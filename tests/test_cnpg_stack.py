@@ -359,8 +359,9 @@ def test_a_new_stack_or_one_already_on_cloudnative_pg_passes(previous: dict[str,
 
 def test_the_quota_counts_every_instance_and_the_operator_job() -> None:
     """Without caps the quota follows the workload: 13 app pods (10 and a surge of
-    3) at 1 CPU and 512Mi, and 3 instances plus one operator job pod, each at 2 CPUs and
-    2Gi with the Barman Cloud sidecar's 500m and 512Mi; plus 25%. Storage: 20Gi per
+    3) at 1 CPU and 512Mi, 3 instances at 2 CPUs and 2Gi with the Barman Cloud sidecar's
+    500m and 512Mi, and one operator job pod (initdb or join) at 2 CPUs and 2Gi, which the
+    plugin gives no sidecar (it joins recovery jobs only); plus 25%. Storage: 20Gi per
     instance, no backup volume."""
     caps = {f"webapp:quota{kind}": "" for kind in ("Cpu", "Memory", "Storage")}
     sizes = {
@@ -379,8 +380,8 @@ def test_the_quota_counts_every_instance_and_the_operator_job() -> None:
     run = run_main("prod", {**caps, **sizes, "webapp:quotaPods": "0"})
     (quota,) = run.of_type("kubernetes:core/v1:ResourceQuota")
     hard = quota.manifest()["spec"]["hard"]
-    assert hard["limits.cpu"] == "28800m"  # (13 x 1 + 4 x 2.5) x 1.25
-    assert hard["limits.memory"] == "21120Mi"  # (13 x 512Mi + 4 x 2560Mi) x 1.25
+    assert hard["limits.cpu"] == "28200m"  # (13 x 1 + 3 x 2.5 + 2) x 1.25, rounded up
+    assert hard["limits.memory"] == "20Gi"  # (13 x 512Mi + 3 x 2560Mi + 2Gi) x 1.25
     assert hard["requests.storage"] == "75Gi"  # 3 x 20Gi x 1.25
     assert hard["pods"] == "22"  # (13 + 4) x 1.25, rounded up
 

@@ -155,7 +155,9 @@ BAD_VALUES = [
         "quotaCpu",
         "1",
         "webapp:quotaCpu is '1', but that cap is below what the workload needs at its "
-        "largest: 2 app pods, the database and a backup need 2700m of CPU limits; "
+        "largest: 2 app pods, the database and a backup need 2700m of CPU limits (counting "
+        "every container: 2 app pods: web; the database: postgres, exporter, check-data-owner "
+        "(init), prepare-logs (init); a backup: dump); "
         f"{FIX} webapp:quotaCpu 3400m (or pulumi config rm --stack dev webapp:quotaCpu to let "
         "the quota follow the workload)",
     ),
@@ -529,7 +531,9 @@ def test_more_replicas_or_autoscaling_just_work_without_touching_the_quota() -> 
 def test_a_quota_cap_names_the_setting_that_outgrew_it() -> None:
     assert _error({"webapp:replicas": "12", "webapp:quotaCpu": "4"}) == (
         "webapp:quotaCpu is '4', but that cap is below what the workload needs at its largest: "
-        "15 app pods, the database and a backup need 9200m of CPU limits, with webapp:replicas "
+        "15 app pods, the database and a backup need 9200m of CPU limits (counting every "
+        "container: 15 app pods: web; the database: postgres, exporter, check-data-owner (init), "
+        "prepare-logs (init); a backup: dump), with webapp:replicas "
         f"'12'; {FIX} webapp:quotaCpu 11500m (or pulumi config rm --stack dev webapp:quotaCpu "
         "to let the quota follow the workload)"
     )

@@ -5,6 +5,7 @@ the app's role, cloudnative-pg's restore path, backups that leave the cluster.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
@@ -52,6 +53,30 @@ class DatabaseSettings:
     metrics: Metrics | None
     user_id: int
     engine: EngineSettings
+
+    def inputs(self) -> dict[str, Any]:
+        """The PostgresDatabase inputs that come from the stack's config alone, as the
+        program hands them over (the namespace, the app, its clients and the monitoring
+        come from elsewhere); the namespace's quota is sized from the pods they make."""
+        inputs: dict[str, Any] = {
+            "image": self.image,
+            "user_id": self.user_id,
+            "database": self.name,
+            "user": self.user,
+            "storage_size": self.storage_size,
+            "allow_storage_class_change": self.allow_storage_class_change,
+            "resources": self.resources,
+            "engine": self.engine.name,
+        }
+        if self.engine.cloudnative_pg:
+            inputs["cloudnative_pg"] = self.engine.cloudnative_pg
+        if self.storage_class:
+            inputs["storage_class"] = self.storage_class
+        if self.backups:
+            inputs["backups"] = self.backups
+        if self.metrics:
+            inputs["metrics"] = self.metrics
+        return inputs
 
 
 # Names PostgreSQL refuses for a role, and the roles the database keeps for itself.
