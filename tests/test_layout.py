@@ -15,6 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPONENTS = ROOT / "components"
+# The stack's settings follow the same shape, and are held to the same: no circle.
+SETTINGS = ROOT / "stack_settings"
 
 
 def _module_name(path: Path) -> str:
@@ -27,8 +29,9 @@ def _module_name(path: Path) -> str:
 def _modules() -> dict[str, Path]:
     return {
         _module_name(path): path
-        for path in COMPONENTS.rglob("*.py")
-        if "venv" not in path.relative_to(COMPONENTS).parts
+        for root in (COMPONENTS, SETTINGS)
+        for path in root.rglob("*.py")
+        if "venv" not in path.relative_to(root).parts
     }
 
 
@@ -41,14 +44,15 @@ def _package_of(module: str) -> str:
 
 
 def _resolve(module: str, node: ast.ImportFrom) -> list[str]:
-    """The modules of components/ that `node` in `module` makes Python run."""
+    """The modules of components/ and stack_settings/ that `node` in `module` makes Python
+    run."""
     if node.level:
         base = _package_of(module).split(".")
         base = base[: len(base) - (node.level - 1)]
         target = ".".join(base + ([node.module] if node.module else []))
     else:
         target = node.module or ""
-    if not target.startswith("components"):
+    if not target.startswith(("components", "stack_settings")):
         return []
     found = []
     if target in MODULES:
@@ -191,3 +195,28 @@ def test_the_graph_counts_the_init_of_every_package_a_module_enters() -> None:
     assert "components._shared" in cluster
     assert "components.database" not in cluster
     assert "components.database.cloudnative_pg" not in cluster
+
+
+def test_the_settings_have_one_reader_per_component_and_the_engine_beside_the_database() -> None:
+    readers = sorted(
+        path.relative_to(SETTINGS).as_posix()
+        for path in SETTINGS.rglob("*.py")
+        if path.name != "__init__.py"
+    )
+    # app: WebService, namespace: AppNamespace, database/: PostgresDatabase and its
+    # engines; the rest read the cluster, the observability layer and shared values.
+    assert {"app.py", "namespace.py", "observability.py"} <= set(readers)
+    assert "database/engine.py" in readers
+    assert "database.py" not in readers and "engine.py" not in readers
+
+
+def test_the_components_never_import_the_settings() -> None:
+    """The components never read config: nothing under components/ imports stack_settings."""
+    wrong = {
+        f"{module} imports {target}"
+        for module, targets in GRAPH.items()
+        if module.startswith("components")
+        for target in targets
+        if target.startswith("stack_settings")
+    }
+    assert not wrong, sorted(wrong)
