@@ -32,9 +32,10 @@ sql() {
 # password rotation the role or its new password may come a moment later).
 wait_for_database() {
   started=$(date +%s)
-  until error=$(sql -c 'SELECT 1' 2>&1 > /dev/null); do
+  until error=$(sql --dbname="${1:-$PGDATABASE}" -c 'SELECT 1' 2>&1 > /dev/null); do
     if [ "$(($(date +%s) - started))" -ge "$WAIT_SECONDS" ]; then
-      fail "could not log in to the database at $PGHOST:$PGPORT as $PGUSER within" \
+      fail "could not log in to the database ${1:-$PGDATABASE} at $PGHOST:$PGPORT as" \
+        "$PGUSER within" \
         "${WAIT_SECONDS}s (each attempt bounded to $((STATEMENT_SECONDS + PGCONNECT_TIMEOUT))s):" \
         "$(printf '%s' "${error:-no answer}" | tail -n 1)"
     fi
@@ -56,6 +57,43 @@ lock_volume() {
 }
 """
 
+# While a restore runs, the database takes no connection but the superuser's: its owner
+# sets its connection limit to 0 (ALTER DATABASE, which an owner may do, from inside it),
+# so the app's writers cannot reconnect and make objects the table locks do not cover (new
+# tables, large objects). The restore's own session, connected already, stays. The limit
+# is committed on its own, before the restore's transaction, so it is set back afterwards
+# through the scratch database (the app's role cannot log in to its database meanwhile).
+# The previous limit is recorded on the volume first: a run killed before it could set it
+# back leaves that record, and the next backup or restore, under the volume lock, sets
+# the limit back before anything else.
+_GATE = r"""GATE="$BACKUP_DIR/.connection-limit"
+reopen_database() {
+  [ -f "$GATE" ] || return 0
+  previous=$(cat "$GATE" 2> /dev/null) || previous=""
+  case "$previous" in
+    "" | *[!0-9-]* | ?*-*) previous=-1 ;;
+  esac
+  now=$(sql --dbname="$SCRATCH_DATABASE" -v db="$PGDATABASE" -v previous="$previous" \
+    -f - <<'SQL'
+SELECT pg_catalog.format('ALTER DATABASE %I CONNECTION LIMIT %s', datname, :'previous')
+  FROM pg_catalog.pg_database WHERE datname = :'db' AND datconnlimit = 0 \gexec
+SELECT datconnlimit FROM pg_catalog.pg_database WHERE datname = :'db';
+SQL
+  ) || return 1
+  [ "$now" = "$previous" ] || [ "$now" != 0 ] || return 1
+  rm -f "$GATE"
+  echo "$PGDATABASE takes connections again (connection limit $now)"
+}
+# Before anything else: a restore killed earlier may have left the database closed.
+repair_database() {
+  [ -f "$GATE" ] || return 0
+  wait_for_database "$SCRATCH_DATABASE"
+  reopen_database || fail "a restore that was cut off left $PGDATABASE refusing connections" \
+    "(connection limit 0), and it could not be set back to $(cat "$GATE"); as the" \
+    "superuser: ALTER DATABASE $PGDATABASE CONNECTION LIMIT $(cat "$GATE"); nothing was changed"
+}
+"""
+
 # The restore, shared by the restore Job and by a backup's proof that its dump restores.
 # pg_restore --single-transaction writes one BEGIN and one COMMIT around everything, and no
 # BEGIN/COMMIT of its own around the large objects (pg_backup_archiver.c), so the whole
@@ -67,7 +105,17 @@ lock_volume() {
 # back, and it logs its transaction id, which the script looks up afterwards
 # (txid_status) instead of trusting psql's exit code. Then DROP OWNED removes everything
 # the role owns, so objects made since the dump go too; the superuser's extensions stay.
-_RESTORE = r"""restore_prelude() {
+_RESTORE = r"""gate_sql() {
+  cat <<'SQL'
+DO $webapp$
+BEGIN
+  EXECUTE pg_catalog.format('ALTER DATABASE %I CONNECTION LIMIT 0',
+    pg_catalog.current_database());
+END
+$webapp$;
+SQL
+}
+restore_prelude() {
   cat <<'SQL'
 DO $webapp$
 DECLARE
@@ -99,6 +147,10 @@ BEGIN
       END IF;
     END;
   END LOOP;
+  -- A session that logged in while the limit was being committed.
+  PERFORM pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity
+    WHERE datname = pg_catalog.current_database() AND usename = current_user
+      AND pid <> pg_catalog.pg_backend_pid();
   PERFORM pg_catalog.set_config('lock_timeout', lock_seconds || 's', true);
   PERFORM pg_catalog.set_config('client_min_messages', 'notice', true);
   RAISE NOTICE 'restore transaction % in backend %',
@@ -155,13 +207,15 @@ SELECT pg_catalog.string_agg(found, ', ') FROM (
 ) collisions (found);
 SQL
 }
-# restore_into <database> <dump> <list file> <seconds>: one transaction; afterwards
+# restore_into <database> <dump> <list file> <seconds> [gate]: one transaction (with
+# "gate", the database closed to new connections first); afterwards
 # $outcome is what the database says became of it: committed, rolled back, none (it never
 # began) or unknown; $restore_error is the last error line, if any.
 restore_into() {
   rm -f "$tmp/pg_restore.rc"
   status=0
   {
+    if [ "${5:-}" = gate ]; then gate_sql; fi
     {
       pg_restore --single-transaction --no-owner --use-list="$3" --file=- "$2"
       echo "$?" > "$tmp/pg_restore.rc"
@@ -184,11 +238,12 @@ restore_into() {
     outcome=none
     return
   fi
-  # A cut-off client's backend may still be inside the transaction: end it, then ask.
+  # A cut-off client's backend may still be inside the transaction: end it, then ask
+  # (through the scratch database: transaction ids and sessions are the server's).
   started=$(date +%s)
   while :; do
-    outcome=$(sql --dbname="$1" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-      WHERE pid = $pid AND usename = current_user
+    outcome=$(sql --dbname="$SCRATCH_DATABASE" -c "SELECT pg_terminate_backend(pid)
+      FROM pg_stat_activity WHERE pid = $pid AND usename = current_user
         AND backend_xid::text::bigint = $xid % 4294967296" \
       -c "SELECT txid_status($xid)" 2> /dev/null | tail -n 1) || outcome=unknown
     case "$outcome" in
@@ -221,6 +276,7 @@ _DUMP_NAMES = r"""dump_names() {
 # left alone until it is older than a restore may take.
 BACKUP_SCRIPT = (
     _POSTGRES_COMMON
+    + _GATE
     + _RESTORE
     + _DUMP_NAMES
     + r"""last_sequence() {
@@ -267,6 +323,7 @@ if [ -d "$BACKUP_DIR/restore" ]; then
   find "$BACKUP_DIR/restore" -mindepth 1 -maxdepth 1 -mmin "+$((RESTORE_DEADLINE_SECONDS / 60))" \
     -exec rm -rf {} + || true
 fi
+repair_database
 wait_for_database
 [ "$SCRATCH_DATABASE" != "$PGDATABASE" ] \
   || fail "the scratch database may not be $PGDATABASE itself; nothing was changed"
@@ -452,6 +509,7 @@ echo "downloaded $RESTORE_FROM ($(wc -c < "$target") bytes)"
 # A download made for this Job is removed when it ends, whatever the outcome.
 RESTORE_SCRIPT = (
     _POSTGRES_COMMON
+    + _GATE
     + _RESTORE
     + r"""lock_volume
 if [ -n "${RESTORE_DIR:-}" ]; then trap 'rm -rf "$BACKUP_DIR/$RESTORE_DIR"' EXIT; fi
@@ -468,29 +526,54 @@ if [ -f "$file.sha256" ]; then
 fi
 restore_list "$file" "$tmp/restore.list" \
   || fail "$file cannot be read as a dump; nothing was changed"
+repair_database
 wait_for_database
 clashes=$(collisions "$tmp/restore.list") \
   || fail "cannot compare $RESTORE_FILE with $PGDATABASE; nothing was changed"
 [ -z "$clashes" ] || fail "$RESTORE_FILE cannot be restored over $PGDATABASE: $clashes" \
   "(DROP OWNED BY $PGUSER keeps them, so the restore's CREATE would fail); have the" \
   "superuser give them to $PGUSER (ALTER ... OWNER TO $PGUSER); nothing was changed"
-restore_into "$PGDATABASE" "$file" "$tmp/restore.list" "$RESTORE_SECONDS"
+sql --dbname="$SCRATCH_DATABASE" -c 'SELECT 1' > /dev/null \
+  || fail "cannot connect to the scratch database $SCRATCH_DATABASE, through which the" \
+    "restore opens $PGDATABASE again once it is done; the database pod's start-up hook" \
+    "creates it: restart that pod; nothing was changed"
+limit=$(sql -c 'SELECT datconnlimit FROM pg_database WHERE datname = current_database()') \
+  || fail "cannot read the connection limit of $PGDATABASE; nothing was changed"
+{ printf '%s\n' "$limit" > "$GATE.partial" && [ "$(cat "$GATE.partial")" = "$limit" ] \
+  && mv "$GATE.partial" "$GATE"; } \
+  || fail "cannot record the connection limit of $PGDATABASE in $GATE (is the volume" \
+    "full?); nothing was changed"
+restore_into "$PGDATABASE" "$file" "$tmp/restore.list" "$RESTORE_SECONDS" gate
+# The database is opened again whatever became of the restore; if it cannot be, the
+# last line says so instead of "nothing was changed".
+if reopened=$(reopen_database 2>&1); then
+  echo "$reopened"
+  unchanged="nothing was changed"
+  closed=""
+else
+  unchanged="the data was not changed"
+  closed="; but $PGDATABASE still refuses every role's connections except the superuser's"
+  closed="$closed (connection limit 0, was $limit): the next backup or restore sets it back,"
+  closed="$closed or as the superuser: ALTER DATABASE $PGDATABASE CONNECTION LIMIT $limit"
+fi
 case "$outcome" in
   committed)
+    [ -z "$closed" ] || fail "restored $RESTORE_FILE into $PGDATABASE (transaction $xid" \
+      "committed)$closed"
     echo "restored $RESTORE_FILE into $PGDATABASE (transaction $xid committed)"
     ;;
   "rolled back")
-    fail "restoring $RESTORE_FILE failed (${restore_error:-see above}); nothing was" \
-      "changed: transaction $xid rolled back"
+    fail "restoring $RESTORE_FILE failed (${restore_error:-see above}); $unchanged:" \
+      "transaction $xid rolled back$closed"
     ;;
   none)
     fail "restoring $RESTORE_FILE failed before it began (${restore_error:-see above});" \
-      "nothing was changed"
+      "$unchanged$closed"
     ;;
   *)
     fail "restoring $RESTORE_FILE failed (${restore_error:-see above}), and whether" \
       "transaction $xid committed could not be checked within ${STATEMENT_SECONDS}s; ask" \
-      "the database: SELECT txid_status($xid)"
+      "the database: SELECT txid_status($xid)$closed"
     ;;
 esac
 """
