@@ -909,9 +909,31 @@ def test_a_dump_that_would_not_restore_never_counts(jobs: Jobs) -> None:
     before = sorted(p.name for p in jobs.backup_dir.iterdir() if p.name != ".lock")
     jobs.database.sql(f"CREATE SCHEMA reports; GRANT ALL ON SCHEMA reports TO {APP_USER}")
     jobs.database.sql("CREATE TABLE reports.daily (d date)", user=APP_USER)
+    # Every other kind of object a dump holds and the superuser may own in the app's
+    # database, readable by the app's role, so that its dump holds them too.
+    jobs.database.sql(
+        "CREATE FUNCTION helper(int, text) RETURNS int LANGUAGE sql AS 'SELECT 1';"
+        "CREATE DOMAIN code AS text CHECK (VALUE <> ''); CREATE TYPE shade AS ENUM ('dark');"
+        "CREATE TABLE ledger (i int, j int); GRANT SELECT ON ledger TO app;"
+        "CREATE MATERIALIZED VIEW ledger_sums AS SELECT sum(i) FROM ledger;"
+        "GRANT SELECT ON ledger_sums TO app; CREATE COLLATION plain (locale = 'C');"
+        "CREATE STATISTICS ledger_stats ON i, j FROM ledger;"
+        "SELECT lo_create(777001); GRANT SELECT ON LARGE OBJECT 777001 TO app"
+    )
     result = jobs.step(jobs.backup, "dump", {"KEEP": "1"})
     assert result.returncode != 0
-    assert "schema reports belongs to postgres" in result.stderr, describe(result)
+    for found in (
+        "schema reports belongs to postgres",
+        "function public.helper(integer, text) belongs to postgres",
+        "type public.code belongs to postgres",
+        "type public.shade belongs to postgres",
+        "public.ledger belongs to postgres",
+        "public.ledger_sums belongs to postgres",
+        "collation public.plain belongs to postgres",
+        "statistics public.ledger_stats belongs to postgres",
+        "large object 777001 belongs to postgres",
+    ):
+        assert found in result.stderr, describe(result)
     assert "nothing was deleted" in result.stderr
     assert sorted(p.name for p in jobs.backup_dir.iterdir() if p.name != ".lock") == before
 

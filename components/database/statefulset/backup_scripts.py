@@ -183,27 +183,75 @@ restore_list() {
   timeout "$STATEMENT_SECONDS" pg_restore --list "$1" > "$2.all" || return 1
   grep -vE '^[0-9]+; [0-9]+ [0-9]+ COMMENT - EXTENSION ' "$2.all" > "$2" || true
 }
-# collisions <list file>: schemas, tables, views and sequences the dump creates that exist
-# in the connected database under another owner: DROP OWNED leaves them, and the
-# restore's CREATE would fail (a schema the superuser made for the app, say).
+# collisions <list file>: the objects the dump creates that exist in the connected
+# database under another owner: DROP OWNED leaves them, and the restore's CREATE would
+# fail (a schema the superuser made for the app, say). Each entry of the list names the
+# system catalog of its object (an OID fixed in every database), its schema and its tag;
+# every catalog a dump's CREATE can collide in is looked up: schemas; tables, views,
+# sequences, materialized views, indexes and foreign tables with the types (a table's row
+# type shares its name); functions, procedures and aggregates by their argument types;
+# large objects by OID; collations, conversions, text search configurations and
+# dictionaries, statistics objects, event triggers, publications, foreign-data wrappers
+# and servers by name. Extensions are created IF NOT EXISTS, and constraints, triggers,
+# rules, policies, defaults and grants belong to an object above. A collision the list
+# cannot show (an operator, a cast) still only fails the restore's one transaction.
 collisions() {
-  schemas=$(sed -n 's/^[0-9]*; [0-9]* [0-9]* SCHEMA - \([^ ]*\) .*$/\1/p' "$1")
-  relations=$(sed -n -E \
-    's/^[0-9]+; [0-9]+ [0-9]+ (TABLE|VIEW|SEQUENCE|MATERIALIZED VIEW) ([^ ]+) ([^ ]+) .*$/\2.\3/p' \
-    "$1")
-  sql -v schemas="$schemas" -v relations="$relations" -f - <<'SQL'
-SELECT pg_catalog.string_agg(found, ', ') FROM (
-  SELECT pg_catalog.format('schema %s belongs to %s', nspname, pg_get_userbyid(nspowner))
-    FROM pg_namespace
-    WHERE nspname = ANY (pg_catalog.string_to_array(:'schemas', E'\n'))
-      AND nspname <> 'public'
-      AND nspowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
+  # <id>; <catalog> <oid> <KIND> <schema or -> <tag> <owner>
+  entry='^[0-9]+; ([0-9]+) [0-9]+ [A-Z][A-Z ]*[A-Z] ([^ ]+) (.*) [^ ]*$'
+  entries=$(sed -n -E "s/$entry/\1|\2|\3/p" "$1")
+  sql -v entries="$entries" -f - <<'SQL'
+WITH entry AS (
+  SELECT pg_catalog.split_part(e, '|', 1)::oid AS catalog,
+      pg_catalog.split_part(e, '|', 2) AS nsp, pg_catalog.split_part(e, '|', 3) AS tag
+    FROM pg_catalog.unnest(pg_catalog.string_to_array(:'entries', E'\n')) e
+    WHERE e LIKE '%|%|%'
+), me AS (
+  SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user
+), named (catalog, nsp, name, owner, kind) AS (
+  SELECT 'pg_class'::regclass::oid, relnamespace, relname, relowner, '' FROM pg_class
+  UNION ALL SELECT 'pg_class'::regclass::oid, typnamespace, typname, typowner, 'type '
+    FROM pg_type
+  UNION ALL SELECT 'pg_type'::regclass::oid, typnamespace, typname, typowner, 'type '
+    FROM pg_type
+  UNION ALL SELECT 'pg_type'::regclass::oid, relnamespace, relname, relowner, '' FROM pg_class
+  UNION ALL SELECT 'pg_proc'::regclass::oid, pronamespace,
+      proname || '(' || pg_catalog.oidvectortypes(proargtypes) || ')', proowner, 'function '
+    FROM pg_proc
+  UNION ALL SELECT 'pg_collation'::regclass::oid, collnamespace, collname, collowner,
+      'collation ' FROM pg_collation
+  UNION ALL SELECT 'pg_conversion'::regclass::oid, connamespace, conname, conowner,
+      'conversion ' FROM pg_conversion
+  UNION ALL SELECT 'pg_ts_config'::regclass::oid, cfgnamespace, cfgname, cfgowner,
+      'text search configuration ' FROM pg_ts_config
+  UNION ALL SELECT 'pg_ts_dict'::regclass::oid, dictnamespace, dictname, dictowner,
+      'text search dictionary ' FROM pg_ts_dict
+  UNION ALL SELECT 'pg_statistic_ext'::regclass::oid, stxnamespace, stxname, stxowner,
+      'statistics ' FROM pg_statistic_ext
+), global (catalog, name, owner, kind) AS (
+  SELECT 'pg_namespace'::regclass::oid, nspname, nspowner, 'schema ' FROM pg_namespace
+    WHERE nspname <> 'public'
+  UNION ALL SELECT 'pg_largeobject'::regclass::oid, oid::text, lomowner, 'large object '
+    FROM pg_largeobject_metadata
+  UNION ALL SELECT 'pg_event_trigger'::regclass::oid, evtname, evtowner, 'event trigger '
+    FROM pg_event_trigger
+  UNION ALL SELECT 'pg_publication'::regclass::oid, pubname, pubowner, 'publication '
+    FROM pg_publication
+  UNION ALL SELECT 'pg_foreign_data_wrapper'::regclass::oid, fdwname, fdwowner,
+      'foreign-data wrapper ' FROM pg_foreign_data_wrapper
+  UNION ALL SELECT 'pg_foreign_server'::regclass::oid, srvname, srvowner, 'server '
+    FROM pg_foreign_server
+)
+SELECT pg_catalog.string_agg(DISTINCT found, ', ') FROM (
+  SELECT pg_catalog.format('%s%s.%s belongs to %s', n.kind, entry.nsp, n.name,
+      pg_catalog.pg_get_userbyid(n.owner))
+    FROM entry JOIN named n ON n.catalog = entry.catalog AND n.name = entry.tag
+      JOIN pg_namespace s ON s.oid = n.nsp AND s.nspname = entry.nsp
+    WHERE n.owner <> (SELECT oid FROM me)
   UNION ALL
-  SELECT pg_catalog.format('%s.%s belongs to %s', n.nspname, c.relname,
-      pg_get_userbyid(c.relowner))
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname || '.' || c.relname = ANY (pg_catalog.string_to_array(:'relations', E'\n'))
-      AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
+  SELECT pg_catalog.format('%s%s belongs to %s', g.kind, g.name,
+      pg_catalog.pg_get_userbyid(g.owner))
+    FROM entry JOIN global g ON g.catalog = entry.catalog AND g.name = entry.tag
+    WHERE g.owner <> (SELECT oid FROM me)
 ) collisions (found);
 SQL
 }
