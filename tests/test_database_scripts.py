@@ -938,6 +938,35 @@ def test_a_dump_that_would_not_restore_never_counts(jobs: Jobs) -> None:
     assert sorted(p.name for p in jobs.backup_dir.iterdir() if p.name != ".lock") == before
 
 
+def test_a_dump_with_an_extension_only_the_superuser_may_create_is_flagged(jobs: Jobs) -> None:
+    """The superuser made an extension in the app's database that the scratch database
+    lacks: the trial restore could not create it. The dump is kept, flagged with the
+    reason, counts for nothing and is not uploaded; once the superuser made the extension
+    in the scratch database too, dumps are verified again."""
+    scratch = f"{DATABASE}_restore_check"
+    jobs.database.sql("CREATE EXTENSION pg_stat_statements")
+    flagged = jobs.step(jobs.backup, "dump")
+    assert flagged.returncode != 0
+    last = flagged.stderr.strip().splitlines()[-1]
+    assert "uses the extension(s) pg_stat_statements, which only a superuser may create" in last
+    assert f"psql -d {scratch} -c 'CREATE EXTENSION <name>'" in last, describe(flagged)
+    (name,) = jobs.local_dumps()
+    assert (jobs.backup_dir / f"{name}.unverified").read_text().startswith(
+        "not verified: it needs the extension(s) pg_stat_statements"
+    )
+    assert not (jobs.backup_dir / f"{name}.verified").exists()
+    upload = jobs.step(jobs.backup, "upload")
+    assert upload.returncode == 0 and jobs.remote_dumps() == [], describe(upload)
+    jobs.database.sql("CREATE EXTENSION pg_stat_statements", database=scratch)
+    time.sleep(1)  # dump names carry the second
+    verified = jobs.step(jobs.backup, "dump")
+    assert verified.returncode == 0, describe(verified)
+    assert "backup written and verified" in verified.stdout
+    # The flagged dump is good over the live database, which has the extension.
+    restored = jobs.step(jobs.restore_pod(name), "restore")
+    assert restored.returncode == 0, describe(restored)
+
+
 def test_retention_orders_by_the_recorded_sequence_and_counts_only_verified_dumps(
     jobs: Jobs,
 ) -> None:

@@ -346,12 +346,14 @@ prune() {
         continue
       fi
       rm -f -- "$BACKUP_DIR/$name"
-      rm -f -- "$BACKUP_DIR/$name.sha256" "$BACKUP_DIR/$name.verified"
+      rm -f -- "$BACKUP_DIR/$name.sha256" "$BACKUP_DIR/$name.verified" \
+        "$BACKUP_DIR/$name.unverified"
       echo "removed $name (sequence $sequence)"
     done
   }
   # Records of a dump removed by a run cut off halfway through the lines above.
-  for record in "$BACKUP_DIR"/*.dump.sha256 "$BACKUP_DIR"/*.dump.verified; do
+  for record in "$BACKUP_DIR"/*.dump.sha256 "$BACKUP_DIR"/*.dump.verified \
+      "$BACKUP_DIR"/*.dump.unverified; do
     [ -f "$record" ] && [ ! -f "${record%.*}" ] && rm -f -- "$record"
   done
   return 0
@@ -400,6 +402,42 @@ clashes=$(collisions "$tmp/backup.list") \
   "(DROP OWNED BY $PGUSER keeps them, so the restore's CREATE would fail); have the" \
   "superuser give them to $PGUSER (ALTER ... OWNER TO $PGUSER); nothing was deleted, the" \
   "earlier dumps are kept"
+# Extensions only a superuser may create: the live database has them (the superuser made
+# them, and the restore's CREATE EXTENSION IF NOT EXISTS passes them by), but if the
+# scratch database lacks one the trial restore would fail and say only "permission
+# denied". Such a dump is not shown restorable, yet it may well be good: it is kept,
+# flagged by a <dump>.unverified record that says why, and counts for nothing.
+extensions=$(sed -n 's/^[0-9]*; [0-9]* [0-9]* EXTENSION - \([^ ]*\) .*$/\1/p' "$tmp/backup.list")
+missing=$(sql --dbname="$SCRATCH_DATABASE" -v extensions="$extensions" -f - <<'SQL'
+SELECT pg_catalog.string_agg(wanted, ', ' ORDER BY wanted)
+  FROM pg_catalog.unnest(pg_catalog.string_to_array(:'extensions', E'\n')) wanted
+  WHERE wanted <> ''
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = wanted)
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_available_extension_versions v
+      JOIN pg_catalog.pg_available_extensions a USING (name)
+      WHERE v.name = wanted AND v.version = a.default_version
+        AND (v.trusted OR NOT v.superuser));
+SQL
+) || fail "cannot look up the new dump's extensions in $SCRATCH_DATABASE; nothing was deleted"
+if [ -n "$missing" ]; then
+  sum=$(sha256sum "$partial" | cut -d' ' -f1)
+  reason="not verified: it needs the extension(s) $missing, which only a superuser may create,
+and the scratch database $SCRATCH_DATABASE lacks them"
+  { printf '%s  %s\n' "$sum" "$name" > "$BACKUP_DIR/$name.sha256.partial" \
+    && printf '%s\n' "$reason" > "$BACKUP_DIR/$name.unverified.partial"; } 2> "$tmp/backup.err" \
+    || full_or "cannot write the checksum beside the new dump; nothing was deleted"
+  moved=yes
+  mv "$partial" "$BACKUP_DIR/$name"
+  mv "$BACKUP_DIR/$name.sha256.partial" "$BACKUP_DIR/$name.sha256"
+  mv "$BACKUP_DIR/$name.unverified.partial" "$BACKUP_DIR/$name.unverified"
+  moved=""
+  trap - EXIT
+  fail "the new dump $name uses the extension(s) $missing, which only a superuser may" \
+    "create, and the scratch database $SCRATCH_DATABASE lacks them, so the dump could not" \
+    "be shown restorable. It is kept, flagged ($name.unverified): it counts for nothing and" \
+    "is not uploaded; nothing was deleted. To have dumps verified again, as the superuser:" \
+    "psql -d $SCRATCH_DATABASE -c 'CREATE EXTENSION <name>' for each of $missing"
+fi
 started=$(date +%s)
 restore_into "$SCRATCH_DATABASE" "$partial" "$tmp/backup.list" "$VERIFY_SECONDS"
 [ "$outcome" = committed ] || fail "the new dump does not restore into the scratch" \
