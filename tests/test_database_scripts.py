@@ -840,6 +840,53 @@ def test_a_restore_killed_at_any_phase_leaves_the_database_as_it_was(
     assert database.sql("SELECT to_regclass('sneaked_in') IS NULL") == "t"
 
 
+@pytest.mark.parametrize("phase", PHASES)
+def test_a_backup_killed_at_any_phase_of_its_trial_restore_leaves_everything_as_it_was(
+    bench: Bench, phase: str
+) -> None:
+    """With the app writing all along (the dump holds large objects, a materialized
+    view, grants to a role and a partitioned table): the backup never stops the writer,
+    a backup killed in its trial restore leaves no dump that counts, the live database
+    as it was and every committed write in it, and the next backup is verified."""
+    jobs, database = bench.jobs, bench.jobs.database
+    before = database.fingerprint(without=("writes",))
+    dumps = jobs.local_dumps()
+    writer = _writer(jobs, f"backup-{phase.replace(' ', '-')}")
+    flag = owned_dir(jobs.tmp / "flags") / f"backup-{phase.replace(' ', '-')}"
+    env = jobs.env(jobs.backup, "dump")
+    process = jobs.start(
+        jobs.backup,
+        "dump",
+        {
+            "PATH": f"{bench.pausing}:{env['PATH']}",
+            "REAL_PG_RESTORE": str(database.server.bindir / "pg_restore"),
+            "PAUSE_AT": PHASES[phase],
+            "PAUSE_FLAG": str(flag),
+            "KEEP": "100",
+        },
+    )
+    try:
+        _wait_for(
+            f"the trial restore reaching {phase}",
+            lambda: flag.exists() or process.poll() is not None,
+        )
+        assert process.poll() is None, jobs.output("dump")
+        count = len(writer.notes())
+        _wait_for("the writer going on during the backup", lambda: len(writer.notes()) > count + 3)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert jobs.local_dumps() == dumps, "a killed backup left a dump"
+    notes = writer.finish()
+    assert database.fingerprint(without=("writes",)) == before
+    stored = set(database.sql("SELECT note FROM writes", user=APP_USER).split("\n"))
+    assert set(notes) <= stored, "a committed write was lost"
+    after = jobs.step(jobs.backup, "dump", {"KEEP": "100"})
+    assert after.returncode == 0, describe(after)
+    assert "backup written and verified" in after.stdout
+    assert not [p for p in jobs.backup_dir.iterdir() if p.name.endswith(".partial")]
+
+
 def test_a_complete_restore_under_load_equals_the_dump_and_keeps_later_writes(
     bench: Bench,
 ) -> None:
