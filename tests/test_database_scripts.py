@@ -891,8 +891,15 @@ def test_a_complete_restore_under_load_equals_the_dump_and_keeps_later_writes(
     bench: Bench,
 ) -> None:
     jobs, database = bench.jobs, bench.jobs.database
+    # A limit of the user's own: the restore sets back what it found.
+    database.sql(f"ALTER DATABASE {DATABASE} CONNECTION LIMIT 40")
     writer = _writer(jobs, "complete")
-    result = jobs.step(jobs.restore_pod(bench.dump), "restore")
+    try:
+        result = jobs.step(jobs.restore_pod(bench.dump), "restore")
+        assert f"{DATABASE} takes connections again (connection limit 40)" in result.stdout
+        assert _connection_limit(database) == "40"
+    finally:
+        database.sql(f"ALTER DATABASE {DATABASE} CONNECTION LIMIT -1")
     count = len(writer.notes())
     _wait_for("the writer going on", lambda: len(writer.notes()) > count + 3)
     notes = writer.finish()
