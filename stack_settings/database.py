@@ -367,8 +367,8 @@ def _read_backups(reader: Reader) -> Feature[Backups]:
                 restore_from,
                 f"a dump from object storage must be in {PROJECT}:backupBucket "
                 f"('{bucket}'), whose credentials the restore uses (to restore another "
-                "stack's dump, copy it into this stack's prefix first: see the README's "
-                "'Restore a backup')",
+                "stack's dump, copy it into this stack's prefix first: see "
+                "docs/backups-and-restore.md, 'Restore a backup')",
                 f"{bucket}/{present(restore_from).rsplit('/', 1)[-1]}" if bucket else "",
             )
             return INVALID
@@ -510,7 +510,8 @@ def read_database(reader: Reader, cluster_name: str = "app-db") -> DatabaseSetti
             "restoreFrom",
             reader.raw("restoreFrom"),
             "dumps are restored by the statefulset engine; with cloudnative-pg, recover from "
-            f"the archive with {PROJECT}:recoverySourceArchive (README: Point-in-time recovery)",
+            f"the archive with {PROJECT}:recoverySourceArchive (docs/engines.md: Point-in-time "
+            "recovery)",
             fix=reader.remove_command("restoreFrom"),
         )
         return None
@@ -622,7 +623,7 @@ def refuse_storage_class_change(
                 "delete its data, so the change is not applied; fix it with: pulumi config "
                 f"set --stack {stack} {PROJECT}:storageClass {current} (to move the data to "
                 f"a new volume instead, back up, set {PROJECT}:allowStorageClassChange to "
-                "true for one update, and restore: README, Changing the storage class)"
+                "true for one update, and restore: docs/operations.md, Changing the storage class)"
             )
         return current
 
