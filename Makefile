@@ -1,13 +1,17 @@
 # Local-first entry point: every target sets up what it needs on a fresh machine.
 #   make test                 lint and run the test suite (no cluster, no Pulumi CLI)
+#   make check STACK=dev      what the stack file would deploy, and every config error
+#                             with its fix (no CLI, no cluster; RENDER=dir writes manifests)
 #   make preview STACK=dev    show what `up` would change
 #   make up STACK=dev         deploy the stack
 #   make destroy STACK=dev    delete everything the stack created
-#   make render STACK=dev     write the stack's manifests to rendered/<stack>/, no cluster
+#   make render STACK=dev     write the stack's manifests to rendered/<stack>/ with the CLI
+#   make docs                 regenerate docs/configuration.md from Pulumi.yaml
 #   make schema               regenerate the component package's schema snapshot
 #                             (tests/fixtures/webapp_schema.json) from the code
 #   make e2e-tools            build the real-engine toolchain (tools/e2e) into its cache
 #   make e2e                  the real-engine suite, tests/e2e (docs/testing.md)
+#   make help                 this list
 # Without PULUMI_BACKEND_URL, state goes to a file backend in .pulumi-state/ (git-ignored).
 # Local stacks read a git-ignored copy of the tracked stack file,
 # .pulumi-local/Pulumi.<stack>.yaml (tools/local_stack_config.py): the passphrase provider
@@ -36,7 +40,11 @@ LOCAL_CONFIG := $(LOCAL)/Pulumi.$(STACK).yaml
 RENDER_STACK := $(STACK)-render
 RENDER_CONFIG := $(LOCAL)/Pulumi.$(RENDER_STACK).yaml
 
-.PHONY: test lint venv preview up destroy render stack pulumi-cli schema e2e-tools e2e
+.PHONY: help test lint venv docs check schema preview up destroy render stack pulumi-cli e2e-tools e2e
+
+# The target list above, from this file's own header.
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt policy/requirements.txt deployment/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,8 +57,18 @@ venv: $(BIN)/.installed
 lint: venv
 	$(BIN)/ruff check .
 
+# Two workers, each taking tests as it is free; a worker runs each stack's program once
+# and starts its own servers once. The 10 slowest tests are listed in docs/testing.md.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=10
+
+# What the stack file would deploy, and every config error with its fix: no CLI, no cluster.
+check: venv
+	@$(BIN)/python tools/check_stack.py $(STACK)$(if $(RENDER), --render $(RENDER))
+
+# The configuration reference, docs/configuration.md, from Pulumi.yaml's declarations.
+docs: venv
+	$(BIN)/python tools/config_reference.py
 
 # The schema other languages see, inferred from the components' annotations and
 # docstrings; a test fails, naming this target, while the snapshot is not current.

@@ -88,8 +88,8 @@ def read_observability(
     runbook = reader.read(
         "runbookUrl",
         _runbook_url,
-        "it must be the address of this README that alerts link their runbook entries to, "
-        "an http(s) URL or a path such as README.md, without spaces or '#'",
+        "it must be the address of the runbook page (docs/monitoring.md) that alerts link "
+        "their entries to, an http(s) URL or a path, without spaces or '#'",
         _suggest_runbook_url,
     )
     dashboard = reader.read("dashboardEnabled", boolean, BOOLEAN_ALLOWED, suggest_boolean)

@@ -197,6 +197,18 @@ def check_keys(reader: Reader, keys: list[str]) -> None:
                 f"{NOT_SETTINGS[key].format(stack=reader.stack)}; remove it with: pulumi "
                 f"config rm --stack {reader.stack} {full_key}"
             )
+        elif key not in declared and key.partition(".")[0].partition("[")[0] in declared:
+            # `config set webapp:env.X v` without --path sets a key named `env.X`.
+            secret = pulumi.runtime.config.is_config_secret(full_key)
+            value = "<value>" if secret else shlex.quote(_raw_value(full_key) or "")
+            flag = " --secret" if secret else ""
+            reader.errors.append(
+                f"{full_key} is set, but it is not a setting of this program: a key of an "
+                "object or an item of a list is set with --path, without which the CLI took "
+                f"the whole name as a key; move it with: pulumi config rm --stack {reader.stack} "
+                f"{full_key} && pulumi config set{flag} --stack {reader.stack} --path "
+                f"'{full_key}' {value}"
+            )
         elif key not in declared:
             close = difflib.get_close_matches(key, declared, n=1)
             hint = f"did you mean {PROJECT}:{close[0]}? " if close else ""

@@ -156,9 +156,19 @@ def suggest_choice(choices: tuple[str, ...]) -> Callable[[str], str | None]:
     def suggest(raw: str) -> str | None:
         by_lower = {choice.lower(): choice for choice in choices}
         close = difflib.get_close_matches(raw.lower(), list(by_lower), n=1, cutoff=0.5)
-        return by_lower[close[0]] if close else None
+        if close:
+            return by_lower[close[0]]
+        # An abbreviation: its letters in order in exactly one choice (cnpg, cloudnative-pg).
+        letters = [c for c in raw.lower() if c.isalnum()]
+        abbreviated = [choice for lower, choice in by_lower.items() if _in_order(letters, lower)]
+        return abbreviated[0] if len(letters) >= 2 and len(abbreviated) == 1 else None
 
     return suggest
+
+
+def _in_order(letters: list[str], word: str) -> bool:
+    remaining = iter(word)
+    return all(letter in remaining for letter in letters)
 
 
 def pinned_image(raw: str) -> str:

@@ -1,9 +1,10 @@
-"""Shared fixtures: each real stack's program runs once per test session."""
+"""Shared fixtures: the program runs once per stack and variant in a test session."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,21 +12,83 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.harness import ProgramRun, run_main  # noqa: E402
+from stack_settings.reader import ConfigError  # noqa: E402
+from tests.harness import (  # noqa: E402
+    FIXTURE_STACKS,
+    USER_STACKS,
+    ProgramRun,
+    cli_config,
+    run_main,
+    stack_names,
+)
 
 STACKS = ("dev", "prod")
+USER_PREFIX = "user-"
 _RUNS: dict[str, ProgramRun] = {}
+_USER_OUTCOMES: dict[str, ProgramRun | ConfigError] = {}
 
 
 def program_run(stack: str) -> ProgramRun:
+    """The program on the tests' fixture stack `stack`, or, as `user-<stack>`, on the
+    user's stack file (which must render: see user_stack_outcome)."""
+    if stack.startswith(USER_PREFIX):
+        outcome = user_stack_outcome(stack.removeprefix(USER_PREFIX))
+        assert isinstance(outcome, ProgramRun), str(outcome)
+        return outcome
     if stack not in _RUNS:
         _RUNS[stack] = run_main(stack)
     return _RUNS[stack]
 
 
-@pytest.fixture(params=STACKS)
+def user_stack_outcome(stack: str) -> ProgramRun | ConfigError:
+    """The program on the user's Pulumi.<stack>.yaml (USER_STACKS): a render, or the
+    config error it stops with at preview."""
+    if stack not in _USER_OUTCOMES:
+        try:
+            _USER_OUTCOMES[stack] = run_main(stack, stacks_dir=USER_STACKS)
+        except ConfigError as error:
+            _USER_OUTCOMES[stack] = error
+    return _USER_OUTCOMES[stack]
+
+
+def same_as_fixture(stack: str) -> bool:
+    """Whether the user's stack file hands the program exactly what the fixture does."""
+    return (FIXTURE_STACKS / f"Pulumi.{stack}.yaml").exists() and cli_config(
+        stack, directory=USER_STACKS
+    ) == cli_config(stack)
+
+
+def invariant_variants() -> list[Any]:
+    """What the invariant tests (fixture `stack_run`) run on: the fixture stacks and every
+    user stack that renders (a refused one is checked by tests/test_user_stacks.py). A
+    user stack the same as its fixture is run once, as the fixture, marked for both."""
+    users = stack_names(USER_STACKS)
+    variants = [
+        pytest.param(
+            stack,
+            id=stack,
+            marks=[pytest.mark.stack_files] if stack in users and same_as_fixture(stack) else [],
+        )
+        for stack in STACKS
+    ]
+    for stack in users:
+        if stack in STACKS and same_as_fixture(stack):
+            continue
+        if isinstance(user_stack_outcome(stack), ProgramRun):
+            name = USER_PREFIX + stack
+            variants.append(pytest.param(name, id=name, marks=[pytest.mark.stack_files]))
+    return variants
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "stack_run" in metafunc.fixturenames:
+        metafunc.parametrize("stack_run", invariant_variants(), indirect=True)
+
+
+@pytest.fixture
 def stack_run(request: pytest.FixtureRequest) -> ProgramRun:
-    """The real program, configured from the real `Pulumi.<stack>.yaml`."""
+    """The real program on a fixture stack or a user's stack file: tests taking it assert
+    only what holds for every valid value."""
     return program_run(request.param)
 
 

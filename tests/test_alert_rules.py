@@ -29,7 +29,7 @@ PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
 POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 NS = "webapp-prod"
-RUNBOOK = "README.md"
+RUNBOOK = "docs/monitoring.md"
 HOUR = 3600
 
 EXPORTER = {
@@ -606,7 +606,7 @@ def rules_of(manifest: dict) -> Iterator[dict]:
 def test_every_alert_has_severity_summary_description_and_a_runbook_entry(
     prod_engine_run: ProgramRun,
 ) -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / RUNBOOK).read_text()
     anchors = {
         re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-")
         for heading in re.findall(r"^#+ (.+)$", readme, re.M)
@@ -617,7 +617,7 @@ def test_every_alert_has_severity_summary_description_and_a_runbook_entry(
         assert annotations["summary"] and annotations["description"], rule["alert"]
         url, _, anchor = annotations["runbook_url"].partition("#")
         assert url == RUNBOOK and anchor == rule["alert"].lower(), annotations["runbook_url"]
-        assert anchor in anchors, f"README has no runbook entry for {rule['alert']}"
+        assert anchor in anchors, f"{RUNBOOK} has no runbook entry for {rule['alert']}"
 
 
 def test_expressions_read_only_listed_metrics_by_their_labels(

@@ -174,7 +174,7 @@ def test_a_storage_class_change_on_a_stack_with_data_is_refused() -> None:
         "'standard', and a new class would replace the volume and delete its data, so the "
         "change is not applied; fix it with: pulumi config set --stack dev "
         "webapp:storageClass standard (to move the data to a new volume instead, back up, set "
-        "webapp:allowStorageClassChange to true for one update, and restore: README, "
+        "webapp:allowStorageClassChange to true for one update, and restore: docs/operations.md, "
         "Changing the storage class)"
     )
 

@@ -171,7 +171,7 @@ BAD_VALUES = [
         "dbEngine",
         "cnpg",
         "webapp:dbEngine is 'cnpg', but it must be one of statefulset, cloudnative-pg; "
-        f"{FIX} webapp:dbEngine statefulset",
+        f"{FIX} webapp:dbEngine cloudnative-pg",
     ),
     (
         "dbEngine",
@@ -243,7 +243,7 @@ BAD_VALUES = [
         "yes",
         "webapp:dbEngineSwitch is 'yes', but it must be empty or statefulset-to-cloudnative-pg, "
         "which confirms moving the data of a stack deployed with the statefulset engine "
-        "(README: Moving a stack to cloudnative-pg); "
+        "(docs/engines.md: Moving a stack to cloudnative-pg); "
         f"{FIX} webapp:dbEngineSwitch statefulset-to-cloudnative-pg",
     ),
 ]
@@ -317,7 +317,7 @@ def test_restore_from_a_dump_is_refused_with_cloudnative_pg() -> None:
     assert str(raised.value) == (
         "webapp:restoreFrom is 'app-20261125T030000Z.dump', but dumps are restored by the "
         "statefulset engine; with cloudnative-pg, recover from the archive with "
-        "webapp:recoverySourceArchive (README: Point-in-time recovery); "
+        "webapp:recoverySourceArchive (docs/engines.md: Point-in-time recovery); "
         "fix it with: pulumi config rm --stack prod webapp:restoreFrom"
     )
 
@@ -335,7 +335,7 @@ def test_a_stack_that_ran_the_statefulset_engine_is_not_switched_by_accident() -
     assert str(raised.value) == (
         "webapp:dbEngine is 'cloudnative-pg', but this stack's database runs on the "
         "statefulset engine, and switching would delete that server and its volume: move the "
-        "data first (README: Moving a stack to cloudnative-pg), then confirm; "
+        "data first (docs/engines.md: Moving a stack to cloudnative-pg), then confirm; "
         f"{FIX} webapp:dbEngineSwitch {SWITCH}"
     )
 

@@ -368,8 +368,9 @@ CREDENTIAL_ERRORS = [
         ACCESS_KEYS,
         f"webapp:restoreFrom is 's3://elsewhere/{DUMP}', but a dump from object storage must "
         f"be in webapp:backupBucket ('{BUCKET}'), whose credentials the restore uses (to "
-        "restore another stack's dump, copy it into this stack's prefix first: see the "
-        f"README's 'Restore a backup'); {FIX} set --stack dev webapp:restoreFrom {BUCKET}/{DUMP}",
+        "restore another stack's dump, copy it into this stack's prefix first: see "
+        "docs/backups-and-restore.md, 'Restore a backup'); "
+        f"{FIX} set --stack dev webapp:restoreFrom {BUCKET}/{DUMP}",
     ),
     (
         {"webapp:backupBucket": "s3://x//prod"},

@@ -1,49 +1,32 @@
-"""The README is what a newcomer follows: it must match what the project does."""
+"""The README and the docs/ pages are what a newcomer follows: they must match what the
+project does."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import yaml
 
-from tests.harness import ROOT, ProgramRun, project_file, stack_file
+from tests.harness import ROOT, ProgramRun, project_file
 from tests.test_kubernetes_schema import NEWEST_SUPPORTED, OLDEST_SUPPORTED
+from tools import config_reference
 
 README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
+OPERATIONS = (DOCS / "operations.md").read_text()
+CI_CD = (DOCS / "ci-cd.md").read_text()
 
 
-def _cell(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return '""' if value == "" else str(value)
-
-
-def test_readme_config_reference_matches_pulumi_yaml_and_stack_files() -> None:
-    """Every declared key has a row with its type (object for the untyped object keys),
-    default and the dev/prod values."""
-    rows = {
-        match.group(1): match.groups()[1:]
-        for match in re.finditer(
-            r"^\| `webapp:(\w+)` \| (\w+) \| `([^`]*)` \| `?([^`|]*?)`? \| `?([^`|]*?)`? \|",
-            README,
-            re.M,
-        )
-    }
-    stacks = {stack: stack_file(stack).get("config") or {} for stack in ("dev", "prod")}
+def test_configuration_reference_is_generated_from_pulumi_yaml() -> None:
+    """docs/configuration.md is Pulumi.yaml's declarations, current, and nothing else."""
+    expected = config_reference.render(project_file())
+    current = (ROOT / "docs" / "configuration.md").read_text()
+    assert current == expected, (
+        "docs/configuration.md is out of date with Pulumi.yaml: run `make docs`"
+    )
     for key, spec in (project_file()["config"] or {}).items():
-        assert key in rows, f"README lacks webapp:{key}"
-        expected = [
-            spec.get("type", "object"),
-            _cell(spec["default"]),
-            *(
-                _cell(stacks[stack][f"webapp:{key}"]) if f"webapp:{key}" in stacks[stack] else ""
-                for stack in ("dev", "prod")
-            ),
-        ]
-        assert list(rows[key]) == expected, key
+        (row,) = [line for line in current.splitlines() if line.startswith(f"| `webapp:{key}` |")]
+        assert spec["description"].replace("|", "\\|") in row, key
 
 
 def test_ci_runs_the_readme_test_command() -> None:
@@ -57,14 +40,14 @@ def test_readme_names_the_supported_kubernetes_versions() -> None:
 
 
 def _preview_role() -> dict:
-    blocks = re.findall(r"```yaml\n(.*?)```", README, re.S)
+    blocks = re.findall(r"```yaml\n(.*?)```", CI_CD, re.S)
     roles = [
         document
         for block in blocks
         for document in yaml.safe_load_all(block)
         if isinstance(document, dict) and document.get("kind") == "ClusterRole"
     ]
-    assert len(roles) == 1, "README must show one ClusterRole for the read-only kubeconfigs"
+    assert len(roles) == 1, "docs/ci-cd.md must show one ClusterRole for the read-only kubeconfigs"
     return roles[0]
 
 
@@ -81,7 +64,7 @@ def _resource(api_version: str, kind: str) -> tuple[str, str]:
     return group, plural
 
 
-def test_readme_preview_role_reads_what_the_program_manages_and_no_more(
+def test_documented_preview_role_reads_what_the_program_manages_and_no_more(
     dev_run: ProgramRun, prod_run: ProgramRun
 ) -> None:
     granted: set[tuple[str, str]] = set()
@@ -99,7 +82,7 @@ def test_readme_preview_role_reads_what_the_program_manages_and_no_more(
     assert managed <= granted, f"the preview role cannot read {sorted(managed - granted)}"
 
 
-# Mistakes whose full message the README's table quotes, as the config that makes them.
+# Mistakes whose full message docs/operations.md's table quotes, as the config that makes them.
 MISTAKES = [
     ({"webapp:replicas": "0"}, {}),
     ({"webapp:storageSize": "10"}, {}),
@@ -131,8 +114,8 @@ def _mistake_messages() -> set[str]:
     return messages
 
 
-def test_the_readme_quotes_the_messages_users_actually_see() -> None:
-    section = README.split("### What a mistake looks like", 1)[1].split("\n## ", 1)[0]
+def test_the_docs_quote_the_messages_users_actually_see() -> None:
+    section = OPERATIONS.split("## What a mistake looks like", 1)[1].split("\n## ", 1)[0]
     quoted = re.findall(r"`((?:webapp|webApp):[^`]*)`", section)
     complete = [text for text in quoted if " but " in text and "..." not in text]
     assert len(complete) >= 10

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.harness import PROJECT, ROOT, ProgramRun, project_file, stack_file
+from tools.mock_engine import cli_accepts
 
 DECLARABLE_TYPES = {"string", "integer", "boolean", "array"}
 TYPE_TOKEN = re.compile(r"^[a-zA-Z][\w-]*:[\w/.-]*:[A-Za-z][\w]*$")
@@ -114,33 +115,6 @@ def test_deployment_program_declarations_pass_the_cli(key: str) -> None:
     if "default" in spec:
         assert cli_accepts(spec, spec["default"], from_stack_file=False), key
     assert spec.get("description"), f"{key} has no description"
-
-
-def cli_accepts(spec: dict[str, Any], value: Any, from_stack_file: bool = True) -> bool:
-    """The CLI's type check (workspace.ValidateConfigValue). Stack file scalars reach it
-    as text; defaults from Pulumi.yaml keep their YAML type."""
-    if "type" not in spec:
-        return True  # an untyped key's values are the program's to check
-    if from_stack_file and not isinstance(value, (list, dict)):
-        value = value if isinstance(value, str) else _yaml_text(value)
-    kind = spec["type"]
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "integer":
-        if isinstance(value, bool):
-            return False
-        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
-            return True
-        return isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value) is not None
-    if kind == "boolean":
-        return isinstance(value, bool) or value in ("true", "false")
-    return isinstance(value, list) and all(cli_accepts(spec["items"], item) for item in value)
-
-
-def _yaml_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def test_cli_type_check_rejects_what_the_cli_rejects() -> None:

@@ -71,6 +71,27 @@ def test_cloud_encrypted_values_must_be_set_locally(project: Path) -> None:
     assert yaml.safe_load(local.read_text())["config"]["webapp:token"] == {"secure": "BBBB"}
 
 
+def test_a_nested_cloud_encrypted_value_is_refused_with_the_path_command(project: Path) -> None:
+    # What `pulumi config set --secret --path 'webapp:secretEnv.API_KEY'` writes.
+    (project / "Pulumi.dev.yaml").write_text(
+        "config:\n  webapp:secretEnv:\n    API_KEY:\n      secure: AAAA\n"
+    )
+    result = _run(project, "Pulumi.dev.yaml", ".pulumi-local/Pulumi.dev.yaml")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: Pulumi.dev.yaml holds webapp:secretEnv.API_KEY encrypted for its Pulumi Cloud "
+        "stack, which a local stack cannot decrypt; set it for the local stack with: pulumi "
+        "config set --config-file .pulumi-local/Pulumi.dev.yaml --secret --path "
+        "'webapp:secretEnv.API_KEY' <value>"
+    )
+    assert not (project / ".pulumi-local" / "Pulumi.dev.yaml").exists()
+    (project / "Pulumi.dev.yaml").write_text(
+        "config:\n  webapp:egress:\n    - 10.0.0.0/8:443\n    - secure: AAAA\n"
+    )
+    result = _run(project, "Pulumi.dev.yaml", ".pulumi-local/Pulumi.dev.yaml")
+    assert "--secret --path 'webapp:egress[1]' <value>" in result.stderr
+
+
 def test_settings_a_local_stack_cannot_use_are_refused(project: Path) -> None:
     (project / "Pulumi.dev.yaml").write_text("environment:\n  - webapp/dev\nconfig: {}\n")
     result = _run(project, "Pulumi.dev.yaml", ".pulumi-local/Pulumi.dev.yaml")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -237,3 +238,18 @@ def test_tracked_stack_files_hold_no_secrets_provider_state() -> None:
     for path in stack_files:
         document = yaml.safe_load(path.read_text()) or {}
         assert not {"encryptionsalt", "secretsprovider", "encryptedkey"} & document.keys(), path
+
+
+def test_make_help_lists_every_target_a_user_runs() -> None:
+    result = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    listed = set(re.findall(r"^make (\w+)", result.stdout, re.M))
+    user_targets = "test check preview up destroy render docs schema e2e help"
+    assert listed == set(user_targets.split())
+    makefile = (ROOT / "Makefile").read_text()
+    for target in listed:
+        assert re.search(rf"^{target}:", makefile, re.M), target
+    # `make` alone says what there is to run.
+    assert subprocess.run(["make"], cwd=ROOT, capture_output=True, text=True).stdout == (
+        result.stdout
+    )

@@ -15,8 +15,8 @@ LABELS_ALLOWED = (
     "values as Kubernetes allows them, none under app.kubernetes.io/)"
 )
 RUNBOOK_ALLOWED = (
-    "but it must be the address of this README that alerts link their runbook entries to, "
-    "an http(s) URL or a path such as README.md, without spaces or '#'"
+    "but it must be the address of the runbook page (docs/monitoring.md) that alerts link "
+    "their entries to, an http(s) URL or a path, without spaces or '#'"
 )
 SLOW_ALLOWED = (
     "but it must be -1 (no slow statement log) or a whole number of milliseconds from 0 to "
@@ -53,7 +53,7 @@ BAD_VALUES = [
     (
         {"webapp:runbookUrl": "my readme.md"},
         f"webapp:runbookUrl is 'my readme.md', {RUNBOOK_ALLOWED}; "
-        f"{FIX} webapp:runbookUrl README.md",
+        f"{FIX} webapp:runbookUrl docs/monitoring.md",
     ),
     (
         {"webapp:dbSlowQueryMs": "-5"},

@@ -113,7 +113,9 @@ def test_app_pods_spread_over_nodes_and_zones(stack_run: ProgramRun) -> None:
 
 def test_rollout_keeps_old_pods_until_new_ones_are_ready(stack_run: ProgramRun) -> None:
     spec = _deployment(stack_run).manifest()["spec"]
-    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": "25%", "maxUnavailable": 0}
+    configured = stack_run.config["webapp:maxSurge"]
+    max_surge = configured if configured.endswith("%") else int(configured)
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": max_surge, "maxUnavailable": 0}
     assert spec["minReadySeconds"] > 0
 
 
@@ -144,7 +146,7 @@ def test_stopping_pods_drain_before_shutdown(stack_run: ProgramRun) -> None:
     pod = _deployment(stack_run).manifest()["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     drain = container["lifecycle"]["preStop"]["sleep"]["seconds"]
-    assert drain == _config_or_default(stack_run.stack, "drainSeconds", 5)
+    assert drain == int(stack_run.config["webapp:drainSeconds"])
     assert pod["terminationGracePeriodSeconds"] > drain
 
 

@@ -1,14 +1,16 @@
-"""The whole program, configured from the real stack files."""
+"""The whole program: what follows from any stack file (fixture `stack_run`, the user's files
+too), and what the tests' fixture stacks render."""
 
 from __future__ import annotations
 
 import base64
+import json
 from decimal import Decimal
 
 import pytest
 
 from components._shared.quantity import parse_quantity
-from tests.harness import ProgramRun, pod_templates, project_file, run_main, stack_file
+from tests.harness import ProgramRun, pod_templates, run_main
 from tests.test_production import surge
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -18,16 +20,9 @@ SERVICE = "kubernetes:core/v1:Service"
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 
 
-def _file_value(stack: str, key: str) -> str:
-    return str(stack_file(stack)["config"][f"webapp:{key}"])
-
-
-def _value_or_default(stack: str, key: str) -> str:
-    """The stack file's value, or the default Pulumi.yaml declares."""
-    values = stack_file(stack)["config"]
-    if f"webapp:{key}" in values:
-        return str(values[f"webapp:{key}"])
-    return str(project_file()["config"][key]["default"])
+def _value(run: ProgramRun, key: str) -> str:
+    """The value the CLI handed the program: the stack file's, else the declared default."""
+    return str(run.config[f"webapp:{key}"])
 
 
 def _web_deployment(run: ProgramRun) -> dict:
@@ -56,19 +51,21 @@ def _data_storage(run: ProgramRun) -> str:
 
 def _database_host(run: ProgramRun) -> str:
     """The app's host: the server's Service, or the CNPG Cluster's read-write Service."""
-    namespace = _file_value(run.stack, "namespace")
+    namespace = _value(run, "namespace")
     service = "webapp-db-rw" if _cloudnative_pg(run) else "webapp-db"
     return f"{service}.{namespace}.svc.cluster.local"
 
 
 def test_replicas_storage_and_service_type_follow_the_stack_file(stack_run: ProgramRun) -> None:
-    stack = stack_run.stack
-    assert _web_deployment(stack_run)["spec"]["replicas"] == int(_file_value(stack, "replicas"))
-    assert _data_storage(stack_run) == _file_value(stack, "storageSize")
-    assert _web_service(stack_run)["spec"]["type"] == _value_or_default(stack, "serviceType")
+    # With an autoscaler the Deployment starts at its minimum, and the autoscaler owns it.
+    count = "minReplicas" if _value(stack_run, "autoscaling") == "true" else "replicas"
+    replicas = _web_deployment(stack_run)["spec"]["replicas"]
+    assert replicas == int(_value(stack_run, count))
+    assert _data_storage(stack_run) == _value(stack_run, "storageSize")
+    assert _web_service(stack_run)["spec"]["type"] == _value(stack_run, "serviceType")
     namespaces = stack_run.of_type("kubernetes:core/v1:Namespace")
     assert [n.manifest()["metadata"]["name"] for n in namespaces] == [
-        _file_value(stack, "namespace")
+        _value(stack_run, "namespace")
     ]
 
 
@@ -85,35 +82,40 @@ def test_dev_and_prod_differ_where_their_files_differ(
     assert prod_run.of_type(STATEFULSET) == []
     assert prod_run.one(CLUSTER, "webapp-db-cluster").manifest()["spec"]["instances"] == 3
     assert [_web_service(run)["spec"]["type"] for run in (dev_run, prod_run)] == [
-        _value_or_default(run.stack, "serviceType") for run in (dev_run, prod_run)
+        _value(run, "serviceType") for run in (dev_run, prod_run)
     ]
     prod_limits = _web_deployment(prod_run)["spec"]["template"]["spec"]["containers"][0]
-    assert prod_limits["resources"]["limits"]["cpu"] == _file_value("prod", "appCpuLimit")
+    assert prod_limits["resources"]["limits"]["cpu"] == _value(prod_run, "appCpuLimit")
 
 
 def test_exports(stack_run: ProgramRun) -> None:
-    namespace = _file_value(stack_run.stack, "namespace")
+    namespace = _value(stack_run, "namespace")
+    name, port = _value(stack_run, "appName"), _value(stack_run, "servicePort")
+    database, user = _value(stack_run, "dbName"), _value(stack_run, "dbUser")
     outputs = stack_run.outputs
     assert outputs["namespace"].value == namespace
-    assert outputs["serviceName"].value == "webapp"
-    host = stack_file(stack_run.stack)["config"].get("webapp:ingressHost")
+    assert outputs["serviceName"].value == name
+    host = _value(stack_run, "ingressHost")
+    tls = _value(stack_run, "ingressTlsSecret") or _value(stack_run, "ingressClusterIssuer")
     assert outputs["url"].value == (
-        f"https://{host}/" if host else f"http://webapp.{namespace}.svc.cluster.local:80"
+        f"{'https' if tls else 'http'}://{host}/"
+        if host
+        else f"http://{name}.{namespace}.svc.cluster.local:{port}"
     )
     assert outputs["databaseHost"].value == _database_host(stack_run)
     assert outputs["databaseEngine"].value == (
         "cloudnative-pg" if _cloudnative_pg(stack_run) else "statefulset"
     )
     assert outputs["databasePort"].value == 5432
-    assert outputs["databaseStorageSize"].value == _file_value(stack_run.stack, "storageSize")
-    assert (outputs["databaseName"].value, outputs["databaseUser"].value) == ("app", "app")
+    assert outputs["databaseStorageSize"].value == _value(stack_run, "storageSize")
+    assert (outputs["databaseName"].value, outputs["databaseUser"].value) == (database, user)
     assert outputs["databasePassword"].secret and outputs["databaseUrl"].secret
     password = outputs["databasePassword"].value
     assert outputs["databaseUrl"].value == (
-        f"postgresql://app:{password}@{_database_host(stack_run)}:5432/app"
+        f"postgresql://{user}:{password}@{_database_host(stack_run)}:5432/{database}"
     )
     assert outputs["portForward"].value == (
-        f"kubectl -n {namespace} port-forward svc/webapp 8080:80"
+        f"kubectl -n {namespace} port-forward svc/{name} 8080:{port}"
     )
     public = [name for name, output in outputs.items() if not output.secret]
     reach = {"LoadBalancer": {"loadBalancerAddress"}, "NodePort": {"nodePort"}}
@@ -131,7 +133,7 @@ def test_exports(stack_run: ProgramRun) -> None:
         "databaseEngine",
         "databaseImage",
         "databaseArchive",
-    } | reach.get(_value_or_default(stack_run.stack, "serviceType"), set())
+    } | reach.get(_value(stack_run, "serviceType"), set())
 
 
 def test_app_does_not_wait_for_the_database_to_be_ready(stack_run: ProgramRun) -> None:
@@ -171,14 +173,15 @@ def test_app_reads_settings_from_config_map_and_credentials_from_secret(
     assert config_map["data"] == {
         "DATABASE_HOST": _database_host(stack_run),
         "DATABASE_PORT": "5432",
-        "DATABASE_NAME": "app",
-        "DATABASE_USER": "app",
-    }
+        "DATABASE_NAME": _value(stack_run, "dbName"),
+        "DATABASE_USER": _value(stack_run, "dbUser"),
+    } | json.loads(_value(stack_run, "env"))
     decoded = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+    # Encrypted values reach the program decrypted; here they are the harness's placeholder.
     assert decoded == {
         "DATABASE_PASSWORD": stack_run.outputs["databasePassword"].value,
         "DATABASE_URL": stack_run.outputs["databaseUrl"].value,
-    }
+    } | json.loads(_value(stack_run, "secretEnv"))
 
 
 @pytest.fixture(scope="module")

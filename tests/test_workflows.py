@@ -538,20 +538,20 @@ def test_every_secret_comes_from_an_environment() -> None:
             assert environment_name(a_job), f"{job_id} reads secrets but names no environment"
 
 
-def test_readme_documents_the_environments() -> None:
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+def test_docs_document_the_environments() -> None:
+    readme = (REPO_ROOT / "docs" / "ci-cd.md").read_text(encoding="utf-8")
     rows = {
         match.group(1): match.group(2)
         for match in re.finditer(r"^\| `([a-z-]+)` \| ([^|]+) \|", readme, re.M)
     }
     used = {environment_name(a_job) for _, a_job in JOBS.values()} - {None}
-    assert used <= rows.keys(), f"README lacks environments {sorted(used - rows.keys())}"
+    assert used <= rows.keys(), f"docs/ci-cd.md lacks environments {sorted(used - rows.keys())}"
     assert "required reviewers" in rows["production"].lower()
     for name in PROTECTED_ENVIRONMENTS:
-        assert "`main`" in rows[name], f"{name}: README must limit it to the main branch"
+        assert "`main`" in rows[name], f"{name}: docs/ci-cd.md must limit it to the main branch"
     for _, a_job in JOBS.values():
         for secret in referenced_secrets(a_job):
-            assert f"`{secret}`" in readme, f"README does not document the secret {secret}"
+            assert f"`{secret}`" in readme, f"docs/ci-cd.md does not document the secret {secret}"
 
 
 def test_no_plaintext_credentials() -> None:

@@ -65,6 +65,24 @@ class LocalStackFile:
     warnings: list[str] = field(default_factory=list)
 
 
+def _encrypted_paths(value: Any, path: str = "") -> list[str]:
+    """Where `value` holds `secure:` values: "" for the value itself, `.NAME` or `[i]` for
+    one inside it."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return [path]
+    if isinstance(value, dict):
+        return [
+            found for k, item in value.items() for found in _encrypted_paths(item, f"{path}.{k}")
+        ]
+    if isinstance(value, list):
+        return [
+            found
+            for i, item in enumerate(value)
+            for found in _encrypted_paths(item, f"{path}[{i}]")
+        ]
+    return []
+
+
 def build(
     tracked_path: Path,
     local_path: Path,
@@ -99,15 +117,24 @@ def build(
         config[key] = value
     copied: dict[str, Any] = {}
     for key, value in tracked_config.items():
-        if isinstance(value, dict) and "secure" in value:
+        encrypted = _encrypted_paths(value)
+        if encrypted:
             # Encrypted for the Pulumi Cloud stack: a local stack cannot decrypt it.
             if key in local_config and key not in previously_copied:
                 config[key] = local_config[key]
                 continue
+            if encrypted == [""]:
+                raise LocalConfigError(
+                    f"{tracked_path} holds {key} encrypted for its Pulumi Cloud stack, which a "
+                    f"local stack cannot decrypt; set it for the local stack with: pulumi "
+                    f"config set --config-file {local_path} --secret {key} <value>"
+                )
+            # A value inside an object or list, as `pulumi config set --secret --path` writes.
+            inner = f"{key}{encrypted[0]}"
             raise LocalConfigError(
-                f"{tracked_path} holds {key} encrypted for its Pulumi Cloud stack, which a "
+                f"{tracked_path} holds {inner} encrypted for its Pulumi Cloud stack, which a "
                 f"local stack cannot decrypt; set it for the local stack with: pulumi config "
-                f"set --config-file {local_path} --secret {key} <value>"
+                f"set --config-file {local_path} --secret --path '{inner}' <value>"
             )
         if (
             key in local_config

@@ -18,7 +18,7 @@ from .._shared.metadata import object_meta
 from .._shared.package import InvalidInput, known
 
 MONITORING_API_VERSION = "monitoring.coreos.com/v1"
-DEFAULT_RUNBOOK_URL = "README.md"
+DEFAULT_RUNBOOK_URL = "docs/monitoring.md"
 # Ours: operator labels must not move an object out of its component's selectors.
 OWN_LABEL_PREFIX = "app.kubernetes.io/"
 
@@ -35,8 +35,8 @@ class Monitoring(TypedDict):
     CRDs; a database's alerts read its exporter's metrics); none if unset. Must be a plain
     value."""
     runbook_url: NotRequired[pulumi.Input[str]]
-    """Address of the README holding the runbook: each alert links to its entry
-    (`#<alert name in lowercase>`); README.md if unset."""
+    """Address of the page holding the runbook: each alert links to its entry
+    (`#<alert name in lowercase>`); docs/monitoring.md if unset."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Watching:
 
 
 def runbook(runbook_url: str, alert: str) -> str:
-    """The link to an alert's runbook entry: the README heading named after the alert
+    """The link to an alert's runbook entry: the runbook page's heading named after the alert
     (GitHub makes `#### PostgresDown` the anchor `#postgresdown`)."""
     return f"{runbook_url}#{alert.lower()}"
 

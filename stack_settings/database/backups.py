@@ -117,8 +117,8 @@ def read_backups(reader: Reader) -> Feature[Backups]:
                 restore_from,
                 f"a dump from object storage must be in {PROJECT}:backupBucket "
                 f"('{bucket}'), whose credentials the restore uses (to restore another "
-                "stack's dump, copy it into this stack's prefix first: see the README's "
-                "'Restore a backup')",
+                "stack's dump, copy it into this stack's prefix first: see "
+                "docs/backups-and-restore.md, 'Restore a backup')",
                 f"{bucket}/{present(restore_from).rsplit('/', 1)[-1]}" if bucket else "",
             )
             return INVALID

@@ -122,7 +122,7 @@ def read_engine(
         "dbEngineSwitch",
         lambda raw: raw if raw in ("", SWITCH_CONFIRMATION) else fails(raw),
         f"it must be empty or {SWITCH_CONFIRMATION}, which confirms moving the data of a stack "
-        "deployed with the statefulset engine (README: Moving a stack to cloudnative-pg)",
+        "deployed with the statefulset engine (docs/engines.md: Moving a stack to cloudnative-pg)",
         lambda raw: SWITCH_CONFIRMATION,
     )
     major_upgrade = reader.read(
@@ -231,7 +231,8 @@ def refuse_engine_switch(stack: str, engine: EngineSettings) -> pulumi.Output[st
             raise ConfigError(
                 f"{PROJECT}:dbEngine is 'cloudnative-pg', but this stack's database runs on "
                 "the statefulset engine, and switching would delete that server and its "
-                "volume: move the data first (README: Moving a stack to cloudnative-pg), then "
+                "volume: move the data first (docs/engines.md: Moving a stack to cloudnative-pg), "
+                "then "
                 f"confirm; fix it with: pulumi config set --stack {stack} "
                 f"{PROJECT}:dbEngineSwitch {SWITCH_CONFIRMATION}"
             )

@@ -171,7 +171,8 @@ def read_database(reader: Reader, cluster_name: str = "app-db") -> DatabaseSetti
             "restoreFrom",
             reader.raw("restoreFrom"),
             "dumps are restored by the statefulset engine; with cloudnative-pg, recover from "
-            f"the archive with {PROJECT}:recoverySourceArchive (README: Point-in-time recovery)",
+            f"the archive with {PROJECT}:recoverySourceArchive (docs/engines.md: Point-in-time "
+            "recovery)",
             fix=reader.remove_command("restoreFrom"),
         )
         return None

@@ -28,7 +28,7 @@ def refuse_storage_class_change(
                 "delete its data, so the change is not applied; fix it with: pulumi config "
                 f"set --stack {stack} {PROJECT}:storageClass {current} (to move the data to "
                 f"a new volume instead, back up, set {PROJECT}:allowStorageClassChange to "
-                "true for one update, and restore: README, Changing the storage class)"
+                "true for one update, and restore: docs/operations.md, Changing the storage class)"
             )
         return current
 

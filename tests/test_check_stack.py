@@ -1,0 +1,136 @@
+"""`make check STACK=<stack> [RENDER=dir]` (tools/check_stack.py): what a stack file
+deploys and every config error with its fix, without the Pulumi CLI or a cluster."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.harness import FIXTURE_STACKS, ROOT, fake_password, run_main
+from tests.test_stack_edits import FIVE_EDITS, edit_stack_file
+
+TOOL = ROOT / "tools" / "check_stack.py"
+
+
+def check(stack: str, directory: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    # Without the CLI: a PATH holding only the venv's Python and the system's tools.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, str(TOOL), stack, "--stacks-dir", str(directory), *arguments],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def edited(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("check")
+    edit_stack_file(FIXTURE_STACKS / "Pulumi.dev.yaml", directory / "Pulumi.dev.yaml", {})
+    edit_stack_file(
+        FIXTURE_STACKS / "Pulumi.dev.yaml", directory / "Pulumi.edited.yaml", FIVE_EDITS
+    )
+    bad = {"webapp:replicas": "three"}
+    edit_stack_file(FIXTURE_STACKS / "Pulumi.dev.yaml", directory / "Pulumi.typo.yaml", bad)
+    wrong = {"webapp:dbEngine": "cnpg", "webapp:storageSize": "10GB"}
+    edit_stack_file(FIXTURE_STACKS / "Pulumi.dev.yaml", directory / "Pulumi.wrong.yaml", wrong)
+    return directory
+
+
+def test_check_reports_each_everyday_edit_in_a_few_lines(edited: Path) -> None:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = check("edited", edited)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) <= 12, result.stdout
+    text = result.stdout
+    assert "app:       4 replica(s)" in text
+    assert "app env:   env FEATURE_X; secret env API_KEY" in text
+    assert "database:  cloudnative-pg, 3 instance(s) of 5Gi each" in text
+    assert "Ingress dev.example.com" in text
+    assert "to s3://acme-webapp-backups/dev" in text
+    # The CPU it takes (the machine's load does not count): well under the 3 s it may.
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert cpu < 3, f"{cpu:.1f} s of CPU"
+
+
+def test_check_of_the_fixture_dev_shows_replicas_volumes_quota_and_backups(edited: Path) -> None:
+    result = check("dev", edited)
+    assert result.returncode == 0, result.stderr
+    for line in (
+        "app:       1 replica(s)",
+        "database:  statefulset, 1 pod; volumes: webapp-db-data 1Gi, webapp-db-backups 1Gi",
+        "quota:     requests.storage 3Gi",
+        "exposure:  Service webapp ClusterIP on port 80; no Ingress",
+        "backups:   dumps on '0 3 * * *', keeping 3, on the cluster only",
+    ):
+        assert line in result.stdout, result.stdout
+
+
+def test_check_stops_where_the_cli_would_on_a_wrong_type(edited: Path) -> None:
+    result = check("typo", edited)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "Pulumi.typo.yaml: 1 config error(s); the stack would not deploy:",
+        "  Stack 'typo' with configuration key 'webapp:replicas' must be of type 'integer' "
+        "(the CLI stops here); fix it with: pulumi config set --stack typo webapp:replicas 1",
+    ]
+
+
+def test_check_lists_every_config_error_with_its_fix(edited: Path) -> None:
+    result = check("wrong", edited)
+    assert result.returncode == 1
+    header, *errors = result.stdout.splitlines()
+    assert header == "Pulumi.wrong.yaml: 2 config error(s); the stack would not deploy:"
+    assert len(errors) == 2
+    assert all("; fix it with: pulumi config set --stack wrong webapp:" in e for e in errors)
+    assert any("webapp:dbEngine is 'cnpg'" in e for e in errors)
+    assert any("webapp:storageSize is '10GB'" in e for e in errors)
+
+
+def test_check_names_a_missing_stack_file(edited: Path) -> None:
+    result = check("staging", edited)
+    assert result.returncode == 2
+    assert "there is no stack file Pulumi.staging.yaml" in result.stderr
+
+
+def test_render_writes_every_object_with_secret_values_redacted(
+    edited: Path, tmp_path: Path
+) -> None:
+    result = check("dev", edited, "--render", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    files = sorted((tmp_path / "out").glob("*.yaml"))
+    count = int(result.stdout.split("rendered:  ", 1)[1].split()[0])
+    assert len(files) == count > 10
+    kinds = {yaml.safe_load(path.read_text())["kind"] for path in files}
+    assert {"Deployment", "StatefulSet", "Secret", "ResourceQuota"} <= kinds
+    run = run_main("dev", stacks_dir=edited)
+    names = [r.name for r in run.of_type("random:index/randomPassword:RandomPassword")]
+    passwords = [fake_password(name) for name in names]
+    assert passwords
+    for path in files:
+        text = path.read_text()
+        assert not any(password in text for password in passwords), path.name
+        document = yaml.safe_load(text)
+        if document["kind"] == "Secret":
+            assert text.startswith("# v1 Secret") and "(values redacted)" in text.splitlines()[0]
+            assert set((document.get("data") or {}).values()) <= {"<redacted: set at deploy time>"}
+
+
+def test_make_check_runs_the_tool_with_the_stack_and_render_dir() -> None:
+    result = subprocess.run(
+        ["make", "-n", "check", "STACK=prod", "RENDER=out/prod"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "tools/check_stack.py prod --render out/prod" in result.stdout

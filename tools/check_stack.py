@@ -1,0 +1,263 @@
+"""`make check STACK=<stack> [RENDER=<dir>]`: what a stack file would deploy, and every
+config error with its fix, without the Pulumi CLI and without a cluster.
+
+It reads Pulumi.<stack>.yaml as the CLI would (the declared types checked first, as the CLI
+does before the program runs; `secure:` values as placeholders, since only the stack's
+key decrypts them), runs the program under the project's mock engine
+(tools/mock_engine.py) and prints a summary. With --render, it writes every Kubernetes
+object to <dir> as YAML, Secret values redacted. `make preview` stays the real check: it
+also asks the cluster, the state and the providers, which this cannot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from stack_settings.reader import ConfigError
+from tools.mock_engine import (
+    PROJECT,
+    ROOT,
+    ProgramRun,
+    cli_accepts,
+    project_file,
+    run_main,
+    stack_file,
+)
+
+REDACTED = "<redacted: set at deploy time>"
+
+
+def type_errors(stack: str, directory: Path) -> list[str]:
+    """What the CLI refuses before the program runs: a value of the wrong declared type."""
+    declared = project_file().get("config") or {}
+    errors = []
+    for full_key, value in (stack_file(stack, directory).get("config") or {}).items():
+        namespace, _, key = full_key.partition(":")
+        spec = declared.get(key)
+        if namespace != PROJECT or not isinstance(spec, dict):
+            continue
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            continue
+        if not cli_accepts(spec, value):
+            kind = spec["type"]
+            errors.append(
+                f"Stack '{stack}' with configuration key '{full_key}' must be of type "
+                f"'{kind}' (the CLI stops here); fix it with: pulumi config set --stack {stack} "
+                f"{full_key} {_example(spec)}"
+            )
+    return errors
+
+
+def _example(spec: dict[str, Any]) -> str:
+    default = spec.get("default")
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, list):
+        return "'[...]' --path (one item: webapp:<key>[0])"
+    return str(default) if default not in (None, "") else f"<{spec['type']}>"
+
+
+def _manifests(run: ProgramRun) -> list[dict[str, Any]]:
+    return [record.manifest() for record in run.kubernetes()]
+
+
+def _of_kind(manifests: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [m for m in manifests if m.get("kind") == kind]
+
+
+def summary(run: ProgramRun) -> list[str]:
+    """A few lines: objects by kind, replicas, volumes, quota, exposure, backups."""
+    manifests = _manifests(run)
+    kinds = Counter(m["kind"] for m in manifests)
+    lines = [
+        f"objects:   {len(manifests)} Kubernetes objects: "
+        + ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+    ]
+    (deployment,) = _of_kind(manifests, "Deployment")
+    app = f"app:       {deployment['spec']['replicas']} replica(s)"
+    for autoscaler in _of_kind(manifests, "HorizontalPodAutoscaler"):
+        spec = autoscaler["spec"]
+        app = f"app:       autoscaled, {spec['minReplicas']} to {spec['maxReplicas']} replicas"
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    lines.append(f"{app} of {container['image']}")
+    extra = _extra_env(manifests, container)
+    if extra:
+        lines.append(f"app env:   {extra}")
+    volumes = [
+        f"{claim['metadata']['name']} {claim['spec']['resources']['requests']['storage']}"
+        for claim in _of_kind(manifests, "PersistentVolumeClaim")
+    ]
+    clusters = _of_kind(manifests, "Cluster")
+    if clusters:
+        spec = clusters[0]["spec"]
+        database = (
+            f"database:  cloudnative-pg, {spec['instances']} instance(s) of "
+            f"{spec['storage']['size']} each"
+        )
+    else:
+        (statefulset,) = _of_kind(manifests, "StatefulSet")
+        database = f"database:  statefulset, {statefulset['spec'].get('replicas', 1)} pod"
+    lines.append(database + (f"; volumes: {', '.join(volumes)}" if volumes else ""))
+    for quota in _of_kind(manifests, "ResourceQuota"):
+        hard = quota["spec"]["hard"]
+        lines.append("quota:     " + ", ".join(f"{key} {value}" for key, value in hard.items()))
+    lines.append("exposure:  " + _exposure(manifests))
+    lines.append("backups:   " + _backups(manifests))
+    return lines
+
+
+def _extra_env(manifests: list[dict[str, Any]], container: dict[str, Any]) -> str:
+    """The app's own variables (webapp:env, webapp:secretEnv) beside the database's."""
+    sources = {
+        kind: source[kind]["name"] for source in container.get("envFrom") or [] for kind in source
+    }
+    parts = []
+    for kind, ref, what in (
+        ("ConfigMap", "configMapRef", "env"),
+        ("Secret", "secretRef", "secret env"),
+    ):
+        for manifest in _of_kind(manifests, kind):
+            if manifest["metadata"]["name"] == sources.get(ref):
+                names = sorted(
+                    k for k in manifest.get("data") or {} if not k.startswith("DATABASE_")
+                )
+                if names:
+                    parts.append(f"{what} {', '.join(names)}")
+    return "; ".join(parts)
+
+
+def _exposure(manifests: list[dict[str, Any]]) -> str:
+    (deployment,) = _of_kind(manifests, "Deployment")
+    pods = deployment["spec"]["template"]["metadata"]["labels"]
+    parts = []
+    for service in _of_kind(manifests, "Service"):
+        spec = service["spec"]
+        selector = spec.get("selector") or {}
+        if selector and selector.items() <= pods.items():
+            ports = ", ".join(str(port["port"]) for port in spec["ports"])
+            kind = spec.get("type", "ClusterIP")
+            parts.append(f"Service {service['metadata']['name']} {kind} on port {ports}")
+    ingresses = _of_kind(manifests, "Ingress")
+    for ingress in ingresses:
+        hosts = [rule["host"] for rule in ingress["spec"].get("rules") or []]
+        tls = "https" if ingress["spec"].get("tls") else "plain http"
+        parts.append(f"Ingress {', '.join(hosts)} ({tls})")
+    if not ingresses:
+        parts.append("no Ingress")
+    return "; ".join(parts)
+
+
+def _backups(manifests: list[dict[str, Any]]) -> str:
+    parts = []
+    for store in _of_kind(manifests, "ObjectStore"):
+        spec = store["spec"]
+        parts.append(
+            f"WAL archive and base backups to {spec['configuration']['destinationPath']}"
+            f" (kept {spec.get('retentionPolicy', 'forever')})"
+        )
+    for backup in _of_kind(manifests, "ScheduledBackup"):
+        parts.append(f"base backup on '{backup['spec']['schedule']}'")
+    for cronjob in _of_kind(manifests, "CronJob"):
+        pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        steps = [*(pod.get("initContainers") or []), *pod["containers"]]
+        names = [step["name"] for step in steps]
+        if "dump" not in names:
+            continue
+        env = {e["name"]: e.get("value") for step in steps for e in step.get("env") or []}
+        where = (
+            f"copied to {env.get('BUCKET_URL') or 'the bucket'}"
+            if "upload" in names
+            else "on the cluster only (no off-cluster copy)"
+        )
+        parts.append(
+            f"dumps on '{cronjob['spec']['schedule']}', keeping {env.get('KEEP', '?')}, {where}"
+        )
+    return "; ".join(parts) if parts else "none"
+
+
+def _redacted(manifest: dict[str, Any]) -> dict[str, Any]:
+    first = ("apiVersion", "kind", "metadata")
+    copy = {key: manifest[key] for key in first if key in manifest}
+    copy |= {key: value for key, value in manifest.items() if key not in first}
+    if manifest.get("kind") != "Secret":
+        return copy
+    for field in ("data", "stringData"):
+        if copy.get(field):
+            copy[field] = {key: REDACTED for key in copy[field]}
+    return copy
+
+
+def render(run: ProgramRun, directory: Path) -> int:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for manifest in _manifests(run):
+        metadata = manifest["metadata"]
+        name = f"{manifest['kind'].lower()}-{metadata['name']}.yaml"
+        header = (
+            f"# {manifest['apiVersion']} {manifest['kind']} of stack {run.stack}, rendered by "
+            "`make check` under mocks"
+        )
+        if manifest["kind"] == "Secret":
+            header += " (values redacted)"
+        (directory / name).write_text(
+            header + "\n" + yaml.safe_dump(_redacted(manifest), sort_keys=False)
+        )
+        written += 1
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stack")
+    parser.add_argument("--render", type=Path, help="write the manifests to this directory")
+    parser.add_argument("--stacks-dir", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    started = time.monotonic()
+    stack, directory = options.stack, options.stacks_dir
+    path = directory / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        print(
+            f"error: there is no stack file Pulumi.{stack}.yaml; name a stack that has one "
+            "(make check STACK=dev), or create it with: pulumi stack init " + stack,
+            file=sys.stderr,
+        )
+        return 2
+    errors = type_errors(stack, directory)
+    run = None
+    if not errors:
+        try:
+            run = run_main(stack, stacks_dir=directory)
+        except ConfigError as error:
+            errors = str(error).splitlines()
+    if errors:
+        print(f"{path.name}: {len(errors)} config error(s); the stack would not deploy:")
+        for error in errors:
+            print(f"  {error}")
+        return 1
+    assert run is not None
+    print(f"{path.name} would deploy (checked under mocks, no CLI, no cluster):")
+    for line in summary(run):
+        print(f"  {line}")
+    for message in run.logs:
+        print(f"  warning:   {message}")
+    if options.render:
+        count = render(run, options.render)
+        print(f"  rendered:  {count} manifests in {options.render}/ (Secret values redacted)")
+    print(
+        f"No config errors ({time.monotonic() - started:.1f} s). `make preview STACK={stack}` "
+        "asks the cluster and the state too."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
