@@ -55,11 +55,15 @@ def dump(run: ProgramRun) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    if not argv:
+    if not argv or argv[0].startswith("-"):
         print(__doc__, file=sys.stderr)
-        return 2
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
     out_dir = Path(argv[0])
     out_dir.mkdir(parents=True, exist_ok=True)
+    unknown = [variant for variant in argv[1:] if variant not in VARIANTS]
+    if unknown:
+        print(f"unknown variant {unknown[0]!r}; variants: {', '.join(VARIANTS)}", file=sys.stderr)
+        return 2
     for variant in argv[1:] or list(VARIANTS):
         stack, overrides = VARIANTS[variant]
         data = dump(run_main(stack, dict(overrides)))
