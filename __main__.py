@@ -23,6 +23,9 @@ from stack_settings import (
 
 settings = load_settings()
 app, db = settings.app, settings.database
+# The Cluster's image comes through the major-upgrade check: a refused upgrade is never
+# registered, not even by `pulumi up --skip-preview`.
+db = db.with_engine(refuse_major_upgrade_into_the_same_archive(settings.stack, db.engine))
 observability = settings.observability
 web_name = app.name
 db_name = f"{app.name}-db"
@@ -94,9 +97,7 @@ pulumi.export("databaseEngine", refuse_engine_switch(settings.stack, db.engine))
 pulumi.export(
     "databaseImage", db.engine.cloudnative_pg["image"] if db.engine.cloudnative_pg else db.image
 )
-pulumi.export(
-    "databaseArchive", refuse_major_upgrade_into_the_same_archive(settings.stack, db.engine)
-)
+pulumi.export("databaseArchive", db.engine.checked_archive)
 pulumi.export(
     "databaseStorageSize", refuse_storage_shrink(settings.stack, db, database.data_storage_size)
 )

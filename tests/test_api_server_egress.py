@@ -12,7 +12,7 @@ import pytest
 
 from stack_settings import ConfigError
 from tests.harness import ProgramRun, run_main
-from tests.netpol import Destination, Pod, egress_allowed
+from tests.netpol import Destination, Pod, egress_allowed, ingress_allowed
 
 CNPG = {
     "webapp:dbEngine": "cloudnative-pg",
@@ -88,3 +88,18 @@ def test_a_bad_address_is_refused_with_the_fix() -> None:
         "CIDRs of the API server such as 10.0.0.10/32,10.0.0.11/32 (docs/networking.md: API "
         "server egress); fix it with: pulumi config set --stack prod webapp:apiServerCidrs ''"
     )
+
+
+def _admitted_from(run: ProgramRun, address: str, port: int) -> bool:
+    return ingress_allowed(_policies(run), Destination(ip=address), _instance(run), "TCP", port)
+
+
+def test_the_api_server_reaches_the_status_port_for_cnpg_status() -> None:
+    """`kubectl cnpg status` reads each instance's status through the API server's
+    pods/proxy (CNPG internal/plugin/resources/instance.go): the connection to port 8000
+    comes from the API server's address, not from cnpg-system. Named addresses get 8000
+    and nothing else; elsewhere stays shut out."""
+    run = _run({**OWN_STORAGE_PORT, "webapp:apiServerCidrs": f"{API_SERVER}/32"})
+    assert _admitted_from(run, API_SERVER, 8000)
+    assert not _admitted_from(run, API_SERVER, 5432)
+    assert not _admitted_from(run, ELSEWHERE, 8000)

@@ -151,6 +151,19 @@ def test_a_major_upgrade_into_the_same_archive_is_refused() -> None:
     )
 
 
+def test_a_refused_major_upgrade_never_reaches_the_operator() -> None:
+    """The refusal must come before the Cluster is registered: under `pulumi up
+    --skip-preview` (or the Automation API's up()) a Cluster registered with the new image
+    and the old serverName would start the upgrade into the old archive before the program
+    fails. With the refusal, nothing registers the Cluster with the new image."""
+    monitor = RecordingMonitor(Mocks(stack_outputs=PREVIOUS_17))
+    with pytest.raises(ConfigError):
+        run_main("prod", {**BASE, "webapp:cnpgImage": IMAGE_18}, monitor=monitor)
+    assert not [r for r in monitor.registrations if r.type == CLUSTER]
+    # The program got as far as the database: the Cluster was held back, not never reached.
+    assert [r for r in monitor.registrations if r.name == "webapp-db-app-secret"]
+
+
 def test_a_major_upgrade_with_a_new_archive_goes_ahead_there() -> None:
     run = _run(
         {"webapp:cnpgImage": IMAGE_18, "webapp:dbArchiveName": "webapp-db-pg18"}, PREVIOUS_17

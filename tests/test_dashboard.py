@@ -202,3 +202,42 @@ def test_prometheus_parses_every_query(dashboard: dict[str, Any], tmp_path: Path
     rules_file = promtool.write_rules(tmp_path, [{"name": "dashboard", "rules": rules}])
     checked = promtool.run("check", "rules", rules_file.name, cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_backup_age_shows_nothing_before_the_first_backup(tmp_path: Path) -> None:
+    """The Barman Cloud plugin reports its last backup's timestamp as 0 until there is one:
+    the panel must drop that sample before subtracting it from time(), or it shows the age
+    of 1970 (about 56 years). After a backup it shows the age of that backup."""
+    (expr,) = (
+        e
+        for title, e in queries(engine_dashboard("cloudnative-pg"))
+        if title == "Age of the last base backup"
+    )
+    expr = expr.replace("$namespace", "webapp-prod")
+    metric = "barman_cloud_cloudnative_pg_io_last_available_backup_timestamp"
+    labels = '{namespace="webapp-prod", pod="webapp-db-1"}'
+    tests = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": f"{metric}{labels}", "values": "0x20"}],
+                "promql_expr_test": [{"expr": expr, "eval_time": "10m", "exp_samples": []}],
+            },
+            {
+                "interval": "1m",
+                "input_series": [{"series": f"{metric}{labels}", "values": "300x20"}],
+                "promql_expr_test": [
+                    {
+                        "expr": expr,
+                        "eval_time": "10m",
+                        "exp_samples": [{"labels": "{}", "value": 300}],
+                    }
+                ],
+            },
+        ],
+    }
+    (tmp_path / "tests.yaml").write_text(json.dumps(tests))
+    result = promtool.run("test", "rules", "tests.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr

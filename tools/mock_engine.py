@@ -11,6 +11,7 @@ the CLI would hand the program: the stack file's values over Pulumi.yaml's defau
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -26,9 +27,9 @@ import yaml
 from google.protobuf import json_format
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
-from pulumi.runtime.settings import get_root_resource
+from pulumi.runtime.settings import SETTINGS, get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "webapp"
@@ -339,6 +340,21 @@ def cli_config(
     return config, secret_keys
 
 
+def _end_the_failed_run() -> None:
+    """The SDK stops at a failed program's first error and keeps the rest of its output
+    tasks in the runtime's settings, where the next run awaits them (a resource that waited
+    on the failed output then fails that run with the earlier run's error). A real
+    program's process ends there: so do they."""
+    loop = _ensure_event_loop()
+    with SETTINGS.lock:
+        left = list(SETTINGS.outputs)
+        SETTINGS.outputs.clear()
+    for task in left:
+        task.cancel()
+    if left and not loop.is_running():
+        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+
+
 def run(
     stack: str,
     program: Callable[[], Any],
@@ -376,6 +392,9 @@ def run(
             outputs[name] = StackOutput(
                 _sync_await(output.future()), bool(_sync_await(output.is_secret()))
             )
+    except BaseException:
+        _end_the_failed_run()
+        raise
     finally:
         pulumi.Config._get = real_get  # type: ignore[method-assign]
         logger.removeHandler(capture)

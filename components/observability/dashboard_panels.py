@@ -323,9 +323,11 @@ def _cloudnative_pg(namespace: str, rate: str) -> list[tuple[str, list[Panel]]]:
             "stat",
             [
                 _q(
+                    # The plugin reports 0 until the first backup: dropped before the
+                    # subtraction, or the panel shows the age of 1970.
                     "time() - max(\n"
-                    f"  barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{ns}\n"
-                    f"  or cnpg_collector_last_available_backup_timestamp{ns}\n) > 0",
+                    f"  barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{ns} > 0\n"
+                    f"  or cnpg_collector_last_available_backup_timestamp{ns} > 0\n)",
                     "last base backup",
                 )
             ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import pulumi
@@ -52,6 +52,13 @@ class EngineSettings:
     @property
     def instances(self) -> int:
         return int(str(self.cloudnative_pg.get("instances", 1))) if self.cloudnative_pg else 1
+
+    @property
+    def checked_archive(self) -> pulumi.Output[str]:
+        """The archive once the operand image is known: after the major-upgrade check, the
+        archive the next update compares with is recorded only when the check passed."""
+        image = self.cloudnative_pg.get("image", "") if self.cloudnative_pg else ""
+        return pulumi.Output.from_input(image).apply(lambda _: self.archive)
 
 
 def _suggest_target_time(raw: str) -> str:
@@ -250,15 +257,19 @@ def image_major(image: str) -> int | None:
 
 def refuse_major_upgrade_into_the_same_archive(
     stack: str, engine: EngineSettings
-) -> pulumi.Output[str]:
-    """The Cluster's archive, failing the program when the operand image changes PostgreSQL's
-    major version and the archive keeps its name: CloudNativePG then upgrades the data in
-    place (offline, with pg_upgrade), and its documentation says to give the archive a new
-    serverName with it, or WAL and backups of two versions mix in one folder and a recovery
-    from it fails. A downgrade, which CloudNativePG refuses, is refused here already. The
-    last update's engine, image and archive come from the stack's own outputs."""
+) -> EngineSettings:
+    """The engine with its operand image handed through a check that fails the program when
+    the image changes PostgreSQL's major version and the archive keeps its name:
+    CloudNativePG then upgrades the data in place (offline, with pg_upgrade), and its
+    documentation says to give the archive a new serverName with it, or WAL and backups of
+    two versions mix in one folder and a recovery from it fails. A downgrade, which
+    CloudNativePG refuses, is refused here already. The last update's engine, image and
+    archive come from the stack's own outputs, which are known only as outputs; so the
+    Cluster's imageName is this check's output, and a refused change never registers the
+    Cluster (a check beside it would come too late under `pulumi up --skip-preview`, where
+    the Cluster can reach the operator with the new image before the program fails)."""
     if engine.cloudnative_pg is None:
-        return pulumi.Output.from_input("")
+        return engine
     image = str(engine.cloudnative_pg["image"])
     wanted, archive = image_major(image), engine.archive
     own = last_update(stack)
@@ -267,7 +278,7 @@ def refuse_major_upgrade_into_the_same_archive(
         engine_before, image_before, archive_before = (str(v or "") for v in previous)
         before = image_major(image_before)
         if engine_before != "cloudnative-pg" or before is None or wanted is None:
-            return archive
+            return image
         if wanted < before:
             raise ConfigError(
                 f"{PROJECT}:cnpgImage is '{image}', but the database runs PostgreSQL {before} "
@@ -284,13 +295,14 @@ def refuse_major_upgrade_into_the_same_archive(
                 f"with: pulumi config set --stack {stack} {PROJECT}:dbArchiveName "
                 f"{archive_before}-pg{wanted} (docs/operations.md, Major upgrades)"
             )
-        return archive
+        return image
 
-    return pulumi.Output.all(
+    checked = pulumi.Output.all(
         own.get_output("databaseEngine"),
         own.get_output("databaseImage"),
         own.get_output("databaseArchive"),
     ).apply(check)
+    return replace(engine, cloudnative_pg={**engine.cloudnative_pg, "image": checked})
 
 
 def guaranteed(

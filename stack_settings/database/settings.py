@@ -4,7 +4,7 @@ the app's role, cloudnative-pg's restore path, backups that leave the cluster.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
@@ -53,6 +53,10 @@ class DatabaseSettings:
     metrics: Metrics | None
     user_id: int
     engine: EngineSettings
+
+    def with_engine(self, engine: EngineSettings) -> DatabaseSettings:
+        """These settings with the engine a guard handed back."""
+        return replace(self, engine=engine)
 
     def inputs(self) -> dict[str, Any]:
         """The PostgresDatabase inputs that come from the stack's config alone, as the

@@ -40,7 +40,9 @@ def cnpg_settings(
         resources=db.resources,
         database=str(known(db.database, "PostgresDatabase input 'database'")),
         owner=str(known(db.user, "PostgresDatabase input 'user'")),
-        image=str(_plain(engine.get("image"), "image") or DEFAULT_IMAGE),
+        # Not _plain: the image names no object, and the stack hands it over through its
+        # major-upgrade check, so the Cluster is registered only once that check has passed.
+        image=engine.get("image") or DEFAULT_IMAGE,
         storage_class=str(db.storage_class) if db.storage_class else None,
         operator_namespace=str(
             _plain(engine.get("operator_namespace"), "operatorNamespace") or "cnpg-system"

@@ -88,6 +88,15 @@ def declare_network_policy(
             ports=_tcp(STATUS_PORT, POSTGRES_PORT),
         ),
     ]
+    if settings.api_server_cidrs:
+        # `kubectl cnpg status` reads each instance's status through the API server's
+        # pods/proxy, so that connection comes from the API server's own address. Without
+        # its addresses no rule can name it (docs/networking.md, kubectl cnpg status).
+        ingress.append(
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=_blocks(settings.api_server_cidrs), ports=_tcp(STATUS_PORT)
+            )
+        )
     if settings.metrics_namespace:
         ingress.append(
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(

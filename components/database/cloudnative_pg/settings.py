@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import pulumi
+
 from ..._shared.quantity import parse_quantity
 from ..._shared.resources import ContainerResources
 from ..args import ObjectStorage
@@ -48,7 +50,9 @@ class CnpgSettings:
     resources: ContainerResources
     database: str
     owner: str
-    image: str = DEFAULT_IMAGE
+    # May be another resource's output: the image decides no object's existence or name,
+    # and a program can so hold the Cluster back until a check of the image has passed.
+    image: pulumi.Input[str] = DEFAULT_IMAGE
     storage_class: str | None = None
     operator_namespace: str = "cnpg-system"
     # Namespace of the Prometheus that scrapes port 9187; None keeps the port closed.
