@@ -105,7 +105,9 @@ EDITS = [
                 secrets=("webapp:secretEnv",)),
     checks.Edit("image", {"webapp:image": "nginxinc/nginx-unprivileged:1.28-alpine"},
                 frozenset({"webapp-deployment"})),
-    checks.Edit("resources", {"webapp:dbCpuLimit": "3", "webapp:dbMemoryRequest": "1536Mi"},
+    # Guaranteed QoS (issue 17 point 8): each request moves with its limit.
+    checks.Edit("resources", {"webapp:dbCpuRequest": "2", "webapp:dbCpuLimit": "2",
+                              "webapp:dbMemoryRequest": "3Gi", "webapp:dbMemoryLimit": "3Gi"},
                 frozenset({"webapp-db-cluster", "webapp-quota"})),
     checks.Edit("volume growth", {"webapp:storageSize": "25Gi"},
                 frozenset({"webapp-db-cluster", "webapp-quota"})),
