@@ -108,8 +108,14 @@ def test_parameters_follow_the_memory_rule(prod: ProgramRun, dev: ProgramRun) ->
         "effective_cache_size": "1536MB",
         "max_connections": "128",
         "work_mem": "4MB",
+        "log_min_duration_statement": "500",
+        "log_parameter_max_length": "0",
     }
-    assert spec(dev, "Cluster")["postgresql"]["parameters"] == postgres_parameters("512Mi")
+    assert spec(dev, "Cluster")["postgresql"]["parameters"] == {
+        **postgres_parameters("512Mi"),
+        "log_min_duration_statement": "500",
+        "log_parameter_max_length": "0",
+    }
 
 
 def test_instances_spread_over_nodes_and_zones(prod: ProgramRun, dev: ProgramRun) -> None:

@@ -38,9 +38,15 @@ def not_ready(kubectl: Kubectl, namespace: str) -> list[str]:
                     f"{status.get('updatedReplicas', 0)} updated of {want}"
                 )
     for item in kubectl.items(CNPG_CLUSTERS, "-n", namespace):
-        conditions = item.get("status", {}).get("conditions", [])
+        status = item.get("status", {})
+        conditions = status.get("conditions", [])
         if not any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
             waiting.append(f"cluster/{item['metadata']['name']}: not Ready")
+        elif status.get("readyInstances") != item["spec"].get("instances", 1):
+            waiting.append(
+                f"cluster/{item['metadata']['name']}: {status.get('readyInstances')} instances "
+                f"ready of {item['spec'].get('instances', 1)}"
+            )
     return waiting
 
 

@@ -266,7 +266,9 @@ class Deployment:
         self.set_config(config, secrets)
 
     def set_config(self, config: dict[str, str], secrets: Iterable[str] = ()) -> None:
-        secret_keys = set(secrets)
+        from tests.e2e.stacks import SECRET_OVERRIDES
+
+        secret_keys = set(secrets) | SECRET_OVERRIDES
         self.stack.set_all_config(
             {k: auto.ConfigValue(v, secret=k in secret_keys) for k, v in config.items()},
             path=False,

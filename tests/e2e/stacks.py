@@ -22,7 +22,19 @@ PROD_OVERRIDES: dict[str, tuple[str, str]] = {
         "nothing may leave the machine: where an operator does run (WEBAPP_E2E_CONTEXT), "
         "its archiver reaches no real S3 API, only a closed port of its own pod",
     ),
+    # Made-up keys: the program creates the archive's credentials Secret from them.
+    "webapp:backupS3AccessKeyId": (
+        "e2e-not-a-real-key-id",
+        "off-cluster copies need a way to the bucket and the stack file leaves it to the "
+        "operator; the suite's bucket is never reached, so made-up keys do",
+    ),
+    "webapp:backupS3SecretAccessKey": (
+        "e2e-not-a-real-secret",
+        "as webapp:backupS3AccessKeyId (set as a secret, as a user would)",
+    ),
 }
+# Overrides set as secrets (`pulumi config set --secret`).
+SECRET_OVERRIDES = frozenset({"webapp:backupS3AccessKeyId", "webapp:backupS3SecretAccessKey"})
 
 
 def tracked_config(stack: str) -> dict[str, object]:

@@ -9,6 +9,7 @@ from ..._shared.package import known
 from ..args import Backups, CloudNativePg, Metrics
 from ..engine import EngineOutputs
 from ..parts import PASSWORD_KEY, DatabaseParts
+from ..statefulset.server_logs import DEFAULT_SLOW_STATEMENT_MS
 from .alert_rules import cnpg_alert_rules
 from .cluster import declare_cnpg_cluster
 from .settings import DEFAULT_IMAGE, CnpgSettings
@@ -59,6 +60,13 @@ def cnpg_settings(
         recovery_target_time=optional["recovery_target_time"] or None,  # type: ignore[arg-type]
         recovery_source_archive=optional["recovery_source_archive"] or None,  # type: ignore[arg-type]
         protect=db.protect,
+        # The same slow statement log as the built-in server's (webapp:dbSlowQueryMs).
+        slow_statement_ms=int(
+            known(
+                (db.logs or {}).get("slow_statement_ms", DEFAULT_SLOW_STATEMENT_MS),
+                "PostgresDatabase input 'logs.slowStatementMs'",
+            )
+        ),
         api_server_cidrs=tuple(
             str(cidr) for cidr in _plain(engine.get("api_server_cidrs"), "apiServerCidrs") or ()
         ),

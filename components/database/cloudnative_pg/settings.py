@@ -68,6 +68,8 @@ class CnpgSettings:
     recovery_source_archive: str | None = None
     import_from: CnpgImport | None = None
     protect: bool = False
+    # log_min_duration_statement: statements at least this slow are logged (-1: none).
+    slow_statement_ms: int = 500
     # The API server's addresses; empty: any address on its ports.
     api_server_cidrs: tuple[str, ...] = ()
 

@@ -53,7 +53,15 @@ def cluster_spec(
             **({"storageClass": settings.storage_class} if settings.storage_class else {}),
         },
         "resources": instance_resources(settings),
-        "postgresql": {"parameters": postgres_parameters(settings.resources["memory_limit"])},
+        "postgresql": {
+            "parameters": {
+                **postgres_parameters(settings.resources["memory_limit"]),
+                "log_min_duration_statement": str(settings.slow_statement_ms),
+                # A slow statement's bind parameters can hold personal data or secrets; the
+                # statement text with $1, $2 is enough to find it.
+                "log_parameter_max_length": "0",
+            }
+        },
         # Pinned although it is the operator's default: the pods must keep passing Pod
         # Security "restricted" whatever a later operator defaults to. The rest of the
         # restricted profile (non-root uid 26, no privilege escalation, all capabilities
