@@ -64,6 +64,11 @@ class Metrics(TypedDict):
     Must be a plain value."""
 
 
+# Statements that run at least this long are logged, unless the input says otherwise; both
+# engines' servers follow it.
+DEFAULT_SLOW_STATEMENT_MS = 500
+
+
 class ServerLogs(TypedDict):
     """What the database server logs, as JSON lines on its container's stdout, besides
     connections, disconnections and lock waits."""

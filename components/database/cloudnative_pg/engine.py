@@ -6,10 +6,9 @@ import pulumi
 import pulumi_random as random
 
 from ..._shared.package import known
-from ..args import Backups, CloudNativePg, Metrics
+from ..args import DEFAULT_SLOW_STATEMENT_MS, Backups, CloudNativePg, Metrics
 from ..engine import EngineOutputs
 from ..parts import PASSWORD_KEY, DatabaseParts
-from ..statefulset.server_logs import DEFAULT_SLOW_STATEMENT_MS
 from .alert_rules import cnpg_alert_rules
 from .cluster import declare_cnpg_cluster
 from .settings import DEFAULT_IMAGE, CnpgSettings

@@ -28,7 +28,7 @@ from ..._shared.package import InvalidInput, whole
 from ..._shared.pods import empty_dir_volume
 from ..._shared.resources import ContainerResources, resource_requirements
 from ..._shared.security import container_security_context
-from ..args import ServerLogs
+from ..args import DEFAULT_SLOW_STATEMENT_MS, ServerLogs
 
 LOG_DIRECTORY = "/var/log/postgresql"
 # One file per hour of the day, reused (and truncated) the next day.
@@ -39,9 +39,6 @@ LOG_VOLUME = "logs"
 PREPARE_RESOURCES = ContainerResources(
     cpu_request="10m", cpu_limit="100m", memory_request="16Mi", memory_limit="32Mi"
 )
-
-# Statements that run at least this long are logged, unless the input says otherwise.
-DEFAULT_SLOW_STATEMENT_MS = 500
 
 
 def jsonlog_file(log_filename: str) -> str:
