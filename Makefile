@@ -126,12 +126,12 @@ render: pulumi-cli
 E2E_BUILD := tools/e2e/build.sh
 
 e2e-tools:
-	@start=$$(date +%s); bin=$$($(E2E_BUILD) | tail -n 1) && \
+	@start=$$(date +%s); bin=$$($(E2E_BUILD)) && \
 	  echo "e2e toolchain in $$bin (this run: $$(( $$(date +%s) - start )) s)"
 
 e2e: venv
 	@if [ -n "$$WEBAPP_E2E_CONTEXT" ]; then \
 	  $(BIN)/python -m pytest tests/e2e; \
 	else \
-	  bin=$$($(E2E_BUILD) | tail -n 1) && WEBAPP_E2E_BIN=$$bin $(BIN)/python -m pytest tests/e2e; \
+	  bin=$$($(E2E_BUILD)) && WEBAPP_E2E_BIN=$$bin $(BIN)/python -m pytest tests/e2e; \
 	fi
