@@ -89,6 +89,25 @@ def _config(stack: str, context: str, namespace: str) -> dict[str, str]:
     return {**stacks.overrides(stack, context), "webapp:namespace": namespace}
 
 
+def _deployment(
+    toolchain: Toolchain, cluster: ControlPlane, stack: str, namespace: str
+) -> Iterator[Deployment]:
+    """One stack of this module in a namespace of its own, cleared away after its tests."""
+    deployment = Deployment(
+        toolchain,
+        stack,
+        _config(stack, cluster.context, namespace),
+        directory=toolchain.work / f"project-defects-{stack}",
+    )
+    try:
+        yield deployment
+    finally:
+        deployment.clear_away()
+        cluster.kubectl.run(
+            "delete", "namespace", namespace, "--ignore-not-found", "--wait=true", timeout=300
+        )
+
+
 # --- cloudnative-pg: prod ----------------------------------------------------------------
 
 PROD_NAMESPACE = "webapp-defects-prod"
@@ -96,19 +115,7 @@ PROD_NAMESPACE = "webapp-defects-prod"
 
 @pytest.fixture(scope="module")
 def prod(toolchain: Toolchain, cluster: ControlPlane) -> Iterator[Deployment]:
-    deployment = Deployment(
-        toolchain,
-        "prod",
-        _config("prod", cluster.context, PROD_NAMESPACE),
-        directory=toolchain.work / "project-defects-prod",
-    )
-    try:
-        yield deployment
-    finally:
-        deployment.clear_away()
-        cluster.kubectl.run(
-            "delete", "namespace", PROD_NAMESPACE, "--ignore-not-found", "--wait=true", timeout=300
-        )
+    yield from _deployment(toolchain, cluster, "prod", PROD_NAMESPACE)
 
 
 def test_prod_up(prod: Deployment, cluster: ControlPlane) -> None:
@@ -240,19 +247,7 @@ DEV_NAMESPACE = "webapp-defects-dev"
 
 @pytest.fixture(scope="module")
 def dev(toolchain: Toolchain, cluster: ControlPlane) -> Iterator[Deployment]:
-    deployment = Deployment(
-        toolchain,
-        "dev",
-        _config("dev", cluster.context, DEV_NAMESPACE),
-        directory=toolchain.work / "project-defects-dev",
-    )
-    try:
-        yield deployment
-    finally:
-        deployment.clear_away()
-        cluster.kubectl.run(
-            "delete", "namespace", DEV_NAMESPACE, "--ignore-not-found", "--wait=true", timeout=300
-        )
+    yield from _deployment(toolchain, cluster, "dev", DEV_NAMESPACE)
 
 
 def test_dev_rotation_deletes_no_named_object(dev: Deployment, cluster: ControlPlane) -> None:
