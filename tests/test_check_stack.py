@@ -69,7 +69,7 @@ def test_check_of_the_fixture_dev_shows_replicas_volumes_quota_and_backups(edite
     assert result.returncode == 0, result.stderr
     for line in (
         "app:       1 replica(s)",
-        "database:  statefulset, 1 pod; volumes: webapp-db-data 1Gi, webapp-db-backups 1Gi",
+        "database:  statefulset, 1 pod; volumes: webapp-db-backups 1Gi, webapp-db-data 1Gi",
         "quota:     requests.storage 3Gi",
         "exposure:  Service webapp ClusterIP on port 80; no Ingress",
         "backups:   dumps on '0 3 * * *', keeping 3, on the cluster only",

@@ -71,7 +71,12 @@ def _manifests(run: ProgramRun) -> list[dict[str, Any]]:
 
 
 def _of_kind(manifests: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [m for m in manifests if m.get("kind") == kind]
+    # By name: the mock engine registers resources in the order their inputs resolve,
+    # which varies from run to run.
+    return sorted(
+        (m for m in manifests if m.get("kind") == kind),
+        key=lambda m: m.get("metadata", {}).get("name", ""),
+    )
 
 
 def summary(run: ProgramRun) -> list[str]:
