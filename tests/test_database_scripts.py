@@ -720,16 +720,6 @@ def _writer(jobs: Jobs, label: str) -> Writer:
     return writer
 
 
-def _writer_waits_on_a_lock(database: Deployed) -> bool:
-    return (
-        database.sql(
-            "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app' "
-            "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO writes%'"
-        )
-        != "0"
-    )
-
-
 @dataclass
 class Bench:
     jobs: Jobs
@@ -781,13 +771,30 @@ def bench(
             server.close()
 
 
+def _app_is_kept_out(database: Deployed) -> bool:
+    """The app's role can make nothing the restore's table locks do not cover: it cannot
+    even log in (a new table, a large object)."""
+    attempt = database.tcp(
+        "CREATE TABLE sneaked_in (i int); SELECT lo_from_bytea(0, 'sneaked in')",
+        user=APP_USER,
+        password=database.passwords["password"],
+    )
+    return attempt.returncode != 0 and "too many connections" in attempt.stderr
+
+
+def _connection_limit(database: Deployed) -> str:
+    return database.sql(f"SELECT datconnlimit FROM pg_database WHERE datname = '{DATABASE}'")
+
+
 @pytest.mark.parametrize("phase", PHASES)
 def test_a_restore_killed_at_any_phase_leaves_the_database_as_it_was(
     bench: Bench, phase: str
 ) -> None:
-    """With the app writing all along: while the restore runs, the writer waits on its
-    locks; once it is killed, the database is exactly as before, the writes committed
-    before it included, and the writer goes on."""
+    """With the app writing all along: while the restore runs, the app cannot log in
+    (nor make a table or a large object); once the restore is killed (SIGKILL: no trap
+    runs), the database is exactly as before, the writes committed before it included;
+    it stays closed until the next run on the volume, a backup here, opens it again with
+    the limit it had, and the writer goes on."""
     jobs, database = bench.jobs, bench.jobs.database
     before = database.fingerprint(without=("writes",))
     writer = _writer(jobs, phase.replace(" ", "-"))
@@ -807,30 +814,92 @@ def test_a_restore_killed_at_any_phase_leaves_the_database_as_it_was(
             lambda: flag.exists() or process.poll() is not None,
         )
         assert process.poll() is None, jobs.output("restore")
-        if phase != "before it began":
-            _wait_for(
-                "the writer waiting on the restore", lambda: _writer_waits_on_a_lock(database)
-            )
-            count = len(writer.notes())
-            time.sleep(0.3)
-            assert len(writer.notes()) == count, "a write committed during the restore"
+        _wait_for("the app kept out", lambda: _app_is_kept_out(database))
+        count = len(writer.notes())
+        time.sleep(0.3)
+        assert len(writer.notes()) == count, "a write committed during the restore"
+        assert process.poll() is None, jobs.output("restore")
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    assert database.fingerprint(without=("writes",)) == before, jobs.output("restore")
+    assert _connection_limit(database) == "0"
+    assert (jobs.backup_dir / ".connection-limit").read_text() == "-1\n"
     count = len(writer.notes())
+    # KEEP: the bench's dump must outlive these runs.
+    repair = jobs.step(jobs.backup, "dump", {"KEEP": "100"})
+    assert repair.returncode == 0, describe(repair)
+    assert f"{DATABASE} takes connections again (connection limit -1)" in repair.stdout
+    assert _connection_limit(database) == "-1"
+    assert not (jobs.backup_dir / ".connection-limit").exists()
     _wait_for("the writer going on", lambda: len(writer.notes()) > count + 3)
     notes = writer.finish()
-    assert database.fingerprint(without=("writes",)) == before, jobs.output("restore")
+    assert database.fingerprint(without=("writes",)) == before
     stored = set(database.sql("SELECT note FROM writes", user=APP_USER).split("\n"))
     assert set(notes) <= stored, "a committed write was lost"
+    assert database.sql("SELECT to_regclass('sneaked_in') IS NULL") == "t"
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_a_backup_killed_at_any_phase_of_its_trial_restore_leaves_everything_as_it_was(
+    bench: Bench, phase: str
+) -> None:
+    """With the app writing all along (the dump holds large objects, a materialized
+    view, grants to a role and a partitioned table): the backup never stops the writer,
+    a backup killed in its trial restore leaves no dump that counts, the live database
+    as it was and every committed write in it, and the next backup is verified."""
+    jobs, database = bench.jobs, bench.jobs.database
+    before = database.fingerprint(without=("writes",))
+    dumps = jobs.local_dumps()
+    writer = _writer(jobs, f"backup-{phase.replace(' ', '-')}")
+    flag = owned_dir(jobs.tmp / "flags") / f"backup-{phase.replace(' ', '-')}"
+    env = jobs.env(jobs.backup, "dump")
+    process = jobs.start(
+        jobs.backup,
+        "dump",
+        {
+            "PATH": f"{bench.pausing}:{env['PATH']}",
+            "REAL_PG_RESTORE": str(database.server.bindir / "pg_restore"),
+            "PAUSE_AT": PHASES[phase],
+            "PAUSE_FLAG": str(flag),
+            "KEEP": "100",
+        },
+    )
+    try:
+        _wait_for(
+            f"the trial restore reaching {phase}",
+            lambda: flag.exists() or process.poll() is not None,
+        )
+        assert process.poll() is None, jobs.output("dump")
+        count = len(writer.notes())
+        _wait_for("the writer going on during the backup", lambda: len(writer.notes()) > count + 3)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert jobs.local_dumps() == dumps, "a killed backup left a dump"
+    notes = writer.finish()
+    assert database.fingerprint(without=("writes",)) == before
+    stored = set(database.sql("SELECT note FROM writes", user=APP_USER).split("\n"))
+    assert set(notes) <= stored, "a committed write was lost"
+    after = jobs.step(jobs.backup, "dump", {"KEEP": "100"})
+    assert after.returncode == 0, describe(after)
+    assert "backup written and verified" in after.stdout
+    assert not [p for p in jobs.backup_dir.iterdir() if p.name.endswith(".partial")]
 
 
 def test_a_complete_restore_under_load_equals_the_dump_and_keeps_later_writes(
     bench: Bench,
 ) -> None:
     jobs, database = bench.jobs, bench.jobs.database
+    # A limit of the user's own: the restore sets back what it found.
+    database.sql(f"ALTER DATABASE {DATABASE} CONNECTION LIMIT 40")
     writer = _writer(jobs, "complete")
-    result = jobs.step(jobs.restore_pod(bench.dump), "restore")
+    try:
+        result = jobs.step(jobs.restore_pod(bench.dump), "restore")
+        assert f"{DATABASE} takes connections again (connection limit 40)" in result.stdout
+        assert _connection_limit(database) == "40"
+    finally:
+        database.sql(f"ALTER DATABASE {DATABASE} CONNECTION LIMIT -1")
     count = len(writer.notes())
     _wait_for("the writer going on", lambda: len(writer.notes()) > count + 3)
     notes = writer.finish()
@@ -894,11 +963,62 @@ def test_a_dump_that_would_not_restore_never_counts(jobs: Jobs) -> None:
     before = sorted(p.name for p in jobs.backup_dir.iterdir() if p.name != ".lock")
     jobs.database.sql(f"CREATE SCHEMA reports; GRANT ALL ON SCHEMA reports TO {APP_USER}")
     jobs.database.sql("CREATE TABLE reports.daily (d date)", user=APP_USER)
+    # Every other kind of object a dump holds and the superuser may own in the app's
+    # database, readable by the app's role, so that its dump holds them too.
+    jobs.database.sql(
+        "CREATE FUNCTION helper(int, text) RETURNS int LANGUAGE sql AS 'SELECT 1';"
+        "CREATE DOMAIN code AS text CHECK (VALUE <> ''); CREATE TYPE shade AS ENUM ('dark');"
+        "CREATE TABLE ledger (i int, j int); GRANT SELECT ON ledger TO app;"
+        "CREATE MATERIALIZED VIEW ledger_sums AS SELECT sum(i) FROM ledger;"
+        "GRANT SELECT ON ledger_sums TO app; CREATE COLLATION plain (locale = 'C');"
+        "CREATE STATISTICS ledger_stats ON i, j FROM ledger;"
+        "SELECT lo_create(777001); GRANT SELECT ON LARGE OBJECT 777001 TO app"
+    )
     result = jobs.step(jobs.backup, "dump", {"KEEP": "1"})
     assert result.returncode != 0
-    assert "schema reports belongs to postgres" in result.stderr, describe(result)
+    for found in (
+        "schema reports belongs to postgres",
+        "function public.helper(integer, text) belongs to postgres",
+        "type public.code belongs to postgres",
+        "type public.shade belongs to postgres",
+        "public.ledger belongs to postgres",
+        "public.ledger_sums belongs to postgres",
+        "collation public.plain belongs to postgres",
+        "statistics public.ledger_stats belongs to postgres",
+        "large object 777001 belongs to postgres",
+    ):
+        assert found in result.stderr, describe(result)
     assert "nothing was deleted" in result.stderr
     assert sorted(p.name for p in jobs.backup_dir.iterdir() if p.name != ".lock") == before
+
+
+def test_a_dump_with_an_extension_only_the_superuser_may_create_is_flagged(jobs: Jobs) -> None:
+    """The superuser made an extension in the app's database that the scratch database
+    lacks: the trial restore could not create it. The dump is kept, flagged with the
+    reason, counts for nothing and is not uploaded; once the superuser made the extension
+    in the scratch database too, dumps are verified again."""
+    scratch = f"{DATABASE}_restore_check"
+    jobs.database.sql("CREATE EXTENSION pg_stat_statements")
+    flagged = jobs.step(jobs.backup, "dump")
+    assert flagged.returncode != 0
+    last = flagged.stderr.strip().splitlines()[-1]
+    assert "uses the extension(s) pg_stat_statements, which only a superuser may create" in last
+    assert f"psql -d {scratch} -c 'CREATE EXTENSION <name>'" in last, describe(flagged)
+    (name,) = jobs.local_dumps()
+    assert (jobs.backup_dir / f"{name}.unverified").read_text().startswith(
+        "not verified: it needs the extension(s) pg_stat_statements"
+    )
+    assert not (jobs.backup_dir / f"{name}.verified").exists()
+    upload = jobs.step(jobs.backup, "upload")
+    assert upload.returncode == 0 and jobs.remote_dumps() == [], describe(upload)
+    jobs.database.sql("CREATE EXTENSION pg_stat_statements", database=scratch)
+    time.sleep(1)  # dump names carry the second
+    verified = jobs.step(jobs.backup, "dump")
+    assert verified.returncode == 0, describe(verified)
+    assert "backup written and verified" in verified.stdout
+    # The flagged dump is good over the live database, which has the extension.
+    restored = jobs.step(jobs.restore_pod(name), "restore")
+    assert restored.returncode == 0, describe(restored)
 
 
 def test_retention_orders_by_the_recorded_sequence_and_counts_only_verified_dumps(

@@ -32,9 +32,10 @@ sql() {
 # password rotation the role or its new password may come a moment later).
 wait_for_database() {
   started=$(date +%s)
-  until error=$(sql -c 'SELECT 1' 2>&1 > /dev/null); do
+  until error=$(sql --dbname="${1:-$PGDATABASE}" -c 'SELECT 1' 2>&1 > /dev/null); do
     if [ "$(($(date +%s) - started))" -ge "$WAIT_SECONDS" ]; then
-      fail "could not log in to the database at $PGHOST:$PGPORT as $PGUSER within" \
+      fail "could not log in to the database ${1:-$PGDATABASE} at $PGHOST:$PGPORT as" \
+        "$PGUSER within" \
         "${WAIT_SECONDS}s (each attempt bounded to $((STATEMENT_SECONDS + PGCONNECT_TIMEOUT))s):" \
         "$(printf '%s' "${error:-no answer}" | tail -n 1)"
     fi
@@ -56,6 +57,43 @@ lock_volume() {
 }
 """
 
+# While a restore runs, the database takes no connection but the superuser's: its owner
+# sets its connection limit to 0 (ALTER DATABASE, which an owner may do, from inside it),
+# so the app's writers cannot reconnect and make objects the table locks do not cover (new
+# tables, large objects). The restore's own session, connected already, stays. The limit
+# is committed on its own, before the restore's transaction, so it is set back afterwards
+# through the scratch database (the app's role cannot log in to its database meanwhile).
+# The previous limit is recorded on the volume first: a run killed before it could set it
+# back leaves that record, and the next backup or restore, under the volume lock, sets
+# the limit back before anything else.
+_GATE = r"""GATE="$BACKUP_DIR/.connection-limit"
+reopen_database() {
+  [ -f "$GATE" ] || return 0
+  previous=$(cat "$GATE" 2> /dev/null) || previous=""
+  case "$previous" in
+    "" | *[!0-9-]* | ?*-*) previous=-1 ;;
+  esac
+  now=$(sql --dbname="$SCRATCH_DATABASE" -v db="$PGDATABASE" -v previous="$previous" \
+    -f - <<'SQL'
+SELECT pg_catalog.format('ALTER DATABASE %I CONNECTION LIMIT %s', datname, :'previous')
+  FROM pg_catalog.pg_database WHERE datname = :'db' AND datconnlimit = 0 \gexec
+SELECT datconnlimit FROM pg_catalog.pg_database WHERE datname = :'db';
+SQL
+  ) || return 1
+  [ "$now" = "$previous" ] || [ "$now" != 0 ] || return 1
+  rm -f "$GATE"
+  echo "$PGDATABASE takes connections again (connection limit $now)"
+}
+# Before anything else: a restore killed earlier may have left the database closed.
+repair_database() {
+  [ -f "$GATE" ] || return 0
+  wait_for_database "$SCRATCH_DATABASE"
+  reopen_database || fail "a restore that was cut off left $PGDATABASE refusing connections" \
+    "(connection limit 0), and it could not be set back to $(cat "$GATE"); as the" \
+    "superuser: ALTER DATABASE $PGDATABASE CONNECTION LIMIT $(cat "$GATE"); nothing was changed"
+}
+"""
+
 # The restore, shared by the restore Job and by a backup's proof that its dump restores.
 # pg_restore --single-transaction writes one BEGIN and one COMMIT around everything, and no
 # BEGIN/COMMIT of its own around the large objects (pg_backup_archiver.c), so the whole
@@ -67,7 +105,17 @@ lock_volume() {
 # back, and it logs its transaction id, which the script looks up afterwards
 # (txid_status) instead of trusting psql's exit code. Then DROP OWNED removes everything
 # the role owns, so objects made since the dump go too; the superuser's extensions stay.
-_RESTORE = r"""restore_prelude() {
+_RESTORE = r"""gate_sql() {
+  cat <<'SQL'
+DO $webapp$
+BEGIN
+  EXECUTE pg_catalog.format('ALTER DATABASE %I CONNECTION LIMIT 0',
+    pg_catalog.current_database());
+END
+$webapp$;
+SQL
+}
+restore_prelude() {
   cat <<'SQL'
 DO $webapp$
 DECLARE
@@ -99,6 +147,10 @@ BEGIN
       END IF;
     END;
   END LOOP;
+  -- A session that logged in while the limit was being committed.
+  PERFORM pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity
+    WHERE datname = pg_catalog.current_database() AND usename = current_user
+      AND pid <> pg_catalog.pg_backend_pid();
   PERFORM pg_catalog.set_config('lock_timeout', lock_seconds || 's', true);
   PERFORM pg_catalog.set_config('client_min_messages', 'notice', true);
   RAISE NOTICE 'restore transaction % in backend %',
@@ -131,37 +183,87 @@ restore_list() {
   timeout "$STATEMENT_SECONDS" pg_restore --list "$1" > "$2.all" || return 1
   grep -vE '^[0-9]+; [0-9]+ [0-9]+ COMMENT - EXTENSION ' "$2.all" > "$2" || true
 }
-# collisions <list file>: schemas, tables, views and sequences the dump creates that exist
-# in the connected database under another owner: DROP OWNED leaves them, and the
-# restore's CREATE would fail (a schema the superuser made for the app, say).
+# collisions <list file>: the objects the dump creates that exist in the connected
+# database under another owner: DROP OWNED leaves them, and the restore's CREATE would
+# fail (a schema the superuser made for the app, say). Each entry of the list names the
+# system catalog of its object (an OID fixed in every database), its schema and its tag;
+# every catalog a dump's CREATE can collide in is looked up: schemas; tables, views,
+# sequences, materialized views, indexes and foreign tables with the types (a table's row
+# type shares its name); functions, procedures and aggregates by their argument types;
+# large objects by OID; collations, conversions, text search configurations and
+# dictionaries, statistics objects, event triggers, publications, foreign-data wrappers
+# and servers by name. Extensions are created IF NOT EXISTS, and constraints, triggers,
+# rules, policies, defaults and grants belong to an object above. A collision the list
+# cannot show (an operator, a cast) still only fails the restore's one transaction.
 collisions() {
-  schemas=$(sed -n 's/^[0-9]*; [0-9]* [0-9]* SCHEMA - \([^ ]*\) .*$/\1/p' "$1")
-  relations=$(sed -n -E \
-    's/^[0-9]+; [0-9]+ [0-9]+ (TABLE|VIEW|SEQUENCE|MATERIALIZED VIEW) ([^ ]+) ([^ ]+) .*$/\2.\3/p' \
-    "$1")
-  sql -v schemas="$schemas" -v relations="$relations" -f - <<'SQL'
-SELECT pg_catalog.string_agg(found, ', ') FROM (
-  SELECT pg_catalog.format('schema %s belongs to %s', nspname, pg_get_userbyid(nspowner))
-    FROM pg_namespace
-    WHERE nspname = ANY (pg_catalog.string_to_array(:'schemas', E'\n'))
-      AND nspname <> 'public'
-      AND nspowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
+  # <id>; <catalog> <oid> <KIND> <schema or -> <tag> <owner>
+  entry='^[0-9]+; ([0-9]+) [0-9]+ [A-Z][A-Z ]*[A-Z] ([^ ]+) (.*) [^ ]*$'
+  entries=$(sed -n -E "s/$entry/\1|\2|\3/p" "$1")
+  sql -v entries="$entries" -f - <<'SQL'
+WITH entry AS (
+  SELECT pg_catalog.split_part(e, '|', 1)::oid AS catalog,
+      pg_catalog.split_part(e, '|', 2) AS nsp, pg_catalog.split_part(e, '|', 3) AS tag
+    FROM pg_catalog.unnest(pg_catalog.string_to_array(:'entries', E'\n')) e
+    WHERE e LIKE '%|%|%'
+), me AS (
+  SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user
+), named (catalog, nsp, name, owner, kind) AS (
+  SELECT 'pg_class'::regclass::oid, relnamespace, relname, relowner, '' FROM pg_class
+  UNION ALL SELECT 'pg_class'::regclass::oid, typnamespace, typname, typowner, 'type '
+    FROM pg_type
+  UNION ALL SELECT 'pg_type'::regclass::oid, typnamespace, typname, typowner, 'type '
+    FROM pg_type
+  UNION ALL SELECT 'pg_type'::regclass::oid, relnamespace, relname, relowner, '' FROM pg_class
+  UNION ALL SELECT 'pg_proc'::regclass::oid, pronamespace,
+      proname || '(' || pg_catalog.oidvectortypes(proargtypes) || ')', proowner, 'function '
+    FROM pg_proc
+  UNION ALL SELECT 'pg_collation'::regclass::oid, collnamespace, collname, collowner,
+      'collation ' FROM pg_collation
+  UNION ALL SELECT 'pg_conversion'::regclass::oid, connamespace, conname, conowner,
+      'conversion ' FROM pg_conversion
+  UNION ALL SELECT 'pg_ts_config'::regclass::oid, cfgnamespace, cfgname, cfgowner,
+      'text search configuration ' FROM pg_ts_config
+  UNION ALL SELECT 'pg_ts_dict'::regclass::oid, dictnamespace, dictname, dictowner,
+      'text search dictionary ' FROM pg_ts_dict
+  UNION ALL SELECT 'pg_statistic_ext'::regclass::oid, stxnamespace, stxname, stxowner,
+      'statistics ' FROM pg_statistic_ext
+), global (catalog, name, owner, kind) AS (
+  SELECT 'pg_namespace'::regclass::oid, nspname, nspowner, 'schema ' FROM pg_namespace
+    WHERE nspname <> 'public'
+  UNION ALL SELECT 'pg_largeobject'::regclass::oid, oid::text, lomowner, 'large object '
+    FROM pg_largeobject_metadata
+  UNION ALL SELECT 'pg_event_trigger'::regclass::oid, evtname, evtowner, 'event trigger '
+    FROM pg_event_trigger
+  UNION ALL SELECT 'pg_publication'::regclass::oid, pubname, pubowner, 'publication '
+    FROM pg_publication
+  UNION ALL SELECT 'pg_foreign_data_wrapper'::regclass::oid, fdwname, fdwowner,
+      'foreign-data wrapper ' FROM pg_foreign_data_wrapper
+  UNION ALL SELECT 'pg_foreign_server'::regclass::oid, srvname, srvowner, 'server '
+    FROM pg_foreign_server
+)
+SELECT pg_catalog.string_agg(DISTINCT found, ', ') FROM (
+  SELECT pg_catalog.format('%s%s.%s belongs to %s', n.kind, entry.nsp, n.name,
+      pg_catalog.pg_get_userbyid(n.owner))
+    FROM entry JOIN named n ON n.catalog = entry.catalog AND n.name = entry.tag
+      JOIN pg_namespace s ON s.oid = n.nsp AND s.nspname = entry.nsp
+    WHERE n.owner <> (SELECT oid FROM me)
   UNION ALL
-  SELECT pg_catalog.format('%s.%s belongs to %s', n.nspname, c.relname,
-      pg_get_userbyid(c.relowner))
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname || '.' || c.relname = ANY (pg_catalog.string_to_array(:'relations', E'\n'))
-      AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
+  SELECT pg_catalog.format('%s%s belongs to %s', g.kind, g.name,
+      pg_catalog.pg_get_userbyid(g.owner))
+    FROM entry JOIN global g ON g.catalog = entry.catalog AND g.name = entry.tag
+    WHERE g.owner <> (SELECT oid FROM me)
 ) collisions (found);
 SQL
 }
-# restore_into <database> <dump> <list file> <seconds>: one transaction; afterwards
+# restore_into <database> <dump> <list file> <seconds> [gate]: one transaction (with
+# "gate", the database closed to new connections first); afterwards
 # $outcome is what the database says became of it: committed, rolled back, none (it never
 # began) or unknown; $restore_error is the last error line, if any.
 restore_into() {
   rm -f "$tmp/pg_restore.rc"
   status=0
   {
+    if [ "${5:-}" = gate ]; then gate_sql; fi
     {
       pg_restore --single-transaction --no-owner --use-list="$3" --file=- "$2"
       echo "$?" > "$tmp/pg_restore.rc"
@@ -184,11 +286,12 @@ restore_into() {
     outcome=none
     return
   fi
-  # A cut-off client's backend may still be inside the transaction: end it, then ask.
+  # A cut-off client's backend may still be inside the transaction: end it, then ask
+  # (through the scratch database: transaction ids and sessions are the server's).
   started=$(date +%s)
   while :; do
-    outcome=$(sql --dbname="$1" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-      WHERE pid = $pid AND usename = current_user
+    outcome=$(sql --dbname="$SCRATCH_DATABASE" -c "SELECT pg_terminate_backend(pid)
+      FROM pg_stat_activity WHERE pid = $pid AND usename = current_user
         AND backend_xid::text::bigint = $xid % 4294967296" \
       -c "SELECT txid_status($xid)" 2> /dev/null | tail -n 1) || outcome=unknown
     case "$outcome" in
@@ -221,6 +324,7 @@ _DUMP_NAMES = r"""dump_names() {
 # left alone until it is older than a restore may take.
 BACKUP_SCRIPT = (
     _POSTGRES_COMMON
+    + _GATE
     + _RESTORE
     + _DUMP_NAMES
     + r"""last_sequence() {
@@ -242,12 +346,14 @@ prune() {
         continue
       fi
       rm -f -- "$BACKUP_DIR/$name"
-      rm -f -- "$BACKUP_DIR/$name.sha256" "$BACKUP_DIR/$name.verified"
+      rm -f -- "$BACKUP_DIR/$name.sha256" "$BACKUP_DIR/$name.verified" \
+        "$BACKUP_DIR/$name.unverified"
       echo "removed $name (sequence $sequence)"
     done
   }
   # Records of a dump removed by a run cut off halfway through the lines above.
-  for record in "$BACKUP_DIR"/*.dump.sha256 "$BACKUP_DIR"/*.dump.verified; do
+  for record in "$BACKUP_DIR"/*.dump.sha256 "$BACKUP_DIR"/*.dump.verified \
+      "$BACKUP_DIR"/*.dump.unverified; do
     [ -f "$record" ] && [ ! -f "${record%.*}" ] && rm -f -- "$record"
   done
   return 0
@@ -267,6 +373,7 @@ if [ -d "$BACKUP_DIR/restore" ]; then
   find "$BACKUP_DIR/restore" -mindepth 1 -maxdepth 1 -mmin "+$((RESTORE_DEADLINE_SECONDS / 60))" \
     -exec rm -rf {} + || true
 fi
+repair_database
 wait_for_database
 [ "$SCRATCH_DATABASE" != "$PGDATABASE" ] \
   || fail "the scratch database may not be $PGDATABASE itself; nothing was changed"
@@ -295,6 +402,42 @@ clashes=$(collisions "$tmp/backup.list") \
   "(DROP OWNED BY $PGUSER keeps them, so the restore's CREATE would fail); have the" \
   "superuser give them to $PGUSER (ALTER ... OWNER TO $PGUSER); nothing was deleted, the" \
   "earlier dumps are kept"
+# Extensions only a superuser may create: the live database has them (the superuser made
+# them, and the restore's CREATE EXTENSION IF NOT EXISTS passes them by), but if the
+# scratch database lacks one the trial restore would fail and say only "permission
+# denied". Such a dump is not shown restorable, yet it may well be good: it is kept,
+# flagged by a <dump>.unverified record that says why, and counts for nothing.
+extensions=$(sed -n 's/^[0-9]*; [0-9]* [0-9]* EXTENSION - \([^ ]*\) .*$/\1/p' "$tmp/backup.list")
+missing=$(sql --dbname="$SCRATCH_DATABASE" -v extensions="$extensions" -f - <<'SQL'
+SELECT pg_catalog.string_agg(wanted, ', ' ORDER BY wanted)
+  FROM pg_catalog.unnest(pg_catalog.string_to_array(:'extensions', E'\n')) wanted
+  WHERE wanted <> ''
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = wanted)
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_available_extension_versions v
+      JOIN pg_catalog.pg_available_extensions a USING (name)
+      WHERE v.name = wanted AND v.version = a.default_version
+        AND (v.trusted OR NOT v.superuser));
+SQL
+) || fail "cannot look up the new dump's extensions in $SCRATCH_DATABASE; nothing was deleted"
+if [ -n "$missing" ]; then
+  sum=$(sha256sum "$partial" | cut -d' ' -f1)
+  reason="not verified: it needs the extension(s) $missing, which only a superuser may create,
+and the scratch database $SCRATCH_DATABASE lacks them"
+  { printf '%s  %s\n' "$sum" "$name" > "$BACKUP_DIR/$name.sha256.partial" \
+    && printf '%s\n' "$reason" > "$BACKUP_DIR/$name.unverified.partial"; } 2> "$tmp/backup.err" \
+    || full_or "cannot write the checksum beside the new dump; nothing was deleted"
+  moved=yes
+  mv "$partial" "$BACKUP_DIR/$name"
+  mv "$BACKUP_DIR/$name.sha256.partial" "$BACKUP_DIR/$name.sha256"
+  mv "$BACKUP_DIR/$name.unverified.partial" "$BACKUP_DIR/$name.unverified"
+  moved=""
+  trap - EXIT
+  fail "the new dump $name uses the extension(s) $missing, which only a superuser may" \
+    "create, and the scratch database $SCRATCH_DATABASE lacks them, so the dump could not" \
+    "be shown restorable. It is kept, flagged ($name.unverified): it counts for nothing and" \
+    "is not uploaded; nothing was deleted. To have dumps verified again, as the superuser:" \
+    "psql -d $SCRATCH_DATABASE -c 'CREATE EXTENSION <name>' for each of $missing"
+fi
 started=$(date +%s)
 restore_into "$SCRATCH_DATABASE" "$partial" "$tmp/backup.list" "$VERIFY_SECONDS"
 [ "$outcome" = committed ] || fail "the new dump does not restore into the scratch" \
@@ -452,6 +595,7 @@ echo "downloaded $RESTORE_FROM ($(wc -c < "$target") bytes)"
 # A download made for this Job is removed when it ends, whatever the outcome.
 RESTORE_SCRIPT = (
     _POSTGRES_COMMON
+    + _GATE
     + _RESTORE
     + r"""lock_volume
 if [ -n "${RESTORE_DIR:-}" ]; then trap 'rm -rf "$BACKUP_DIR/$RESTORE_DIR"' EXIT; fi
@@ -468,29 +612,54 @@ if [ -f "$file.sha256" ]; then
 fi
 restore_list "$file" "$tmp/restore.list" \
   || fail "$file cannot be read as a dump; nothing was changed"
+repair_database
 wait_for_database
 clashes=$(collisions "$tmp/restore.list") \
   || fail "cannot compare $RESTORE_FILE with $PGDATABASE; nothing was changed"
 [ -z "$clashes" ] || fail "$RESTORE_FILE cannot be restored over $PGDATABASE: $clashes" \
   "(DROP OWNED BY $PGUSER keeps them, so the restore's CREATE would fail); have the" \
   "superuser give them to $PGUSER (ALTER ... OWNER TO $PGUSER); nothing was changed"
-restore_into "$PGDATABASE" "$file" "$tmp/restore.list" "$RESTORE_SECONDS"
+sql --dbname="$SCRATCH_DATABASE" -c 'SELECT 1' > /dev/null \
+  || fail "cannot connect to the scratch database $SCRATCH_DATABASE, through which the" \
+    "restore opens $PGDATABASE again once it is done; the database pod's start-up hook" \
+    "creates it: restart that pod; nothing was changed"
+limit=$(sql -c 'SELECT datconnlimit FROM pg_database WHERE datname = current_database()') \
+  || fail "cannot read the connection limit of $PGDATABASE; nothing was changed"
+{ printf '%s\n' "$limit" > "$GATE.partial" && [ "$(cat "$GATE.partial")" = "$limit" ] \
+  && mv "$GATE.partial" "$GATE"; } \
+  || fail "cannot record the connection limit of $PGDATABASE in $GATE (is the volume" \
+    "full?); nothing was changed"
+restore_into "$PGDATABASE" "$file" "$tmp/restore.list" "$RESTORE_SECONDS" gate
+# The database is opened again whatever became of the restore; if it cannot be, the
+# last line says so instead of "nothing was changed".
+if reopened=$(reopen_database 2>&1); then
+  echo "$reopened"
+  unchanged="nothing was changed"
+  closed=""
+else
+  unchanged="the data was not changed"
+  closed="; but $PGDATABASE still refuses every role's connections except the superuser's"
+  closed="$closed (connection limit 0, was $limit): the next backup or restore sets it back,"
+  closed="$closed or as the superuser: ALTER DATABASE $PGDATABASE CONNECTION LIMIT $limit"
+fi
 case "$outcome" in
   committed)
+    [ -z "$closed" ] || fail "restored $RESTORE_FILE into $PGDATABASE (transaction $xid" \
+      "committed)$closed"
     echo "restored $RESTORE_FILE into $PGDATABASE (transaction $xid committed)"
     ;;
   "rolled back")
-    fail "restoring $RESTORE_FILE failed (${restore_error:-see above}); nothing was" \
-      "changed: transaction $xid rolled back"
+    fail "restoring $RESTORE_FILE failed (${restore_error:-see above}); $unchanged:" \
+      "transaction $xid rolled back$closed"
     ;;
   none)
     fail "restoring $RESTORE_FILE failed before it began (${restore_error:-see above});" \
-      "nothing was changed"
+      "$unchanged$closed"
     ;;
   *)
     fail "restoring $RESTORE_FILE failed (${restore_error:-see above}), and whether" \
       "transaction $xid committed could not be checked within ${STATEMENT_SECONDS}s; ask" \
-      "the database: SELECT txid_status($xid)"
+      "the database: SELECT txid_status($xid)$closed"
     ;;
 esac
 """

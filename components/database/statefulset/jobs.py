@@ -294,7 +294,14 @@ def restore_job_spec(
             RESTORE_SCRIPT,
             pods.app_user,
             pods.app_password_key,
-            {"RESTORE_FILE": restore_file, **restore_dir, **_texts(RESTORE_WAITS)},
+            {
+                "RESTORE_FILE": restore_file,
+                # The restore reopens the database, and asks what became of its
+                # transaction, through the scratch database (see backup_scripts.py).
+                "SCRATCH_DATABASE": pulumi.Output.from_input(pods.database).apply(scratch_database),
+                **restore_dir,
+                **_texts(RESTORE_WAITS),
+            },
         )
     )
     return k8s.batch.v1.JobSpecArgs(
