@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import functools
 import importlib.util
 import os
@@ -76,10 +77,18 @@ def _is_root() -> bool:
 
 @functools.cache
 def _unprivileged_account() -> pwd.struct_passwd:
+    # Two test processes on one machine (xdist's workers) may create the user at once:
+    # useradd's own locking did not keep one from overwriting the other's entry here (one
+    # worker then ran as a uid that no longer existed), so they take turns on a lock of
+    # their own, and each looks the user up again once it holds it.
+    with open(Path(tempfile.gettempdir()) / f".{UNPRIVILEGED_USER}-useradd.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _look_up_or_create_account()
+
+
+def _look_up_or_create_account() -> pwd.struct_passwd:
     useradd = shutil.which("useradd") or "/usr/sbin/useradd"
     error = ""
-    # Two test runs on one machine may create the user at once; the loser's useradd fails
-    # (user exists, or /etc/passwd is locked) and the user is there on a later look.
     for _ in range(10):
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(UNPRIVILEGED_USER)
@@ -199,9 +208,30 @@ def owned_dir(path: Path) -> Path:
     return real
 
 
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+def kill_session(leader: int) -> None:
+    """SIGKILL to every process of the session `leader` started (spawn_unprivileged and
+    run_unprivileged start one per command), as when a container ends: process groups of
+    their own inside it (`timeout` makes one for the command it runs) included. Returns
+    once none of them is left."""
+    deadline = time.monotonic() + 10
+    while members := session_members(leader):
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            raise ServerError(f"processes {members} of session {leader} outlived SIGKILL")
+        time.sleep(0.02)
+
+
+def session_members(leader: int) -> list[int]:
+    """The live processes (not zombies) whose session is `leader`'s."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _proc_stat(int(entry.name))
+            if fields is not None and fields[3] == str(leader) and fields[0] not in ("Z", "X"):
+                members.append(int(entry.name))
+    return members
 
 
 # What the unprivileged user must reach to run the venv's programs (`aws`): the Python
@@ -304,7 +334,7 @@ def run_unprivileged(
         try:
             stdout, stderr = process.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(process.pid)
+            kill_session(process.pid)
             stdout, stderr = process.communicate()
             raise subprocess.TimeoutExpired(args, timeout, stdout, stderr) from None
     return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
@@ -345,9 +375,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# Ports the tests keep bound and never listen on: connecting is refused, and no server of
+# another test (or another xdist worker) can take the port meanwhile.
+_RESERVED: list[socket.socket] = []
+
+
 def unreachable_endpoint_url() -> str:
-    """An http URL on 127.0.0.1 where nothing listens, for failure tests."""
-    return f"http://127.0.0.1:{free_port()}"
+    """An http URL on 127.0.0.1 where nothing listens, for failure tests: its port stays
+    bound (not listening) until the session ends."""
+    reserved = socket.socket()
+    reserved.bind(("127.0.0.1", 0))
+    _RESERVED.append(reserved)
+    return f"http://127.0.0.1:{reserved.getsockname()[1]}"
 
 
 @contextlib.contextmanager
@@ -866,9 +905,17 @@ def start_s3(directory: Path) -> S3Server:
         if importlib.util.find_spec(package) is None:
             missing(f"the Python package {package} (moto[server], boto3)", GET_VENV)
     directory.mkdir(parents=True, exist_ok=True)
-    server = S3Server(port=free_port(), log_path=directory / "moto.log")
-    server.start()
-    return server
+    attempts = 3
+    while True:
+        attempts -= 1
+        server = S3Server(port=free_port(), log_path=directory / "moto.log")
+        try:
+            server.start()
+            return server
+        except ServerError as error:
+            # Another process may take the free port between the probe and the bind.
+            if not attempts or "Address already in use" not in str(error):
+                raise
 
 
 def aws_env(s3: S3Server, bucket_url: str | None = None) -> dict[str, str]:
