@@ -15,6 +15,7 @@ import pytest
 
 from components.database.statefulset.jobs import (
     BACKUP_WAITS,
+    RESTORE_GRACE_SECONDS,
     RESTORE_WAITS,
     S3_WAITS,
 )
@@ -96,3 +97,15 @@ def test_each_step_carries_the_bounds_of_its_waits(restore_run: ProgramRun) -> N
         assert {key: steps[step].get(key) for key in waits} == {
             key: str(value) for key, value in waits.items()
         }, step
+
+
+def test_a_stopped_restore_has_the_time_its_bounds_need(restore_run: ProgramRun) -> None:
+    """After SIGTERM the restore ends its sessions (twice), asks about its transaction and
+    sets the connection limit back, each step bounded; the pod's grace period holds them
+    all before SIGKILL, and the page says how long it is."""
+    (job,) = restore_run.of_type(JOB)
+    grace = job.manifest()["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace == RESTORE_GRACE_SECONDS
+    stop, connect = RESTORE_WAITS["STOP_SECONDS"], RESTORE_WAITS["PGCONNECT_TIMEOUT"]
+    assert grace >= 4 * (stop + stop + connect + 5)
+    assert f"(`terminationGracePeriodSeconds`, {grace} s)" in DOC.read_text()

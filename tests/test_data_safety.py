@@ -412,6 +412,10 @@ SUGGESTED_FIXES = [
     ),
     ("restoreFrom", "app-20261125T030000Z", DUMP),
     ("restoreFrom", f"{DUMP}.sha256", DUMP),
+    # The files a backup writes beside a dump name the dump, not "<dump>.verified.dump".
+    ("restoreFrom", f"{DUMP}.verified", DUMP),
+    ("restoreFrom", f"{DUMP}.unverified", DUMP),
+    ("restoreFrom", f"{DUMP}.sha256.partial", DUMP),
     ("dbUser", "Postgres", "postgres_app"),
     ("dbUser", "public", "public_app"),
 ]

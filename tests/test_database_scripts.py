@@ -8,6 +8,7 @@ that needs no password.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -29,8 +30,10 @@ from tests.servers import (
     PostgresServer,
     S3Server,
     describe,
+    kill_session,
     owned_dir,
     run_unprivileged,
+    session_members,
     small_volume,
     spawn_unprivileged,
     start_postgres,
@@ -499,8 +502,9 @@ class Jobs:
     def start(
         self, pod: RenderedPod, name: str, overrides: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
-        """The step in the background, in a process group of its own (killpg stops it
-        and everything it started, as a container's end does); its output in tmp."""
+        """The step in the background, in a session of its own (kill_session stops it
+        and everything it started, as a container's end does; use _running); its output
+        in tmp."""
         logs = owned_dir(self.tmp / "logs")
         out, err = (
             os.open(logs / f"{name}.{kind}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
@@ -615,11 +619,26 @@ def test_an_unreachable_bucket_fails_the_job_and_deletes_nothing_local(jobs: Job
 
 
 def test_a_restore_of_a_missing_or_damaged_dump_changes_nothing(jobs: Jobs) -> None:
+    """A name that is on the volume is what the message suggests: the dumps there, each
+    as webapp:restoreFrom takes it, never a checksum or a record."""
     before = jobs.database.fingerprint()
-    missing = jobs.step(jobs.restore_pod(f"{DATABASE}-20991231T000000Z.dump"), "restore")
-    assert missing.returncode != 0 and "no dump" in missing.stderr
+    wanted = f"{DATABASE}-20991231T000000Z.dump"
+    nothing = jobs.step(jobs.restore_pod(wanted), "restore")
+    assert nothing.returncode != 0
+    assert f"no dump {wanted} on the backup volume (it holds no dump)" in nothing.stderr
     assert jobs.step(jobs.backup, "dump").returncode == 0
     (name,) = jobs.local_dumps()
+    _fake_dump(jobs, f"{DATABASE}-20261101T030000Z.dump", None)
+    handmade = jobs.backup_dir / "before-migration.dump"
+    handmade.write_bytes(b"kept by hand")
+    owned_file(handmade)
+    missing = jobs.step(jobs.restore_pod(wanted), "restore")
+    assert missing.returncode != 0
+    assert (
+        f"(it holds, the latest first: {name} (verified), "
+        f"{DATABASE}-20261101T030000Z.dump, before-migration.dump (no checksum); "
+        "set webapp:restoreFrom to one of them); nothing was changed"
+    ) in missing.stderr, describe(missing)
     with (jobs.backup_dir / name).open("r+b") as dump:
         dump.seek(100)
         dump.write(b"damage")
@@ -632,7 +651,7 @@ def test_an_upload_that_failed_before_is_caught_up_later(jobs: Jobs) -> None:
     assert jobs.step(jobs.backup, "dump").returncode == 0
     (missed,) = jobs.local_dumps()
     assert jobs.remote_dumps() == []  # that day's upload never ran
-    time.sleep(1)  # dump names carry the second
+    _a_second_after(missed)
     jobs.backup_now()
     assert missed in jobs.remote_dumps() and len(jobs.remote_dumps()) == 2
 
@@ -661,14 +680,19 @@ case " $* " in *" --list "*) exec "$REAL_PG_RESTORE" "$@" ;; esac
   { print; fflush() }'
 """
 
-# The app as a writer: one INSERT per connection, as fast as it can, each note logged once
-# it is committed; it stops when STOP exists.
+# The app as a writer: one INSERT per connection, each attempt counted in TRIED before it
+# starts and each note logged in WRITTEN once committed; it stops when STOP exists. One
+# attempt at a time: once attempt n + 1 has started, attempt n is over and logged. The
+# short pause leaves the two cores to the rest of the run; it still writes every few
+# hundredths of a second.
 WRITER = r"""n=0
 while [ ! -e "$STOP" ]; do
   n=$((n + 1))
-  if psql -X -q -At -c "INSERT INTO writes (note) VALUES ('w$n')" > /dev/null 2>&1; then
-    echo "w$n" >> "$WRITTEN"
+  echo "$n" >> "$TRIED"
+  if psql -X -q -At -c "INSERT INTO writes (note) VALUES ('$LABEL-$n')" > /dev/null 2>&1; then
+    echo "$LABEL-$n" >> "$WRITTEN"
   fi
+  sleep 0.02
 done
 """
 
@@ -681,7 +705,7 @@ PHASES = {
 }
 
 
-def _wait_for(what: str, check: Callable[[], bool], seconds: float = 30) -> None:
+def _wait_for(what: str, check: Callable[[], bool], seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while not check():
         assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
@@ -691,33 +715,78 @@ def _wait_for(what: str, check: Callable[[], bool], seconds: float = 30) -> None
 @dataclass
 class Writer:
     process: subprocess.Popen[bytes]
-    written: Path
-    stop: Path
+    place: Path
+    label: str
 
     def notes(self) -> list[str]:
-        return self.written.read_text().split() if self.written.exists() else []
+        written = self.place / "written"
+        return written.read_text().split() if written.exists() else []
 
-    def finish(self) -> list[str]:
-        self.stop.touch()
-        self.process.wait(30)
+    def attempts(self) -> int:
+        tried = self.place / "tried"
+        return tried.read_text().count("\n") if tried.exists() else 0
+
+    def wait_for_attempts(self, count: int) -> None:
+        _wait_for(f"the writer's attempt {count}", lambda: self.attempts() >= count)
+
+    def stop(self) -> list[str]:
+        """Stops the writer (for good: on a timeout its whole session is killed) and
+        returns every note it committed."""
+        (self.place / "stop").touch()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            kill_session(self.process.pid)
+            self.process.wait()
         return self.notes()
 
 
-def _writer(jobs: Jobs, label: str) -> Writer:
+@contextlib.contextmanager
+def _writing(jobs: Jobs, label: str) -> Iterator[Writer]:
+    """The app writing into its database for the duration of the block, whatever the
+    block's outcome; notes are '<label>-<n>', unique to this writer."""
+    label = f"{label.replace(' ', '-')}-{os.urandom(3).hex()}"
     place = owned_dir(jobs.tmp / f"writer-{label}")
     server = jobs.database.server
     env = {
         **server.client_env(APP_USER, jobs.database.passwords["password"], DATABASE),
         "PGCONNECT_TIMEOUT": "5",
         "WRITTEN": str(place / "written"),
+        "TRIED": str(place / "tried"),
         "STOP": str(place / "stop"),
+        "LABEL": label,
     }
     process = spawn_unprivileged(
         ["/bin/sh", "-c", WRITER], env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    writer = Writer(process, place / "written", place / "stop")
-    _wait_for("the writer's first commit", lambda: len(writer.notes()) > 3)
-    return writer
+    writer = Writer(process, place, label)
+    try:
+        _wait_for("the writer's first commits", lambda: len(writer.notes()) > 3)
+        yield writer
+    finally:
+        writer.stop()
+
+
+@contextlib.contextmanager
+def _running(jobs: Jobs, pod: RenderedPod, step: str, overrides: dict[str, str]) -> Iterator[Any]:
+    """The step in the background for the duration of the block; afterwards, whatever
+    the outcome, every process it started is killed, as when its container ends."""
+    process = jobs.start(pod, step, overrides)
+    try:
+        yield process
+    finally:
+        kill_session(process.pid)
+        process.wait()
+
+
+def _writes_are_kept_out(writer: Writer) -> None:
+    """No write of the app commits from now on: the attempt under way may still end (it
+    may have logged in before the database closed), every later one must fail."""
+    tried = writer.attempts()
+    writer.wait_for_attempts(tried + 1)
+    count = len(writer.notes())
+    writer.wait_for_attempts(tried + 3)
+    assert len(writer.notes()) == count, "a write committed during the restore"
 
 
 @dataclass
@@ -728,16 +797,47 @@ class Bench:
     dumped_notes: set[str]
     pausing: Path  # a PATH directory with the pausing pg_restore
 
+    def pausing_overrides(self, pod: RenderedPod, step: str, phase: str) -> dict[str, str]:
+        """What makes `step` run the pausing pg_restore, to stop before `phase`."""
+        jobs = self.jobs
+        flag = owned_dir(jobs.tmp / "flags") / f"{step}-{phase.replace(' ', '-')}"
+        flag.unlink(missing_ok=True)
+        # The restore's log of an earlier test would show its transaction.
+        (jobs.tmp / step / "restore.log").unlink(missing_ok=True)
+        return {
+            "PATH": f"{self.pausing}:{jobs.env(pod, step)['PATH']}",
+            "REAL_PG_RESTORE": str(jobs.database.server.bindir / "pg_restore"),
+            "PAUSE_AT": PHASES[phase],
+            "PAUSE_FLAG": str(flag),
+        }
+
+    def wait_for_pause(self, process: subprocess.Popen[bytes], step: str, phase: str) -> None:
+        """Until the step's pg_restore stopped before `phase` and the server has what it
+        sent before: the database closed (a restore's first statement) and, past the
+        start, the restore's transaction begun (its notice in the restore's log)."""
+        flag = self.jobs.tmp / "flags" / f"{step}-{phase.replace(' ', '-')}"
+        _wait_for(f"{step} reaching {phase}", lambda: flag.exists() or process.poll() is not None)
+        assert process.poll() is None, self.jobs.output(step)
+        if step != "restore":
+            return
+        database = self.jobs.database
+        _wait_for("the database closed", lambda: _connection_limit(database) == "0")
+        if phase != "before it began":
+            log = self.jobs.tmp / "restore" / "restore.log"
+            _wait_for(
+                "the restore's transaction",
+                lambda: log.exists() and "NOTICE:  restore transaction" in log.read_text(),
+            )
+
 
 @pytest.fixture(scope="module")
-def bench(
+def restore_bench(
     rendered: ProgramRun,
     s3_server: S3Server,
     bucket: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Bench]:
-    """One database for the restore tests, with a dump of it and changes made since; the
-    tests that kill a restore leave it as it was, or fail."""
+    """One database for the restore tests, with a dump of it and changes made since."""
     servers: list[PostgresServer] = []
     base = tmp_path_factory.mktemp("restores")
 
@@ -771,6 +871,20 @@ def bench(
             server.close()
 
 
+@pytest.fixture
+def bench(restore_bench: Bench) -> Iterator[Bench]:
+    """The restore tests' database; whatever a test's outcome, it leaves the database
+    open, with its record of a closed database gone and the role its dump grants to, so
+    that one failure does not fail the tests after it (the tests that kill a restore
+    leave the data as it was, or fail)."""
+    yield restore_bench
+    database = restore_bench.jobs.database
+    database.sql(f"ALTER DATABASE {DATABASE} CONNECTION LIMIT -1", database="postgres")
+    (restore_bench.jobs.backup_dir / ".connection-limit").unlink(missing_ok=True)
+    if database.sql("SELECT count(*) FROM pg_roles WHERE rolname = 'reporting'") == "0":
+        database.sql(READER_ROLE)
+
+
 def _app_is_kept_out(database: Deployed) -> bool:
     """The app's role can make nothing the restore's table locks do not cover: it cannot
     even log in (a new table, a large object)."""
@@ -783,7 +897,9 @@ def _app_is_kept_out(database: Deployed) -> bool:
 
 
 def _connection_limit(database: Deployed) -> str:
-    return database.sql(f"SELECT datconnlimit FROM pg_database WHERE datname = '{DATABASE}'")
+    return database.sql(
+        f"SELECT datconnlimit FROM pg_database WHERE datname = '{DATABASE}'", database="postgres"
+    )
 
 
 @pytest.mark.parametrize("phase", PHASES)
@@ -791,53 +907,86 @@ def test_a_restore_killed_at_any_phase_leaves_the_database_as_it_was(
     bench: Bench, phase: str
 ) -> None:
     """With the app writing all along: while the restore runs, the app cannot log in
-    (nor make a table or a large object); once the restore is killed (SIGKILL: no trap
-    runs), the database is exactly as before, the writes committed before it included;
-    it stays closed until the next run on the volume, a backup here, opens it again with
-    the limit it had, and the writer goes on."""
+    (nor make a table or a large object); once the restore is killed (SIGKILL to all of
+    it, as when its container ends: no trap runs), the database is exactly as before, the
+    writes committed before it included, and it stays closed, with the limit it had on
+    the volume. The next run on the volume opens it again (shown after the last phase,
+    where the whole restore had reached the server: the repair is the same for all)."""
     jobs, database = bench.jobs, bench.jobs.database
     before = database.fingerprint(without=("writes",))
-    writer = _writer(jobs, phase.replace(" ", "-"))
     restore = jobs.restore_pod(bench.dump)
-    flag = owned_dir(jobs.tmp / "flags") / phase.replace(" ", "-")
-    env = jobs.env(restore, "restore")
-    overrides = {
-        "PATH": f"{bench.pausing}:{env['PATH']}",
-        "REAL_PG_RESTORE": str(database.server.bindir / "pg_restore"),
-        "PAUSE_AT": PHASES[phase],
-        "PAUSE_FLAG": str(flag),
-    }
-    process = jobs.start(restore, "restore", overrides)
-    try:
-        _wait_for(
-            f"the restore reaching {phase}",
-            lambda: flag.exists() or process.poll() is not None,
-        )
-        assert process.poll() is None, jobs.output("restore")
-        _wait_for("the app kept out", lambda: _app_is_kept_out(database))
-        count = len(writer.notes())
-        time.sleep(0.3)
-        assert len(writer.notes()) == count, "a write committed during the restore"
-        assert process.poll() is None, jobs.output("restore")
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    assert database.fingerprint(without=("writes",)) == before, jobs.output("restore")
-    assert _connection_limit(database) == "0"
-    assert (jobs.backup_dir / ".connection-limit").read_text() == "-1\n"
-    count = len(writer.notes())
-    # KEEP: the bench's dump must outlive these runs.
-    repair = jobs.step(jobs.backup, "dump", {"KEEP": "100"})
-    assert repair.returncode == 0, describe(repair)
-    assert f"{DATABASE} takes connections again (connection limit -1)" in repair.stdout
-    assert _connection_limit(database) == "-1"
-    assert not (jobs.backup_dir / ".connection-limit").exists()
-    _wait_for("the writer going on", lambda: len(writer.notes()) > count + 3)
-    notes = writer.finish()
+    with _writing(jobs, f"killed-{phase}") as writer:
+        overrides = bench.pausing_overrides(restore, "restore", phase)
+        with _running(jobs, restore, "restore", overrides) as process:
+            bench.wait_for_pause(process, "restore", phase)
+            assert _app_is_kept_out(database)
+            _writes_are_kept_out(writer)
+            assert process.poll() is None, jobs.output("restore")
+        assert database.fingerprint(without=("writes",)) == before, jobs.output("restore")
+        assert _connection_limit(database) == "0"
+        assert (jobs.backup_dir / ".connection-limit").read_text() == "-1\n"
+        if phase == "after the last statement":
+            count = len(writer.notes())
+            # KEEP: the bench's dump must outlive these runs.
+            repair = jobs.step(jobs.backup, "dump", {"KEEP": "100"})
+            assert repair.returncode == 0, describe(repair)
+            assert f"{DATABASE} takes connections again (connection limit -1)" in repair.stdout
+            assert _connection_limit(database) == "-1"
+            assert not (jobs.backup_dir / ".connection-limit").exists()
+            _wait_for("the writer going on", lambda: len(writer.notes()) > count + 3)
+        else:
+            database.sql(f"ALTER DATABASE {DATABASE} CONNECTION LIMIT -1", database="postgres")
+        notes = writer.stop()
     assert database.fingerprint(without=("writes",)) == before
     stored = set(database.sql("SELECT note FROM writes", user=APP_USER).split("\n"))
     assert set(notes) <= stored, "a committed write was lost"
     assert database.sql("SELECT to_regclass('sneaked_in') IS NULL") == "t"
+
+
+@pytest.mark.parametrize("phase", ["before it began", "during the large objects"])
+def test_a_restore_stopped_by_sigterm_rolls_back_and_opens_the_database_at_once(
+    bench: Bench, phase: str
+) -> None:
+    """The Job's deadline or the pod's deletion: SIGTERM to the container's first process,
+    SIGKILL once the pod's grace period is over. Well within that period the restore ends
+    its transaction, sets back the connection limit it found, says so and that nothing
+    was changed, and leaves no process behind; the app writes again at once."""
+    jobs, database = bench.jobs, bench.jobs.database
+    database.sql(f"ALTER DATABASE {DATABASE} CONNECTION LIMIT 40", database="postgres")
+    before = database.fingerprint(without=("writes",))
+    restore = jobs.restore_pod(bench.dump)
+    grace = restore.template["spec"]["terminationGracePeriodSeconds"]
+    with _writing(jobs, f"stopped-{phase}") as writer:
+        overrides = bench.pausing_overrides(restore, "restore", phase)
+        with _running(jobs, restore, "restore", overrides) as process:
+            bench.wait_for_pause(process, "restore", phase)
+            _writes_are_kept_out(writer)
+            stopped = time.monotonic()
+            os.kill(process.pid, signal.SIGTERM)
+            process.wait(grace)
+            took = time.monotonic() - stopped
+            _wait_for("the restore's processes gone", lambda: not session_members(process.pid))
+        output = jobs.output("restore")
+        assert process.returncode != 0, output
+        assert took < grace / 4, f"{took:.1f} s after SIGTERM, of a grace period of {grace} s"
+        assert f"{DATABASE} takes connections again (connection limit 40)" in output
+        last = output.strip().splitlines()[-1]
+        assert "stopped by SIGTERM: the Job's deadline passed or its pod was deleted" in last
+        if phase == "before it began":
+            assert last.endswith(
+                "failed before it began (stopped by SIGTERM: the Job's "
+                "deadline passed or its pod was deleted); nothing was changed"
+            ), last
+        else:
+            assert "; nothing was changed: transaction " in last and last.endswith(" rolled back")
+        assert _connection_limit(database) == "40"
+        assert not (jobs.backup_dir / ".connection-limit").exists()
+        count = len(writer.notes())
+        _wait_for("the writer going on", lambda: len(writer.notes()) > count + 3)
+        notes = writer.stop()
+    assert database.fingerprint(without=("writes",)) == before
+    stored = set(database.sql("SELECT note FROM writes", user=APP_USER).split("\n"))
+    assert set(notes) <= stored, "a committed write was lost"
 
 
 @pytest.mark.parametrize("phase", PHASES)
@@ -847,44 +996,29 @@ def test_a_backup_killed_at_any_phase_of_its_trial_restore_leaves_everything_as_
     """With the app writing all along (the dump holds large objects, a materialized
     view, grants to a role and a partitioned table): the backup never stops the writer,
     a backup killed in its trial restore leaves no dump that counts, the live database
-    as it was and every committed write in it, and the next backup is verified."""
+    as it was and every committed write in it, and the next backup is verified (shown
+    after the last phase)."""
     jobs, database = bench.jobs, bench.jobs.database
     before = database.fingerprint(without=("writes",))
     dumps = jobs.local_dumps()
-    writer = _writer(jobs, f"backup-{phase.replace(' ', '-')}")
-    flag = owned_dir(jobs.tmp / "flags") / f"backup-{phase.replace(' ', '-')}"
-    env = jobs.env(jobs.backup, "dump")
-    process = jobs.start(
-        jobs.backup,
-        "dump",
-        {
-            "PATH": f"{bench.pausing}:{env['PATH']}",
-            "REAL_PG_RESTORE": str(database.server.bindir / "pg_restore"),
-            "PAUSE_AT": PHASES[phase],
-            "PAUSE_FLAG": str(flag),
-            "KEEP": "100",
-        },
-    )
-    try:
-        _wait_for(
-            f"the trial restore reaching {phase}",
-            lambda: flag.exists() or process.poll() is not None,
-        )
-        assert process.poll() is None, jobs.output("dump")
-        count = len(writer.notes())
-        _wait_for("the writer going on during the backup", lambda: len(writer.notes()) > count + 3)
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    assert jobs.local_dumps() == dumps, "a killed backup left a dump"
-    notes = writer.finish()
+    with _writing(jobs, f"backup-{phase}") as writer:
+        overrides = {**bench.pausing_overrides(jobs.backup, "dump", phase), "KEEP": "100"}
+        with _running(jobs, jobs.backup, "dump", overrides) as process:
+            bench.wait_for_pause(process, "dump", phase)
+            count = len(writer.notes())
+            _wait_for(
+                "the writer going on during the backup", lambda: len(writer.notes()) > count + 3
+            )
+        assert jobs.local_dumps() == dumps, "a killed backup left a dump"
+        notes = writer.stop()
     assert database.fingerprint(without=("writes",)) == before
     stored = set(database.sql("SELECT note FROM writes", user=APP_USER).split("\n"))
     assert set(notes) <= stored, "a committed write was lost"
-    after = jobs.step(jobs.backup, "dump", {"KEEP": "100"})
-    assert after.returncode == 0, describe(after)
-    assert "backup written and verified" in after.stdout
-    assert not [p for p in jobs.backup_dir.iterdir() if p.name.endswith(".partial")]
+    if phase == "after the last statement":
+        after = jobs.step(jobs.backup, "dump", {"KEEP": "100"})
+        assert after.returncode == 0, describe(after)
+        assert "backup written and verified" in after.stdout
+        assert not [p for p in jobs.backup_dir.iterdir() if p.name.endswith(".partial")]
 
 
 def test_a_complete_restore_under_load_equals_the_dump_and_keeps_later_writes(
@@ -892,17 +1026,14 @@ def test_a_complete_restore_under_load_equals_the_dump_and_keeps_later_writes(
 ) -> None:
     jobs, database = bench.jobs, bench.jobs.database
     # A limit of the user's own: the restore sets back what it found.
-    database.sql(f"ALTER DATABASE {DATABASE} CONNECTION LIMIT 40")
-    writer = _writer(jobs, "complete")
-    try:
+    database.sql(f"ALTER DATABASE {DATABASE} CONNECTION LIMIT 40", database="postgres")
+    with _writing(jobs, "complete") as writer:
         result = jobs.step(jobs.restore_pod(bench.dump), "restore")
         assert f"{DATABASE} takes connections again (connection limit 40)" in result.stdout
         assert _connection_limit(database) == "40"
-    finally:
-        database.sql(f"ALTER DATABASE {DATABASE} CONNECTION LIMIT -1")
-    count = len(writer.notes())
-    _wait_for("the writer going on", lambda: len(writer.notes()) > count + 3)
-    notes = writer.finish()
+        count = len(writer.notes())
+        _wait_for("the writer going on", lambda: len(writer.notes()) > count + 3)
+        notes = writer.stop()
     assert result.returncode == 0, describe(result)
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith(f"restored {bench.dump} into {DATABASE} (transaction "), last
@@ -924,34 +1055,57 @@ def test_a_restore_that_fails_at_its_last_grant_changes_nothing_and_says_so(
     jobs, database = bench.jobs, bench.jobs.database
     database.sql("INSERT INTO events (payload) VALUES ('after the restore')", user=APP_USER)
     database.sql("DROP OWNED BY reporting; DROP ROLE reporting")
-    try:
-        before = database.fingerprint()
-        result = jobs.step(jobs.restore_pod(bench.dump), "restore")
-        assert result.returncode != 0
-        last = result.stderr.strip().splitlines()[-1]
-        assert 'role "reporting" does not exist' in last, describe(result)
-        assert last.endswith(" rolled back"), last
-        assert "nothing was changed: transaction " in last
-        assert database.fingerprint() == before
-    finally:
-        database.sql(READER_ROLE)
+    before = database.fingerprint()
+    result = jobs.step(jobs.restore_pod(bench.dump), "restore")
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert 'role "reporting" does not exist' in last, describe(result)
+    assert last.endswith(" rolled back"), last
+    assert "nothing was changed: transaction " in last
+    assert database.fingerprint() == before
 
 
 # --- backups that count only once shown restorable ----------------------------------------
 
 
-def _fake_dump(jobs: Jobs, name: str, sequence: int | None, data: bytes = b"an older dump") -> None:
-    """A dump of an earlier run: its bytes, checksum and (if verified) record."""
+def _fake_dump(
+    jobs: Jobs,
+    name: str,
+    sequence: int | None,
+    data: bytes = b"an older dump",
+    *,
+    flagged: bool = False,
+) -> None:
+    """A dump of an earlier run: its bytes, checksum and (with a sequence) its record:
+    verified, or flagged."""
     path = jobs.backup_dir / name
     path.write_bytes(data)
     (jobs.backup_dir / f"{name}.sha256").write_text(f"{hashlib.sha256(data).hexdigest()}  {name}\n")
     files = [path, jobs.backup_dir / f"{name}.sha256"]
     if sequence is not None:
-        record = jobs.backup_dir / f"{name}.verified"
-        record.write_text(f"sequence {sequence}\nmade 2026-11-01T03:00:00Z\n")
+        kind, reason = (
+            ("unverified", "not verified: an earlier run\n") if flagged else ("verified", "")
+        )
+        record = jobs.backup_dir / f"{name}.{kind}"
+        record.write_text(f"{reason}sequence {sequence}\nmade 2026-11-01T03:00:00Z\n")
         files.append(record)
     for file in files:
         owned_file(file)
+
+
+def _volume(jobs: Jobs) -> list[str]:
+    """Every file on the backup volume but its lock and the restores' directory."""
+    return sorted(p.name for p in jobs.backup_dir.iterdir() if p.name not in (".lock", "restore"))
+
+
+def _a_second_after(name: str) -> None:
+    """Until the clock is past the second in a dump's name: dump names carry the second."""
+    stamp = name.rsplit("-", 1)[-1].removesuffix(".dump")
+    _wait_for(
+        "the next second",
+        lambda: time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) > stamp,
+        seconds=5,
+    )
 
 
 def test_a_dump_that_would_not_restore_never_counts(jobs: Jobs) -> None:
@@ -995,30 +1149,45 @@ def test_a_dump_that_would_not_restore_never_counts(jobs: Jobs) -> None:
 def test_a_dump_with_an_extension_only_the_superuser_may_create_is_flagged(jobs: Jobs) -> None:
     """The superuser made an extension in the app's database that the scratch database
     lacks: the trial restore could not create it. The dump is kept, flagged with the
-    reason, counts for nothing and is not uploaded; once the superuser made the extension
-    in the scratch database too, dumps are verified again."""
+    reason, counts for nothing and is not uploaded; flagged dumps do not pile up (the
+    newest KEEP stay, and only while fewer than KEEP verified dumps are newer), and a run
+    that flags deletes nothing else. Once the superuser made the extension in the scratch
+    database too, dumps are verified again."""
     scratch = f"{DATABASE}_restore_check"
+    verified = f"{DATABASE}-20261101T030000Z.dump"
+    _fake_dump(jobs, verified, 1)
+    earlier = [f"{DATABASE}-2026110{day}T030000Z.dump" for day in range(2, KEEP + 2)]
+    for sequence, name in enumerate(earlier, start=2):
+        _fake_dump(jobs, name, sequence, flagged=True)
     jobs.database.sql("CREATE EXTENSION pg_stat_statements")
     flagged = jobs.step(jobs.backup, "dump")
     assert flagged.returncode != 0
     last = flagged.stderr.strip().splitlines()[-1]
     assert "uses the extension(s) pg_stat_statements, which only a superuser may create" in last
     assert f"psql -d {scratch} -c 'CREATE EXTENSION <name>'" in last, describe(flagged)
-    (name,) = jobs.local_dumps()
-    assert (jobs.backup_dir / f"{name}.unverified").read_text().startswith(
-        "not verified: it needs the extension(s) pg_stat_statements"
-    )
+    (name,) = set(jobs.local_dumps()) - {verified, *earlier}
+    record = (jobs.backup_dir / f"{name}.unverified").read_text()
+    assert record.startswith("not verified: it needs the extension(s) pg_stat_statements")
+    assert f"sequence {KEEP + 2}" in record.splitlines(), record
+    assert f"flagged ({name}.unverified, sequence {KEEP + 2})" in last
+    # The oldest flagged dump made way for the new one; the verified one is untouched.
+    assert f"removed {earlier[0]} (sequence 2, flagged)" in flagged.stdout, describe(flagged)
+    assert jobs.local_dumps() == sorted([verified, *earlier[1:], name])
+    assert not (jobs.backup_dir / f"{earlier[0]}.unverified").exists()
     assert not (jobs.backup_dir / f"{name}.verified").exists()
     upload = jobs.step(jobs.backup, "upload")
-    assert upload.returncode == 0 and jobs.remote_dumps() == [], describe(upload)
-    jobs.database.sql("CREATE EXTENSION pg_stat_statements", database=scratch)
-    time.sleep(1)  # dump names carry the second
-    verified = jobs.step(jobs.backup, "dump")
-    assert verified.returncode == 0, describe(verified)
-    assert "backup written and verified" in verified.stdout
+    assert upload.returncode == 0 and jobs.remote_dumps() == [verified], describe(upload)
     # The flagged dump is good over the live database, which has the extension.
     restored = jobs.step(jobs.restore_pod(name), "restore")
     assert restored.returncode == 0, describe(restored)
+    jobs.database.sql("CREATE EXTENSION pg_stat_statements", database=scratch)
+    _a_second_after(name)
+    again = jobs.step(jobs.backup, "dump", {"KEEP": "1"})
+    assert again.returncode == 0, describe(again)
+    assert "backup written and verified" in again.stdout
+    # Counted for nothing and older than the newest verified dump: all flagged ones go.
+    (new,) = jobs.local_dumps()
+    assert _volume(jobs) == [new, f"{new}.sha256", f"{new}.verified"]
 
 
 def test_retention_orders_by_the_recorded_sequence_and_counts_only_verified_dumps(
@@ -1027,8 +1196,8 @@ def test_retention_orders_by_the_recorded_sequence_and_counts_only_verified_dump
     """The clock was set back: the dumps of the earlier runs have later names than the
     new one. Retention keeps the newest runs' dumps, counts only verified ones, and leaves
     what it did not make (no checksum, another name, an object without its .sha256)."""
-    names = [f"{DATABASE}-2099010{day}T030000Z.dump" for day in range(1, 6)]
-    for sequence, name in enumerate(reversed(names), start=1):  # day 5 is the oldest run
+    names = [f"{DATABASE}-2099010{day}T030000Z.dump" for day in range(1, 4)]
+    for sequence, name in enumerate(reversed(names), start=1):  # day 3 is the oldest run
         _fake_dump(jobs, name, sequence)
         jobs.s3.put(jobs.bucket, f"dev/{name}", b"an older dump")
         jobs.s3.put(
@@ -1048,11 +1217,22 @@ def test_retention_orders_by_the_recorded_sequence_and_counts_only_verified_dump
     assert jobs.local_dumps() == sorted([new, names[0], handmade.name])
     assert jobs.remote_dumps() == sorted([new, names[0]])
     assert f"dev/{DATABASE}-20250101T030000Z.dump" in jobs.s3.objects(jobs.bucket, "dev/")
-    time.sleep(1)  # dump names carry the second
-    jobs.backup_now({"KEEP": "2"})
+    # A restore from the bucket of a dump it lacks names the dumps a restore can take
+    # (with their checksum): not the object copied in by hand without one.
+    wanted = f"s3://{jobs.bucket}/dev/{DATABASE}-20991231T000000Z.dump"
+    download = jobs.step(jobs.restore_pod(wanted), "download")
+    assert download.returncode != 0
+    assert (
+        f"(the dumps there with their checksum, the latest first: s3://{jobs.bucket}/dev/"
+        f"{names[0]}, s3://{jobs.bucket}/dev/{new}; set webapp:restoreFrom to one of them)"
+    ) in download.stderr, describe(download)
+    # The next run's sequence follows the newest record, not the latest name (the bucket
+    # orders by the same records).
+    _a_second_after(new)
+    made = jobs.step(jobs.backup, "dump", {"KEEP": "2"})
+    assert made.returncode == 0, describe(made)
     (newer,) = set(jobs.local_dumps()) - {new, names[0], unverified, handmade.name}
     assert jobs.local_dumps() == sorted([new, newer, handmade.name]), "the last run's dump stays"
-    assert jobs.remote_dumps() == sorted([new, newer])
 
 
 # --- every wait bounded ------------------------------------------------------------------

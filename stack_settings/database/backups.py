@@ -53,10 +53,17 @@ def _cron_schedule(raw: str) -> str:
     return raw
 
 
+# What the backup writes beside a dump (its checksum, its record, the file being written):
+# a name ending so is taken for the dump it belongs to (the checksum and the records are
+# written only once the dump is complete). If no such dump is on the volume, the restore
+# Job says so and names the dumps that are.
+_BESIDE_A_DUMP = (".partial", ".sha256", ".verified", ".unverified")
+
+
 def _suggest_restore_from(raw: str) -> str:
     name = raw.strip()
-    for suffix in (".sha256", ".partial"):
-        name = name.removesuffix(suffix)
+    while name.endswith(_BESIDE_A_DUMP):
+        name = name.rsplit(".", 1)[0]
     if not name.endswith(".dump"):
         name += ".dump"
     if name.startswith("s3://") and _DUMP_FILE.match(name.rsplit("/", 1)[-1]):

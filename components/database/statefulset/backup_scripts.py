@@ -255,29 +255,63 @@ SELECT pg_catalog.string_agg(DISTINCT found, ', ') FROM (
 ) collisions (found);
 SQL
 }
+# The restore's sessions carry this name, so that the script can end them from outside
+# (through the scratch database) whatever state its psql is in.
+RESTORE_APP=webapp-restore
+# end_restore_sessions <database>: ends every session of the restore in <database> and
+# waits until none is left, at most STATEMENT_SECONDS; a session still committing its
+# first statement (the connection limit) is gone afterwards, not racing what follows.
+end_restore_sessions() {
+  started=$(date +%s)
+  until left=$(sql --dbname="$SCRATCH_DATABASE" -v db="$1" -v app="$RESTORE_APP" -f - <<'SQL'
+SELECT pg_catalog.count(pg_catalog.pg_terminate_backend(pid))
+  FROM pg_catalog.pg_stat_activity
+  WHERE datname = :'db' AND application_name = :'app' AND usename = current_user;
+SQL
+  ) && [ "$left" = 0 ]; do
+    [ "$(($(date +%s) - started))" -lt "$STATEMENT_SECONDS" ] || return 1
+    sleep 1
+  done
+}
 # restore_into <database> <dump> <list file> <seconds> [gate]: one transaction (with
 # "gate", the database closed to new connections first); afterwards
 # $outcome is what the database says became of it: committed, rolled back, none (it never
-# began) or unknown; $restore_error is the last error line, if any.
+# began) or unknown; $restore_error is the last error line, if any. The pipeline runs in
+# the background so that a trapped SIGTERM interrupts the wait at once ($restoring is its
+# job while it runs; see the restore script's stop()).
 restore_into() {
-  rm -f "$tmp/pg_restore.rc"
-  status=0
+  rm -f "$tmp/pg_restore.rc" "$tmp/psql.rc"
   {
     if [ "${5:-}" = gate ]; then gate_sql; fi
     {
       pg_restore --single-transaction --no-owner --use-list="$3" --file=- "$2"
       echo "$?" > "$tmp/pg_restore.rc"
     } | with_prelude
-  } | PGOPTIONS="-c webapp.lock_seconds=$LOCK_SECONDS" timeout "$4" \
-    psql -X -q -At -v ON_ERROR_STOP=1 -o /dev/null --dbname="$1" 2> "$tmp/restore.log" \
-    || status=$?
+  } | {
+    rc=0
+    PGAPPNAME="$RESTORE_APP" PGOPTIONS="-c webapp.lock_seconds=$LOCK_SECONDS" timeout "$4" \
+      psql -X -q -At -v ON_ERROR_STOP=1 -o /dev/null --dbname="$1" 2> "$tmp/restore.log" \
+      || rc=$?
+    echo "$rc" > "$tmp/psql.rc"
+  } &
+  restoring=$!
+  # A stop that came before the line above.
+  if [ -n "${stopped:-}" ]; then stop_restore; fi
+  wait "$restoring" || true
+  # Interrupted by a stop: the trap has ended the restore's session; wait for the rest.
+  wait "$restoring" 2> /dev/null || true
+  restoring=""
+  status=$(cat "$tmp/psql.rc" 2> /dev/null) || status=""
   grep -v 'NOTICE:  restore transaction' "$tmp/restore.log" >&2 || true
   restore_error=$(grep -E 'ERROR|FATAL|error' "$tmp/restore.log" | tail -n 1) || true
-  if [ "$status" -eq 124 ]; then
+  if [ -n "${stopped:-}" ]; then
+    restore_error="stopped by SIGTERM: the Job's deadline passed or its pod was deleted"
+  elif [ "$status" = 124 ]; then
     restore_error="it did not finish within ${4}s"
   elif [ "$(cat "$tmp/pg_restore.rc" 2> /dev/null)" != 0 ] && [ -z "$restore_error" ]; then
     restore_error="pg_restore could not read the whole dump"
   fi
+  end_restore_sessions "$1" || true
   found=$(sed -n 's/.*NOTICE:  restore transaction \([0-9]*\) in backend \([0-9]*\).*/\1 \2/p' \
     "$tmp/restore.log")
   xid=${found% *}
@@ -315,6 +349,14 @@ restore_into() {
 _DUMP_NAMES = r"""dump_names() {
   grep -E "^${1:-}${PGDATABASE}-[0-9]{8}T[0-9]{6}Z\.dump$" | sort
 }
+# latest_first [prefix]: of the names on stdin, the backups' dumps, latest name first,
+# then every other name ending in .dump (a dump copied in by hand).
+latest_first() {
+  names=$(grep -E '\.dump$') || true
+  printf '%s\n' "$names" | dump_names "${1:-}" | sort -r
+  printf '%s\n' "$names" | grep -vE "^${1:-}${PGDATABASE}-[0-9]{8}T[0-9]{6}Z\.dump$" \
+    | grep . || true
+}
 """
 
 # Everything is written to a .partial file and renamed into place only once complete and
@@ -328,27 +370,49 @@ BACKUP_SCRIPT = (
     + _RESTORE
     + _DUMP_NAMES
     + r"""last_sequence() {
-  for record in "$BACKUP_DIR"/*.dump.verified; do
+  for record in "$BACKUP_DIR"/*.dump.verified "$BACKUP_DIR"/*.dump.unverified; do
     [ -f "$record" ] && sed -n 's/^sequence \([0-9][0-9]*\)$/\1/p' "$record"
   done | sort -n | tail -n 1
 }
+# prune [flagged]: newest first by sequence, the newest KEEP verified dumps stay, and a
+# flagged dump stays only among the newest KEEP flagged ones and while fewer than KEEP
+# verified dumps are newer; a dump without a record stays while fewer than KEEP verified
+# ones are newer. With "flagged" (a run that failed after flagging its dump) only
+# flagged dumps may go.
 prune() {
   ls -1 "$BACKUP_DIR" | dump_names | while read -r name; do
     [ -f "$BACKUP_DIR/$name.sha256" ] || continue
-    sequence=$(sed -n 's/^sequence \([0-9][0-9]*\)$/\1/p' "$BACKUP_DIR/$name.verified" \
-      2> /dev/null) || true
-    echo "${sequence:-0} $name ${sequence:+verified}"
+    kind=none
+    sequence=""
+    for record in verified unverified; do
+      [ -f "$BACKUP_DIR/$name.$record" ] || continue
+      kind=$record
+      sequence=$(sed -n 's/^sequence \([0-9][0-9]*\)$/\1/p' "$BACKUP_DIR/$name.$record")
+      break
+    done
+    [ "$kind" != unverified ] || kind=flagged
+    echo "${sequence:-0} $name $kind"
   done | sort -k1,1nr -k2,2r | {
     kept=0
-    while read -r sequence name verified; do
-      if [ "$kept" -lt "$KEEP" ]; then
-        if [ -n "$verified" ]; then kept=$((kept + 1)); fi
-        continue
-      fi
+    flagged=0
+    while read -r sequence name kind; do
+      case "$kind" in
+        verified)
+          if [ "$kept" -lt "$KEEP" ]; then kept=$((kept + 1)); continue; fi
+          ;;
+        flagged)
+          if [ "$kept" -lt "$KEEP" ] && [ "$flagged" -lt "$KEEP" ]; then
+            flagged=$((flagged + 1))
+            continue
+          fi
+          ;;
+        *) if [ "$kept" -lt "$KEEP" ]; then continue; fi ;;
+      esac
+      [ -z "${1:-}" ] || [ "$kind" = "$1" ] || continue
       rm -f -- "$BACKUP_DIR/$name"
       rm -f -- "$BACKUP_DIR/$name.sha256" "$BACKUP_DIR/$name.verified" \
         "$BACKUP_DIR/$name.unverified"
-      echo "removed $name (sequence $sequence)"
+      echo "removed $name (sequence $sequence, $kind)"
     done
   }
   # Records of a dump removed by a run cut off halfway through the lines above.
@@ -421,10 +485,16 @@ SQL
 ) || fail "cannot look up the new dump's extensions in $SCRATCH_DATABASE; nothing was deleted"
 if [ -n "$missing" ]; then
   sum=$(sha256sum "$partial" | cut -d' ' -f1)
+  checksum="$sum  $name"
+  sequence=$(($(last_sequence) + 1))
   reason="not verified: it needs the extension(s) $missing, which only a superuser may create,
-and the scratch database $SCRATCH_DATABASE lacks them"
-  { printf '%s  %s\n' "$sum" "$name" > "$BACKUP_DIR/$name.sha256.partial" \
-    && printf '%s\n' "$reason" > "$BACKUP_DIR/$name.unverified.partial"; } 2> "$tmp/backup.err" \
+and the scratch database $SCRATCH_DATABASE lacks them
+sequence $sequence
+made $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  { printf '%s\n' "$checksum" > "$BACKUP_DIR/$name.sha256.partial" \
+    && printf '%s\n' "$reason" > "$BACKUP_DIR/$name.unverified.partial" \
+    && [ "$(cat "$BACKUP_DIR/$name.sha256.partial")" = "$checksum" ] \
+    && [ "$(cat "$BACKUP_DIR/$name.unverified.partial")" = "$reason" ]; } 2> "$tmp/backup.err" \
     || full_or "cannot write the checksum beside the new dump; nothing was deleted"
   moved=yes
   mv "$partial" "$BACKUP_DIR/$name"
@@ -432,10 +502,14 @@ and the scratch database $SCRATCH_DATABASE lacks them"
   mv "$BACKUP_DIR/$name.unverified.partial" "$BACKUP_DIR/$name.unverified"
   moved=""
   trap - EXIT
+  # Flagged dumps count for nothing, but every night's must not pile up on the volume.
+  prune flagged
   fail "the new dump $name uses the extension(s) $missing, which only a superuser may" \
     "create, and the scratch database $SCRATCH_DATABASE lacks them, so the dump could not" \
-    "be shown restorable. It is kept, flagged ($name.unverified): it counts for nothing and" \
-    "is not uploaded; nothing was deleted. To have dumps verified again, as the superuser:" \
+    "be shown restorable. It is kept, flagged ($name.unverified, sequence $sequence): it" \
+    "counts for nothing and is not uploaded; flagged dumps beyond the newest $KEEP, or" \
+    "older than the newest $KEEP verified ones, are removed, no other dump was deleted." \
+    "To have dumps verified again, as the superuser:" \
     "psql -d $SCRATCH_DATABASE -c 'CREATE EXTENSION <name>' for each of $missing"
 fi
 started=$(date +%s)
@@ -568,6 +642,7 @@ done < "${TMPDIR:-/tmp}/bucket.order"
 # before the restore container runs; nothing else on the volume is touched.
 DOWNLOAD_SCRIPT = (
     _S3_COMMON
+    + _DUMP_NAMES
     + r"""key=${RESTORE_FROM#"s3://$bucket/"}
 name=${key##*/}
 dir="$BACKUP_DIR/$RESTORE_DIR"
@@ -575,9 +650,28 @@ target="$dir/$name"
 rm -rf "$dir"
 mkdir -p "$dir"
 trap 'rm -rf "$dir"' EXIT
-s3_copy "s3://$bucket/$key.sha256" "$target.sha256" \
-  || fail "cannot read s3://$bucket/$key.sha256 ($bound), the checksum every uploaded dump" \
-    "has beside it; for a dump copied in by hand, write one: sha256sum <dump> | s3 cp - ..."
+if ! s3_copy "s3://$bucket/$key.sha256" "$target.sha256"; then
+  # The URLs webapp:restoreFrom may take: the dumps with their checksum under the prefix.
+  folder=${key%"$name"}
+  dumps=""
+  if keys=$(s3 s3api list-objects-v2 --bucket "$bucket" --prefix "$folder" \
+      --query 'Contents[].Key' --output text); then
+    stored=$(printf '%s\n' $keys)
+    for stored_key in $(printf '%s\n' "$stored" | latest_first "$folder"); do
+      printf '%s\n' "$stored" | grep -qxF "$stored_key.sha256" || continue
+      dumps="${dumps:+$dumps, }s3://$bucket/$stored_key"
+    done
+  fi
+  if [ -n "$dumps" ]; then
+    dumps="the dumps there with their checksum, the latest first: $dumps; set"
+    dumps="$dumps webapp:restoreFrom to one of them"
+  else
+    dumps="there is no dump with its checksum in s3://$bucket/$folder"
+  fi
+  fail "cannot read s3://$bucket/$key.sha256 ($bound), the checksum every uploaded dump" \
+    "has beside it ($dumps); for a dump copied in by hand, write one:" \
+    "sha256sum <dump> | aws s3 cp - s3://$bucket/$key.sha256; nothing was restored"
+fi
 s3_copy "s3://$bucket/$key" "$target.partial" \
   || fail "downloading $RESTORE_FROM failed ($bound); nothing was restored"
 expected=$(cut -d' ' -f1 "$target.sha256")
@@ -597,13 +691,64 @@ RESTORE_SCRIPT = (
     _POSTGRES_COMMON
     + _GATE
     + _RESTORE
-    + r"""lock_volume
+    + _DUMP_NAMES
+    + r"""# A stop (SIGTERM: the Job's deadline passed or its pod was deleted; SIGKILL follows
+# once the pod's grace period is over). Before the restore began the run ends with nothing
+# changed. During it, the restore's session is ended, so its transaction rolls back, and
+# the flow below asks what became of it and opens the database again at once; from the
+# stop on, each statement is bounded by STOP_SECONDS so that all of it fits in the grace
+# period. After it, the flow is on its way to opening the database already.
+stopped=""
+restoring=""
+locked=""
+phase=before
+stop_restore() {
+  end_restore_sessions "$PGDATABASE" > /dev/null 2>&1 || true
+  # pg_restore and the shells of the pipeline (timeout keeps psql in a group of its own;
+  # psql ends with its session).
+  trap '' TERM
+  kill -TERM 0 2> /dev/null || true
+  trap stop TERM
+}
+stop() {
+  stopped=yes
+  STATEMENT_SECONDS=${STOP_SECONDS:-5}
+  case "$phase" in
+    before)
+      if [ -n "$locked" ] && [ -f "$GATE" ]; then reopen_database > /dev/null 2>&1 || true; fi
+      fail "stopped by SIGTERM before the restore began; nothing was changed"
+      ;;
+    restoring)
+      if [ -n "$restoring" ]; then stop_restore; fi
+      ;;
+  esac
+}
+trap stop TERM
+lock_volume
+locked=yes
 if [ -n "${RESTORE_DIR:-}" ]; then trap 'rm -rf "$BACKUP_DIR/$RESTORE_DIR"' EXIT; fi
 file="$BACKUP_DIR/$RESTORE_FILE"
 if [ ! -f "$file" ]; then
-  echo "no dump $file; the backup volume holds:" >&2
-  ls -1R "$BACKUP_DIR" >&2
-  exit 1
+  # The names webapp:restoreFrom may take: the dumps in the volume's top directory.
+  dumps=""
+  for name in $(ls -1 "$BACKUP_DIR" | grep -E '^[A-Za-z0-9][A-Za-z0-9._-]*\.dump$' \
+      | latest_first); do
+    [ -f "$BACKUP_DIR/$name" ] || continue
+    if [ -f "$BACKUP_DIR/$name.verified" ]; then
+      name="$name (verified)"
+    elif [ -f "$BACKUP_DIR/$name.unverified" ]; then
+      name="$name (flagged: not verified)"
+    elif [ ! -f "$BACKUP_DIR/$name.sha256" ]; then
+      name="$name (no checksum)"
+    fi
+    dumps="${dumps:+$dumps, }$name"
+  done
+  if [ -n "$dumps" ]; then
+    dumps="it holds, the latest first: $dumps; set webapp:restoreFrom to one of them"
+  else
+    dumps="it holds no dump"
+  fi
+  fail "no dump $RESTORE_FILE on the backup volume ($dumps); nothing was changed"
 fi
 if [ -f "$file.sha256" ]; then
   expected=$(cut -d' ' -f1 "$file.sha256")
@@ -629,7 +774,9 @@ limit=$(sql -c 'SELECT datconnlimit FROM pg_database WHERE datname = current_dat
   && mv "$GATE.partial" "$GATE"; } \
   || fail "cannot record the connection limit of $PGDATABASE in $GATE (is the volume" \
     "full?); nothing was changed"
+phase=restoring
 restore_into "$PGDATABASE" "$file" "$tmp/restore.list" "$RESTORE_SECONDS" gate
+phase=after
 # The database is opened again whatever became of the restore; if it cannot be, the
 # last line says so instead of "nothing was changed".
 if reopened=$(reopen_database 2>&1); then

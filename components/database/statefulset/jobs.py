@@ -56,7 +56,15 @@ RESTORE_WAITS = {
     # A restore waits for a running backup to finish.
     "VOLUME_LOCK_SECONDS": 3600,
     "RESTORE_SECONDS": 3 * 3600 + 1800,
+    # Each statement after a SIGTERM (the deadline, the pod deleted): ending the restore's
+    # session, asking what became of its transaction, opening the database again.
+    "STOP_SECONDS": 5,
 }
+# What a stopped restore has before SIGKILL. It takes four steps (ending its sessions from
+# the trap and once more after the pipeline, asking about its transaction, setting the
+# connection limit back), each at most STOP_SECONDS of attempts plus one attempt's client
+# bound (STOP_SECONDS + PGCONNECT_TIMEOUT + 5): 4 * 25 s at worst.
+RESTORE_GRACE_SECONDS = 120
 S3_WAITS = {"S3_CALL_SECONDS": 120, "S3_COPY_SECONDS": 3600}
 
 
@@ -193,6 +201,7 @@ def _job_pod(
     labels: Mapping[str, str],
     steps: list[k8s.core.v1.ContainerArgs],
     restart_policy: str,
+    termination_grace_seconds: int | None = None,
 ) -> k8s.core.v1.PodTemplateSpecArgs:
     """Steps run in order: all but the last as init containers, so a failed step stops
     the job before the next one runs."""
@@ -213,6 +222,7 @@ def _job_pod(
                 empty_dir_volume("tmp", "64Mi"),
             ],
             restart_policy=restart_policy,
+            termination_grace_period_seconds=termination_grace_seconds,
         ),
     )
 
@@ -309,5 +319,11 @@ def restore_job_spec(
         # the user asks again.
         backoff_limit=0,
         active_deadline_seconds=RESTORE_DEADLINE_SECONDS,
-        template=_job_pod(pods, labels, steps, restart_policy="Never"),
+        template=_job_pod(
+            pods,
+            labels,
+            steps,
+            restart_policy="Never",
+            termination_grace_seconds=RESTORE_GRACE_SECONDS,
+        ),
     )
