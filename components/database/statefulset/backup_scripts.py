@@ -259,19 +259,36 @@ SQL
 # (through the scratch database) whatever state its psql is in.
 RESTORE_APP=webapp-restore
 # end_restore_sessions <database>: ends every session of the restore in <database> and
-# waits until none is left, at most STATEMENT_SECONDS; a session still committing its
-# first statement (the connection limit) is gone afterwards, not racing what follows.
+# waits until none is left, within one statement (STATEMENT_SECONDS); a session still
+# committing its first statement (the connection limit) is gone afterwards, not racing
+# what follows. The activity view is read afresh on each round (it is a snapshot per
+# transaction otherwise).
 end_restore_sessions() {
-  started=$(date +%s)
-  until left=$(sql --dbname="$SCRATCH_DATABASE" -v db="$1" -v app="$RESTORE_APP" -f - <<'SQL'
-SELECT pg_catalog.count(pg_catalog.pg_terminate_backend(pid))
-  FROM pg_catalog.pg_stat_activity
+  left=$(sql --dbname="$SCRATCH_DATABASE" -v db="$1" -v app="$RESTORE_APP" \
+    -v seconds="$((STATEMENT_SECONDS > 1 ? STATEMENT_SECONDS - 1 : 0))" -f - <<'SQL'
+SELECT pg_catalog.set_config('webapp.restore_db', :'db', false),
+  pg_catalog.set_config('webapp.restore_app', :'app', false),
+  pg_catalog.set_config('webapp.restore_seconds', :'seconds', false) \g /dev/null
+DO $webapp$
+DECLARE
+  deadline timestamptz := pg_catalog.clock_timestamp()
+    + pg_catalog.current_setting('webapp.restore_seconds')::int * interval '1 second';
+BEGIN
+  LOOP
+    PERFORM pg_catalog.pg_stat_clear_snapshot();
+    PERFORM pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity
+      WHERE datname = pg_catalog.current_setting('webapp.restore_db')
+        AND application_name = pg_catalog.current_setting('webapp.restore_app')
+        AND usename = current_user;
+    EXIT WHEN NOT FOUND OR pg_catalog.clock_timestamp() > deadline;
+    PERFORM pg_catalog.pg_sleep(0.1);
+  END LOOP;
+END
+$webapp$;
+SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity
   WHERE datname = :'db' AND application_name = :'app' AND usename = current_user;
 SQL
-  ) && [ "$left" = 0 ]; do
-    [ "$(($(date +%s) - started))" -lt "$STATEMENT_SECONDS" ] || return 1
-    sleep 1
-  done
+  ) && [ "$left" = 0 ]
 }
 # restore_into <database> <dump> <list file> <seconds> [gate]: one transaction (with
 # "gate", the database closed to new connections first); afterwards
