@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -95,12 +96,7 @@ def read_engine(
         "it must be the namespace of the CloudNativePG operator, a DNS label",
         suggest_dns_label,
     )
-    api_server = reader.read(
-        "apiServerCidrs",
-        _cidr_list,
-        "it must be empty or comma-separated CIDRs of the API server such as "
-        "10.0.0.10/32,10.0.0.11/32 (docs/networking.md: API server egress)",
-    )
+    api_server = _read_api_server_cidrs(reader)
     retention = reader.read(
         "backupRetentionDays",
         whole_number(1, 3650),
@@ -215,6 +211,57 @@ def _cidr_list(raw: str) -> tuple[str, ...]:
         if part:
             cidrs.append(str(ipaddress.ip_network(part, strict=False)))
     return tuple(cidrs)
+
+
+# An address as `kubectl get endpoints` lists it, with the port: 10.0.0.10:6443, [fd00::1]:6443.
+_WITH_PORT = re.compile(r"^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):\d{1,5}$")
+
+
+def _suggest_cidr_list(raw: str) -> str | None:
+    """The same addresses written as the key takes them (commas, no ports), when every
+    part is an address once its separator or port is fixed."""
+    fixed = []
+    for part in (part for part in re.split(r"[,;\s]+", raw) if part):
+        with_port = _WITH_PORT.match(part)
+        address = (with_port.group(1) or with_port.group(2)) if with_port else part
+        try:
+            fixed.append(str(ipaddress.ip_network(address, strict=False)))
+        except ValueError:
+            return None
+    return ",".join(fixed) or None
+
+
+def _read_api_server_cidrs(reader: Reader) -> tuple[str, ...] | None:
+    """webapp:apiServerCidrs. A bad value's fix is never the empty value, which opens the
+    API ports to any address: it is the same addresses written right, or the command that
+    reads the API server's addresses from the cluster (the `kubernetes` Service's
+    endpoints, which is what the instances' traffic reaches after translation)."""
+    key = "apiServerCidrs"
+    raw = reader.raw(key) or ""
+    try:
+        return _cidr_list(raw)
+    except ValueError:
+        pass
+    allowed = (
+        "it must be the API server's addresses as comma-separated CIDRs such as "
+        "10.0.0.10/32,10.0.0.11/32 (a bare address is a /32), or empty for any address on "
+        "the API ports (docs/networking.md: API server egress)"
+    )
+    suggestion = _suggest_cidr_list(raw)
+    if suggestion:
+        reader.fail(key, raw, allowed, suggestion)
+        return None
+    context = reader.raw("kubeContext") or ""
+    kubectl = "kubectl" + (f" --context {shlex.quote(context)}" if context else "")
+    reader.fail(
+        key,
+        raw,
+        allowed,
+        fix=f'pulumi config set --stack {reader.stack} {PROJECT}:{key} "$({kubectl} get '
+        "endpointslice -n default -l kubernetes.io/service-name=kubernetes -o "
+        "jsonpath='{range .items[*].endpoints[*]}{.addresses[0]},{end}')\"",
+    )
+    return None
 
 
 def _quarter(limit: Decimal) -> str:
