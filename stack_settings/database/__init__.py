@@ -5,6 +5,7 @@ and the cloudnative-pg engine's own keys, and the guards against an engine switc
 major upgrade into the same archive), and the guards that keep a volume change from
 deleting data (volume_guards)."""
 
+from .backups import read_backups
 from .engine import (
     EngineSettings,
     image_major,
@@ -12,6 +13,7 @@ from .engine import (
     refuse_engine_switch,
     refuse_major_upgrade_into_the_same_archive,
 )
+from .metrics import read_metrics
 from .settings import DatabaseSettings, read_database
 from .volume_guards import refuse_storage_class_change, refuse_storage_shrink
 
@@ -19,8 +21,10 @@ __all__ = [
     "DatabaseSettings",
     "EngineSettings",
     "image_major",
+    "read_backups",
     "read_database",
     "read_engine",
+    "read_metrics",
     "refuse_engine_switch",
     "refuse_major_upgrade_into_the_same_archive",
     "refuse_storage_class_change",

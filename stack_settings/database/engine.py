@@ -138,10 +138,13 @@ def read_engine(
     )
     values = (engine, instances, image, operator, retention, archive, source, target, switch)
     values += (major_upgrade, api_server)
-    if None in values:
-        return None
     if engine != "cloudnative-pg":
+        if None in values:
+            return None
         return EngineSettings(name=present(engine), cloudnative_pg=None, switch_confirmed=False)
+    # Each check across keys runs once its own keys are valid, whatever else is wrong, so
+    # one run reports every problem.
+    valid = None not in values
     if source and bucket == "":
         reader.fail(
             "recoverySourceArchive",
@@ -149,25 +152,30 @@ def read_engine(
             f"a recovery reads the archive from {PROJECT}:backupBucket, which is empty",
             fix=reader.fix_command("backupBucket", "s3://<bucket>/<prefix>"),
         )
-        return None
-    if target and not source:
+        valid = False
+    if target and source == "":
+        fix = reader.fix_command("recoverySourceArchive", database)
+        if archive == "":
+            # The archive read is this Cluster's own, and a recovery writes a new one: both
+            # keys in one fix, or the next run refuses the archive's name.
+            fix += f" && {reader.fix_command(archive_key, _new_archive(database, target))}"
         reader.fail(
             "recoveryTargetTime",
             target,
             f"a recovery needs the archive to read, {PROJECT}:recoverySourceArchive, which is "
             "empty",
-            fix=reader.fix_command("recoverySourceArchive", database),
+            fix=fix,
         )
-        return None
-    if source and (archive or database) == source:
+        valid = False
+    if source and archive is not None and (archive or database) == source:
         reader.fail(
             archive_key,
-            archive or "",
+            archive,
             f"a recovery writes a new archive, and {PROJECT}:recoverySourceArchive is "
             f"'{source}' (the archive it reads)",
-            f"{source}-{(target or 'recovered')[:10].lower()}".replace(":", "-"),
+            _new_archive(source, target),
         )
-        return None
+        valid = False
     if memory is not None:
         request, limit = (parse_quantity(value)[0] for value in memory)
         if request * 4 < limit:
@@ -179,7 +187,9 @@ def read_engine(
                 "a smaller request",
                 _quarter(limit),
             )
-            return None
+            valid = False
+    if not valid:
+        return None
     settings = CloudNativePg(
         instances=present(instances),
         image=present(image),
@@ -202,6 +212,11 @@ def read_engine(
         archive=present(archive) or database,
         major_upgrade=present(major_upgrade),
     )
+
+
+def _new_archive(source: str, target: str | None) -> str:
+    """A name for the archive a recovery from `source` writes: the source's, dated."""
+    return f"{source}-{(target or 'recovered')[:10].lower()}".replace(":", "-")
 
 
 def _cidr_list(raw: str) -> tuple[str, ...]:
@@ -360,6 +375,7 @@ def guaranteed(
     below its request. A request the stack leaves at its default follows the limit; one set
     below its limit needs the stack to say why, in webapp:dbBurstableReason."""
     guaranteed = dict(resources)
+    valid = True
     for resource in ("cpu", "memory"):
         request_key = f"db{resource.capitalize()}Request"
         limit_key = f"db{resource.capitalize()}Limit"
@@ -383,5 +399,5 @@ def guaranteed(
                 f"pressure), unless {PROJECT}:dbBurstableReason says why it may not",
                 str(reader.raw(limit_key)),
             )
-            return None
-    return ContainerResources(**guaranteed)  # type: ignore[typeddict-item]
+            valid = False
+    return ContainerResources(**guaranteed) if valid else None  # type: ignore[typeddict-item]
