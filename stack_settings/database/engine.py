@@ -341,6 +341,7 @@ def refuse_major_upgrade_into_the_same_archive(
         before = image_major(image_before)
         if engine_before != "cloudnative-pg" or before is None or wanted is None:
             return image
+        _warn_of_a_done_confirmation(stack, engine.major_upgrade, before, wanted)
         if wanted < before:
             raise ConfigError(
                 f"{PROJECT}:cnpgImage is '{image}', but the database runs PostgreSQL {before} "
@@ -365,6 +366,22 @@ def refuse_major_upgrade_into_the_same_archive(
         own.get_output("databaseArchive"),
     ).apply(check)
     return replace(engine, cloudnative_pg={**engine.cloudnative_pg, "image": checked})
+
+
+def _warn_of_a_done_confirmation(stack: str, confirmation: str, before: int, wanted: int) -> None:
+    """webapp:cnpgMajorUpgrade names one upgrade; once the database runs its new version
+    and the image keeps it there, the key confirms nothing, and left set it reads as if
+    an upgrade were still under way. Said on every preview until it goes; no resource
+    changes with it."""
+    upgrade = _MAJOR_UPGRADE.match(confirmation)
+    if upgrade is None or int(upgrade.group(2)) != before or wanted != before:
+        return
+    pulumi.log.warn(
+        f"{PROJECT}:cnpgMajorUpgrade is still '{confirmation}', but the database runs "
+        f"PostgreSQL {before} already, so the upgrade it confirmed is done and the key "
+        f"confirms nothing now; remove it with: pulumi config rm --stack {stack} "
+        f"{PROJECT}:cnpgMajorUpgrade"
+    )
 
 
 def guaranteed(
