@@ -25,6 +25,7 @@ from .database import (
     refuse_major_upgrade_into_the_same_archive,
     refuse_storage_class_change,
     refuse_storage_shrink,
+    remind_of_nodes,
 )
 from .namespace import NamespaceSettings, read_namespace, settle_namespace
 from .observability import ObservabilitySettings, read_observability
@@ -85,4 +86,5 @@ __all__ = [
     "refuse_major_upgrade_into_the_same_archive",
     "refuse_storage_class_change",
     "refuse_storage_shrink",
+    "remind_of_nodes",
 ]

@@ -2,8 +2,8 @@
 and the checks across them (settings), its backups (backups) with their object storage
 (object_storage), its metrics (metrics), the engine's keys beside them (engine: dbEngine
 and the cloudnative-pg engine's own keys, and the guards against an engine switch or a
-major upgrade into the same archive), and the guards that keep a volume change from
-deleting data (volume_guards)."""
+major upgrade into the same archive), the guards that keep a volume change from deleting
+data (volume_guards), and the reminder that each instance needs a node (placement)."""
 
 from .backups import read_backups
 from .engine import (
@@ -14,6 +14,7 @@ from .engine import (
     refuse_major_upgrade_into_the_same_archive,
 )
 from .metrics import read_metrics
+from .placement import remind_of_nodes
 from .settings import DatabaseSettings, read_database
 from .volume_guards import refuse_storage_class_change, refuse_storage_shrink
 
@@ -29,4 +30,5 @@ __all__ = [
     "refuse_major_upgrade_into_the_same_archive",
     "refuse_storage_class_change",
     "refuse_storage_shrink",
+    "remind_of_nodes",
 ]
