@@ -19,6 +19,7 @@ from stack_settings import (
     refuse_major_upgrade_into_the_same_archive,
     refuse_storage_class_change,
     refuse_storage_shrink,
+    remind_of_nodes,
 )
 
 settings = load_settings()
@@ -98,6 +99,8 @@ pulumi.export(
     "databaseImage", db.engine.cloudnative_pg["image"] if db.engine.cloudnative_pg else db.image
 )
 pulumi.export("databaseArchive", db.engine.checked_archive)
+# What the next update's reminder that each instance needs a node compares with.
+pulumi.export("databaseInstances", remind_of_nodes(settings.stack, app.name, db))
 pulumi.export(
     "databaseStorageSize", refuse_storage_shrink(settings.stack, db, database.data_storage_size)
 )

@@ -18,11 +18,14 @@ from .app import AppSettings, read_app
 from .cluster import ClusterSettings, cluster_options, kubernetes_provider, read_cluster
 from .database import (
     DatabaseSettings,
+    read_backups,
     read_database,
+    read_metrics,
     refuse_engine_switch,
     refuse_major_upgrade_into_the_same_archive,
     refuse_storage_class_change,
     refuse_storage_shrink,
+    remind_of_nodes,
 )
 from .namespace import NamespaceSettings, read_namespace, settle_namespace
 from .observability import ObservabilitySettings, read_observability
@@ -45,20 +48,18 @@ def load_settings() -> Settings:
     check_keys(reader, present_config_keys())
     namespace = read_namespace(reader)
     app = read_app(reader)
-    database = read_database(reader, f"{app.name}-db" if app else "app-db")
+    backups, metrics = read_backups(reader), read_metrics(reader)
+    database = read_database(reader, backups, metrics, f"{app.name}-db" if app else "app-db")
     cluster = read_cluster(reader)
-    observability = read_observability(reader, database)
-    if (
-        reader.errors
-        or namespace is None
-        or app is None
-        or database is None
-        or cluster is None
-        or observability is None
-    ):
-        raise ConfigError("\n".join(reader.errors))
-    settled = settle_namespace(reader, namespace, app, database)
-    if reader.errors or settled is None:
+    observability = read_observability(reader, backups, metrics)
+    # The quota is checked against the workload once the workload is known, whatever
+    # else is wrong, so one run reports every problem.
+    settled = (
+        settle_namespace(reader, namespace, app, database)
+        if namespace is not None and app is not None and database is not None
+        else None
+    )
+    if reader.errors or settled is None or cluster is None or observability is None:
         raise ConfigError("\n".join(reader.errors))
     return Settings(
         stack=stack,
@@ -85,4 +86,5 @@ __all__ = [
     "refuse_major_upgrade_into_the_same_archive",
     "refuse_storage_class_change",
     "refuse_storage_shrink",
+    "remind_of_nodes",
 ]

@@ -227,24 +227,46 @@ def _read_ingress(reader: Reader) -> Feature[Ingress]:
     return Feature(settings)
 
 
-def _one_way_in(
-    reader: Reader, service_type: str, ingress: Ingress | None, beside_ingress: bool
+def _exposure(
+    reader: Reader,
+    service_type: str,
+    ingress: Ingress | None,
+    allow_load_balancer: bool,
+    beside_ingress: bool,
 ) -> bool:
     """With an Ingress the app has one way in, through the ingress controller: a NodePort
     or LoadBalancer Service beside it would be a second, in plain HTTP around the
     controller and its TLS. The stack may ask for both, explicitly (the component then
-    warns on every preview of what it exposes)."""
+    warns on every preview of what it exposes). A LoadBalancer also needs its own allow.
+    One run names every key the rule needs: a LoadBalancer beside an Ingress is one
+    sentence whose fix (ClusterIP) settles both keys, and which names both for the stack
+    that keeps the load balancer, so no fix leads to a second refusal."""
+    missing_allow = service_type == "LoadBalancer" and not allow_load_balancer
     if ingress is not None and service_type != "ClusterIP" and not beside_ingress:
+        unless = f"{PROJECT}:allowServiceBesideIngress is true"
+        if missing_allow:
+            unless = (
+                f"{PROJECT}:allowServiceBesideIngress and {PROJECT}:allowLoadBalancer are both true"
+            )
         reader.fail(
             "serviceType",
             service_type,
             f"with {PROJECT}:ingressHost set it must be ClusterIP, so the app is reached only "
             f"through the ingress controller (a {service_type} Service beside the Ingress is a "
-            "plain-HTTP way around it), unless "
-            f"{PROJECT}:allowServiceBesideIngress is true",
+            f"plain-HTTP way around it), unless {unless}",
             "ClusterIP",
         )
         return False
+    valid = True
+    if missing_allow:
+        reader.fail(
+            "allowLoadBalancer",
+            "false",
+            f"it must be true when {PROJECT}:serviceType is LoadBalancer, which exposes the "
+            "app outside the cluster and costs a cloud load balancer",
+            "true",
+        )
+        valid = False
     if beside_ingress and (ingress is None or service_type == "ClusterIP"):
         reader.fail(
             "allowServiceBesideIngress",
@@ -253,8 +275,8 @@ def _one_way_in(
             f"and this stack has {'no Ingress' if ingress is None else 'a ClusterIP Service'}",
             fix=reader.remove_command("allowServiceBesideIngress"),
         )
-        return False
-    return True
+        valid = False
+    return valid
 
 
 def _env_text(value: Any) -> str | None:
@@ -549,27 +571,28 @@ def read_app(reader: Reader) -> AppSettings | None:
     values = (name, image, replicas, port, service_port, service_type, allow_load_balancer)
     values += (health_path, readiness_path, user_id, drain, grace, surge, resources)
     values += (env, secret_env, pull_secrets, command, args, egress, beside_ingress, sidecars)
-    if None in values or not autoscaling.valid or not ingress.valid:
-        return None
-    if service_type == "LoadBalancer" and not allow_load_balancer:
-        reader.fail(
-            "allowLoadBalancer",
-            "false",
-            f"it must be true when {PROJECT}:serviceType is LoadBalancer, which exposes the "
-            "app outside the cluster and costs a cloud load balancer",
-            "true",
+    # Each check across keys runs once its own keys are valid, whatever else is wrong, so
+    # one run reports every problem.
+    valid = None not in values and autoscaling.valid and ingress.valid
+    exposure = (service_type, allow_load_balancer, beside_ingress)
+    if None not in exposure and ingress.valid:
+        valid &= _exposure(
+            reader,
+            present(service_type),
+            ingress.value,
+            present(allow_load_balancer),
+            present(beside_ingress),
         )
-        return None
-    if not _one_way_in(reader, present(service_type), ingress.value, present(beside_ingress)):
-        return None
-    if present(grace) <= present(drain):
+    if grace is not None and drain is not None and grace <= drain:
         reader.fail(
             "terminationGracePeriodSeconds",
             str(grace),
             f"it must exceed {PROJECT}:drainSeconds ('{drain}') so the app has time to shut "
             "down after endpoints drain",
-            str(present(drain) + 30),
+            str(drain + 30),
         )
+        valid = False
+    if not valid:
         return None
     return AppSettings(
         name=present(name),

@@ -6,12 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from components import Monitoring, ServerLogs
+from components import Backups, Metrics, Monitoring, ServerLogs
 from components._shared.cron import longest_gap_seconds
 from components.observability.monitoring import OWN_LABEL_PREFIX
 
-from .database import DatabaseSettings
-from .reader import PROJECT, Reader, present
+from .reader import PROJECT, Feature, Reader, present
 from .values import (
     BOOLEAN_ALLOWED,
     DNS_SUBDOMAIN,
@@ -74,7 +73,7 @@ def _suggest_runbook_url(raw: str) -> str | None:
 
 
 def read_observability(
-    reader: Reader, database: DatabaseSettings | None
+    reader: Reader, backups: Feature[Backups], metrics: Feature[Metrics]
 ) -> ObservabilitySettings | None:
     alerts = reader.read("alertsEnabled", boolean, BOOLEAN_ALLOWED, suggest_boolean)
     labels = reader.read(
@@ -100,9 +99,15 @@ def read_observability(
         f"{MAX_SLOW_STATEMENT_MS} (0 logs every statement)",
         suggest_whole_number(-1, MAX_SLOW_STATEMENT_MS),
     )
-    if None in (alerts, labels, runbook, dashboard, slow_ms):
-        return None
-    if database is not None and alerts and database.metrics is None:
+    # Each check across keys runs once its own keys are valid, whatever else is wrong, so
+    # one run reports every problem.
+    valid = None not in (alerts, labels, runbook, dashboard, slow_ms)
+    # The exporter is off by metricsEnabled alone: a bad serviceMonitor beside it (its own
+    # sentence) must not hide this one, whose fix is another key.
+    exporter_off = (
+        metrics.value is None if metrics.valid else reader.raw("metricsEnabled") == "false"
+    )
+    if alerts and exporter_off:
         reader.fail(
             "alertsEnabled",
             "true",
@@ -110,9 +115,9 @@ def read_observability(
             f"only while {PROJECT}:metricsEnabled is true",
             fix=reader.fix_command("metricsEnabled", "true"),
         )
-        return None
-    if database is not None and database.backups is not None:
-        schedule = str(database.backups["schedule"])
+        valid = False
+    if backups.value is not None:
+        schedule = str(backups.value["schedule"])
         try:
             longest_gap_seconds(schedule)
         except ValueError:
@@ -122,7 +127,9 @@ def read_observability(
                 "it must name a day that exists, or no backup ever runs (and the backup "
                 "alerts cannot tell when one is late)",
             )
-            return None
+            valid = False
+    if not valid:
+        return None
     return ObservabilitySettings(
         monitoring=Monitoring(
             labels=present(labels), alerts=bool(alerts), runbook_url=present(runbook)

@@ -6,6 +6,9 @@ every setting a test relies on is set here."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,13 +83,83 @@ def test_port_443_is_opened_to_any_address_once() -> None:
     assert _reaches(run, API_SERVER, 443) and _reaches(run, API_SERVER, 6443)
 
 
-def test_a_bad_address_is_refused_with_the_fix() -> None:
+ALLOWED = (
+    "it must be the API server's addresses as comma-separated CIDRs such as "
+    "10.0.0.10/32,10.0.0.11/32 (a bare address is a /32), or empty for any address on the API "
+    "ports (docs/networking.md: API server egress)"
+)
+READ_FROM_THE_CLUSTER = (
+    "get endpointslice -n default -l kubernetes.io/service-name=kubernetes -o "
+    "jsonpath='{range .items[*].endpoints[*]}{.addresses[0]},{end}')\""
+)
+
+
+def _refusal(value: str, overrides: dict[str, str] | None = None) -> str:
     with pytest.raises(ConfigError) as raised:
-        _run({"webapp:apiServerCidrs": "10.20.0.10/33"})
-    assert str(raised.value) == (
-        "webapp:apiServerCidrs is '10.20.0.10/33', but it must be empty or comma-separated "
-        "CIDRs of the API server such as 10.0.0.10/32,10.0.0.11/32 (docs/networking.md: API "
-        "server egress); fix it with: pulumi config set --stack prod webapp:apiServerCidrs ''"
+        _run({"webapp:apiServerCidrs": value, **(overrides or {})})
+    return str(raised.value)
+
+
+def test_a_bad_address_is_fixed_with_the_api_servers_own_never_any_address() -> None:
+    """The empty value would open the API ports to any address: the fix reads the
+    `kubernetes` Service's endpoints from the stack's cluster instead."""
+    assert _refusal("10.20.0.10/33") == (
+        f"webapp:apiServerCidrs is '10.20.0.10/33', but {ALLOWED}; fix it with: pulumi config "
+        'set --stack prod webapp:apiServerCidrs "$(kubectl ' + READ_FROM_THE_CLUSTER
+    )
+    # The stack's own cluster, where it names a context.
+    assert _refusal("any", {"webapp:kubeContext": "prod-eu"}).endswith(
+        'webapp:apiServerCidrs "$(kubectl --context prod-eu ' + READ_FROM_THE_CLUSTER
+    )
+
+
+def test_the_fix_command_sets_addresses_the_program_takes(tmp_path: Path) -> None:
+    """The fix is run as a shell would run it, with a kubectl that answers as the
+    jsonpath does on a dual-stack cluster (client-go's jsonpath on two EndpointSlices:
+    every address, each followed by a comma), and the value it sets is accepted."""
+    fix = _refusal("10.20.0.10/33").split("; fix it with: ", 1)[1]
+    (tmp_path / "kubectl").write_text(
+        "#!/bin/sh\n"
+        'echo "$@" > "$(dirname "$0")/kubectl.args"\n'
+        f"printf '{API_SERVER},10.20.0.11,fd00::10,'\n"
+    )
+    (tmp_path / "pulumi").write_text('#!/bin/sh\nfor last; do :; done; printf %s "$last"\n')
+    for tool in ("kubectl", "pulumi"):
+        (tmp_path / tool).chmod(0o755)
+    done = subprocess.run(
+        ["sh", "-c", fix],
+        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert (tmp_path / "kubectl.args").read_text().split()[:7] == [
+        "get",
+        "endpointslice",
+        "-n",
+        "default",
+        "-l",
+        "kubernetes.io/service-name=kubernetes",
+        "-o",
+    ]
+    run = _run({**OWN_STORAGE_PORT, "webapp:apiServerCidrs": done.stdout})
+    assert _reaches(run, API_SERVER, 6443) and _reaches(run, "10.20.0.11", 6443)
+    assert not _reaches(run, ELSEWHERE, 6443)
+
+
+@pytest.mark.parametrize(
+    ("value", "fixed"),
+    [
+        ("10.20.0.10 10.20.0.11", "10.20.0.10/32,10.20.0.11/32"),
+        # As `kubectl get endpoints kubernetes` lists them, with the port.
+        ("172.18.0.2:6443", "172.18.0.2/32"),
+        ("[fd00::10]:6443;10.20.0.10", "fd00::10/128,10.20.0.10/32"),
+    ],
+)
+def test_addresses_written_another_way_are_fixed_as_written(value: str, fixed: str) -> None:
+    assert _refusal(value) == (
+        f"webapp:apiServerCidrs is '{value}', but {ALLOWED}; fix it with: pulumi config set "
+        f"--stack prod webapp:apiServerCidrs {fixed}"
     )
 
 

@@ -265,7 +265,9 @@ COMBINATION_ERRORS = [
         {"webapp:recoveryTargetTime": "2026-11-25T14:30:00Z"},
         "webapp:recoveryTargetTime is '2026-11-25T14:30:00Z', but a recovery needs the archive "
         "to read, webapp:recoverySourceArchive, which is empty; "
-        f"{FIX} webapp:recoverySourceArchive webapp-db",
+        f"{FIX} webapp:recoverySourceArchive webapp-db && pulumi config set --stack prod "
+        # The archive read is the Cluster's own, and the recovery writes a new one.
+        "webapp:dbArchiveName webapp-db-2026-11-25",
     ),
     (
         # The default archive is the Cluster's name: recovering from it would write into it.

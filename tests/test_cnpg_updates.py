@@ -219,3 +219,36 @@ def test_a_bad_confirmation_is_one_sentence() -> None:
         "data moves another way (docs/operations.md, Major upgrades); fix it with: pulumi "
         "config set --stack prod webapp:cnpgMajorUpgrade 17-to-18"
     )
+
+
+PREVIOUS_18 = {**PREVIOUS_17, "databaseImage": IMAGE_18}
+LEFT_SET = (
+    "webapp:cnpgMajorUpgrade is still '17-to-18', but the database runs PostgreSQL 18 "
+    "already, so the upgrade it confirmed is done and the key confirms nothing now; remove "
+    "it with: pulumi config rm --stack prod webapp:cnpgMajorUpgrade"
+)
+
+
+def _left_set(run: ProgramRun) -> list[str]:
+    return [log for log in run.logs if "webapp:cnpgMajorUpgrade" in log]
+
+
+def test_a_confirmation_left_set_after_its_upgrade_is_said_and_changes_nothing() -> None:
+    left = _run({"webapp:cnpgImage": IMAGE_18, "webapp:cnpgMajorUpgrade": "17-to-18"}, PREVIOUS_18)
+    assert _left_set(left) == [LEFT_SET]
+    removed = _run({"webapp:cnpgImage": IMAGE_18}, PREVIOUS_18)
+    assert _left_set(removed) == []
+    assert {r.urn: r.inputs for r in left.registrations} == {
+        r.urn: r.inputs for r in removed.registrations
+    }
+    assert left.outputs == removed.outputs
+
+
+def test_a_confirmation_is_not_warned_of_while_it_confirms_its_upgrade() -> None:
+    upgrading = _run(
+        {"webapp:cnpgImage": IMAGE_18, "webapp:cnpgMajorUpgrade": "17-to-18"}, PREVIOUS_17
+    )
+    assert _left_set(upgrading) == []
+    # Set ahead of the image change, on a first update, or for a version not reached yet.
+    assert _left_set(_run({"webapp:cnpgMajorUpgrade": "17-to-18"}, PREVIOUS_17)) == []
+    assert _left_set(_run({"webapp:cnpgMajorUpgrade": "17-to-18"})) == []

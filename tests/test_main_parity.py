@@ -49,6 +49,12 @@ UPGRADE_GUARD = {
         "outputs.databaseArchive": (ABSENT, _CONFIG["prod"]["webapp:dbArchiveName"] or "webapp-db"),
     },
 }
+# What the next update's reminder that each CNPG instance needs a node of its own compares
+# with: the number of instances (the statefulset engine's one server counts as one).
+INSTANCES = {
+    "dev": {"outputs.databaseInstances": (ABSENT, 1)},
+    "prod": {"outputs.databaseInstances": (ABSENT, int(_CONFIG["prod"]["webapp:dbInstances"]))},
+}
 
 # Containers run as uids of 10000 or more (no clash with the node's users); the database
 # pod first checks that its uid owns the data (a stack created as 999 sets webapp:dbUserId).
@@ -224,6 +230,7 @@ EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
         "outputs.databaseEngine": (ABSENT, "statefulset"),
         **ONE_WAY_IN["dev"],
         **UPGRADE_GUARD["dev"],
+        **INSTANCES["dev"],
         # The quota follows the workload: 2 app pods (1 and a rollout's surge), the
         # database with its exporter and a backup, plus 25%, where it was fixed at 4 CPUs,
         # 4Gi and 20 pods; the volumes are 2Gi, plus 25%.
@@ -242,6 +249,7 @@ EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
         **DELETION_GUARD,
         **ONE_WAY_IN["prod"],
         **UPGRADE_GUARD["prod"],
+        **INSTANCES["prod"],
         # The LimitRange gives containers without resources the app's own, where it gave
         # them fixed defaults (dev's app has the same as those defaults).
         f"{LIMITS}.default.cpu": ("500m", "1"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from stack_settings import ConfigError
-from tests.harness import ProgramRun, run_main
+from tests.harness import Mocks, ProgramRun, RecordingMonitor, run_main
 from tests.test_data_safety import _cronjob_steps
 
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
@@ -163,6 +163,66 @@ def test_three_instances_run_guaranteed_each_on_a_node_of_its_own() -> None:
     affinity = run.one(CLUSTER, "webapp-db-cluster").manifest()["spec"]["affinity"]
     assert affinity["podAntiAffinityType"] == "required"
     assert affinity["topologyKey"] == "kubernetes.io/hostname"
+
+
+def _nodes_reminder(run: ProgramRun) -> list[str]:
+    return [log for log in run.logs if "schedulable nodes" in log]
+
+
+def _with_previous(overrides: dict[str, str], previous: dict[str, object]) -> ProgramRun:
+    return run_main(
+        "prod",
+        {**CNPG, **BUCKET, **SIZES, **overrides},
+        monitor=RecordingMonitor(Mocks(stack_outputs=previous)),
+    )
+
+
+def test_a_new_cluster_of_three_is_told_the_nodes_it_needs() -> None:
+    """The program cannot count the cluster's nodes: it says what the required
+    anti-affinity needs, with an instance pod's requests as the rendered pod has them
+    (the postgres container and the Barman Cloud sidecar)."""
+    run = _with_previous({"webapp:dbInstances": "3"}, {})
+    instance, sidecar = _instance_pod(run)
+    assert (instance["requests"], sidecar["requests"]) == (
+        {"cpu": "2", "memory": "2Gi"},
+        {"cpu": "500m", "memory": "512Mi"},
+    )
+    assert _nodes_reminder(run) == [
+        "webapp:dbInstances is 3, and each instance runs on a node of its own (required "
+        "anti-affinity), so the cluster needs at least 3 schedulable nodes, each with 2500m "
+        "CPU and 2560Mi memory free to request, or an instance stays Pending and `pulumi up` "
+        "waits for it until its timeout; check with: kubectl get nodes, and on fewer nodes "
+        "set: pulumi config set --stack prod webapp:dbInstances <nodes>"
+    ]
+    assert run.outputs["databaseInstances"].value == 3
+
+
+@pytest.mark.parametrize(
+    ("instances", "previous", "told"),
+    [
+        # The same Cluster again: nothing new to place, and no warning that never changes.
+        ("3", {"databaseEngine": "cloudnative-pg", "databaseInstances": 3.0}, False),
+        ("4", {"databaseEngine": "cloudnative-pg", "databaseInstances": 3.0}, True),
+        ("2", {"databaseEngine": "cloudnative-pg", "databaseInstances": 3.0}, False),
+        # A new Cluster beside the statefulset engine's server.
+        ("3", {"databaseEngine": "statefulset", "databaseInstances": 1.0}, True),
+        # A stack whose last update left no count yet.
+        ("3", {"databaseEngine": "cloudnative-pg"}, True),
+        ("1", {}, False),
+    ],
+)
+def test_the_nodes_are_told_when_the_instances_grow(
+    instances: str, previous: dict[str, object], told: bool
+) -> None:
+    overrides = {"webapp:dbInstances": instances}
+    if previous.get("databaseEngine") == "statefulset":
+        overrides["webapp:dbEngineSwitch"] = "statefulset-to-cloudnative-pg"
+    run = _with_previous(overrides, previous)
+    reminder = _nodes_reminder(run)
+    assert bool(reminder) == told
+    if told:
+        assert reminder[0].startswith(f"webapp:dbInstances is {instances}, ")
+        assert f"at least {instances} schedulable nodes" in reminder[0]
 
 
 def test_a_request_left_at_its_default_follows_its_limit() -> None:

@@ -133,6 +133,7 @@ def test_exports(stack_run: ProgramRun) -> None:
         "databaseEngine",
         "databaseImage",
         "databaseArchive",
+        "databaseInstances",
     } | reach.get(_value(stack_run, "serviceType"), set())
 
 

@@ -104,9 +104,10 @@ def read_backups(reader: Reader) -> Feature[Backups]:
         _suggest_restore_from,
     )
     object_storage = read_object_storage(reader)
-    if None in (enabled, schedule, keep, storage, restore_from) or not object_storage.valid:
-        return INVALID
-    if (restore_from or object_storage.value) and not enabled:
+    # Each check across keys runs once its own keys are valid, whatever else is wrong, so
+    # one run reports every problem.
+    valid = None not in (enabled, schedule, keep, storage, restore_from) and object_storage.valid
+    if enabled is False and (restore_from or object_storage.value):
         key = "restoreFrom" if restore_from else "backupBucket"
         reader.fail(
             key,
@@ -115,10 +116,10 @@ def read_backups(reader: Reader) -> Feature[Backups]:
             f"{PROJECT}:backupEnabled is true",
             fix=reader.fix_command("backupEnabled", "true"),
         )
-        return INVALID
-    if present(restore_from).startswith("s3://"):
+        valid = False
+    if restore_from and restore_from.startswith("s3://") and object_storage.valid:
         bucket = object_storage.value["bucket_url"] if object_storage.value else ""
-        if not bucket or not present(restore_from).startswith(f"{bucket}/"):
+        if not bucket or not restore_from.startswith(f"{bucket}/"):
             reader.fail(
                 "restoreFrom",
                 restore_from,
@@ -126,9 +127,11 @@ def read_backups(reader: Reader) -> Feature[Backups]:
                 f"('{bucket}'), whose credentials the restore uses (to restore another "
                 "stack's dump, copy it into this stack's prefix first: see "
                 "docs/backups-and-restore.md, 'Restore a backup')",
-                f"{bucket}/{present(restore_from).rsplit('/', 1)[-1]}" if bucket else "",
+                f"{bucket}/{restore_from.rsplit('/', 1)[-1]}" if bucket else "",
             )
-            return INVALID
+            valid = False
+    if not valid:
+        return INVALID
     if not enabled:
         return Feature(None)
     backups = Backups(

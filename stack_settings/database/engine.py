@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -95,12 +96,7 @@ def read_engine(
         "it must be the namespace of the CloudNativePG operator, a DNS label",
         suggest_dns_label,
     )
-    api_server = reader.read(
-        "apiServerCidrs",
-        _cidr_list,
-        "it must be empty or comma-separated CIDRs of the API server such as "
-        "10.0.0.10/32,10.0.0.11/32 (docs/networking.md: API server egress)",
-    )
+    api_server = _read_api_server_cidrs(reader)
     retention = reader.read(
         "backupRetentionDays",
         whole_number(1, 3650),
@@ -142,10 +138,13 @@ def read_engine(
     )
     values = (engine, instances, image, operator, retention, archive, source, target, switch)
     values += (major_upgrade, api_server)
-    if None in values:
-        return None
     if engine != "cloudnative-pg":
+        if None in values:
+            return None
         return EngineSettings(name=present(engine), cloudnative_pg=None, switch_confirmed=False)
+    # Each check across keys runs once its own keys are valid, whatever else is wrong, so
+    # one run reports every problem.
+    valid = None not in values
     if source and bucket == "":
         reader.fail(
             "recoverySourceArchive",
@@ -153,25 +152,30 @@ def read_engine(
             f"a recovery reads the archive from {PROJECT}:backupBucket, which is empty",
             fix=reader.fix_command("backupBucket", "s3://<bucket>/<prefix>"),
         )
-        return None
-    if target and not source:
+        valid = False
+    if target and source == "":
+        fix = reader.fix_command("recoverySourceArchive", database)
+        if archive == "":
+            # The archive read is this Cluster's own, and a recovery writes a new one: both
+            # keys in one fix, or the next run refuses the archive's name.
+            fix += f" && {reader.fix_command(archive_key, _new_archive(database, target))}"
         reader.fail(
             "recoveryTargetTime",
             target,
             f"a recovery needs the archive to read, {PROJECT}:recoverySourceArchive, which is "
             "empty",
-            fix=reader.fix_command("recoverySourceArchive", database),
+            fix=fix,
         )
-        return None
-    if source and (archive or database) == source:
+        valid = False
+    if source and archive is not None and (archive or database) == source:
         reader.fail(
             archive_key,
-            archive or "",
+            archive,
             f"a recovery writes a new archive, and {PROJECT}:recoverySourceArchive is "
             f"'{source}' (the archive it reads)",
-            f"{source}-{(target or 'recovered')[:10].lower()}".replace(":", "-"),
+            _new_archive(source, target),
         )
-        return None
+        valid = False
     if memory is not None:
         request, limit = (parse_quantity(value)[0] for value in memory)
         if request * 4 < limit:
@@ -183,7 +187,9 @@ def read_engine(
                 "a smaller request",
                 _quarter(limit),
             )
-            return None
+            valid = False
+    if not valid:
+        return None
     settings = CloudNativePg(
         instances=present(instances),
         image=present(image),
@@ -208,6 +214,11 @@ def read_engine(
     )
 
 
+def _new_archive(source: str, target: str | None) -> str:
+    """A name for the archive a recovery from `source` writes: the source's, dated."""
+    return f"{source}-{(target or 'recovered')[:10].lower()}".replace(":", "-")
+
+
 def _cidr_list(raw: str) -> tuple[str, ...]:
     """Comma-separated CIDRs; a bare address is a /32 (or /128)."""
     cidrs = []
@@ -215,6 +226,57 @@ def _cidr_list(raw: str) -> tuple[str, ...]:
         if part:
             cidrs.append(str(ipaddress.ip_network(part, strict=False)))
     return tuple(cidrs)
+
+
+# An address as `kubectl get endpoints` lists it, with the port: 10.0.0.10:6443, [fd00::1]:6443.
+_WITH_PORT = re.compile(r"^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):\d{1,5}$")
+
+
+def _suggest_cidr_list(raw: str) -> str | None:
+    """The same addresses written as the key takes them (commas, no ports), when every
+    part is an address once its separator or port is fixed."""
+    fixed = []
+    for part in (part for part in re.split(r"[,;\s]+", raw) if part):
+        with_port = _WITH_PORT.match(part)
+        address = (with_port.group(1) or with_port.group(2)) if with_port else part
+        try:
+            fixed.append(str(ipaddress.ip_network(address, strict=False)))
+        except ValueError:
+            return None
+    return ",".join(fixed) or None
+
+
+def _read_api_server_cidrs(reader: Reader) -> tuple[str, ...] | None:
+    """webapp:apiServerCidrs. A bad value's fix is never the empty value, which opens the
+    API ports to any address: it is the same addresses written right, or the command that
+    reads the API server's addresses from the cluster (the `kubernetes` Service's
+    endpoints, which is what the instances' traffic reaches after translation)."""
+    key = "apiServerCidrs"
+    raw = reader.raw(key) or ""
+    try:
+        return _cidr_list(raw)
+    except ValueError:
+        pass
+    allowed = (
+        "it must be the API server's addresses as comma-separated CIDRs such as "
+        "10.0.0.10/32,10.0.0.11/32 (a bare address is a /32), or empty for any address on "
+        "the API ports (docs/networking.md: API server egress)"
+    )
+    suggestion = _suggest_cidr_list(raw)
+    if suggestion:
+        reader.fail(key, raw, allowed, suggestion)
+        return None
+    context = reader.raw("kubeContext") or ""
+    kubectl = "kubectl" + (f" --context {shlex.quote(context)}" if context else "")
+    reader.fail(
+        key,
+        raw,
+        allowed,
+        fix=f'pulumi config set --stack {reader.stack} {PROJECT}:{key} "$({kubectl} get '
+        "endpointslice -n default -l kubernetes.io/service-name=kubernetes -o "
+        "jsonpath='{range .items[*].endpoints[*]}{.addresses[0]},{end}')\"",
+    )
+    return None
 
 
 def _quarter(limit: Decimal) -> str:
@@ -279,6 +341,7 @@ def refuse_major_upgrade_into_the_same_archive(
         before = image_major(image_before)
         if engine_before != "cloudnative-pg" or before is None or wanted is None:
             return image
+        _warn_of_a_done_confirmation(stack, engine.major_upgrade, before, wanted)
         if wanted < before:
             raise ConfigError(
                 f"{PROJECT}:cnpgImage is '{image}', but the database runs PostgreSQL {before} "
@@ -305,6 +368,22 @@ def refuse_major_upgrade_into_the_same_archive(
     return replace(engine, cloudnative_pg={**engine.cloudnative_pg, "image": checked})
 
 
+def _warn_of_a_done_confirmation(stack: str, confirmation: str, before: int, wanted: int) -> None:
+    """webapp:cnpgMajorUpgrade names one upgrade; once the database runs its new version
+    and the image keeps it there, the key confirms nothing, and left set it reads as if
+    an upgrade were still under way. Said on every preview until it goes; no resource
+    changes with it."""
+    upgrade = _MAJOR_UPGRADE.match(confirmation)
+    if upgrade is None or int(upgrade.group(2)) != before or wanted != before:
+        return
+    pulumi.log.warn(
+        f"{PROJECT}:cnpgMajorUpgrade is still '{confirmation}', but the database runs "
+        f"PostgreSQL {before} already, so the upgrade it confirmed is done and the key "
+        f"confirms nothing now; remove it with: pulumi config rm --stack {stack} "
+        f"{PROJECT}:cnpgMajorUpgrade"
+    )
+
+
 def guaranteed(
     reader: Reader, resources: ContainerResources, burstable_reason: str
 ) -> ContainerResources | None:
@@ -313,6 +392,7 @@ def guaranteed(
     below its request. A request the stack leaves at its default follows the limit; one set
     below its limit needs the stack to say why, in webapp:dbBurstableReason."""
     guaranteed = dict(resources)
+    valid = True
     for resource in ("cpu", "memory"):
         request_key = f"db{resource.capitalize()}Request"
         limit_key = f"db{resource.capitalize()}Limit"
@@ -336,5 +416,5 @@ def guaranteed(
                 f"pressure), unless {PROJECT}:dbBurstableReason says why it may not",
                 str(reader.raw(limit_key)),
             )
-            return None
-    return ContainerResources(**guaranteed)  # type: ignore[typeddict-item]
+            valid = False
+    return ContainerResources(**guaranteed) if valid else None  # type: ignore[typeddict-item]

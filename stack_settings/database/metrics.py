@@ -28,9 +28,7 @@ def read_metrics(reader: Reader) -> Feature[Metrics]:
         suggest_dns_label,
     )
     image = reader.read("exporterImage", pinned_image, IMAGE_ALLOWED, suggest_image)
-    if None in (enabled, service_monitor, namespace, image):
-        return INVALID
-    if service_monitor and not enabled:
+    if service_monitor and enabled is False:
         reader.fail(
             "serviceMonitor",
             "true",
@@ -38,6 +36,8 @@ def read_metrics(reader: Reader) -> Feature[Metrics]:
             f"{PROJECT}:metricsEnabled is true",
             "false",
         )
+        return INVALID
+    if None in (enabled, service_monitor, namespace, image):
         return INVALID
     if not enabled:
         return Feature(None)

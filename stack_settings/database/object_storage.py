@@ -207,19 +207,18 @@ def read_object_storage(reader: Reader) -> Feature[ObjectStorage]:
     )
     image = reader.read("backupS3Image", pinned_image, IMAGE_ALLOWED, suggest_image)
     access = _read_access(reader, bucket)
-    if None in (bucket, endpoint, region, image, access):
-        return INVALID
-    if endpoint and not bucket:
+    # Each check across keys runs once its own keys are valid, whatever else is wrong, so
+    # one run reports every problem.
+    valid = None not in (bucket, endpoint, region, image, access)
+    if endpoint and bucket == "":
         reader.fail(
             "backupS3Endpoint",
             endpoint,
             f"an endpoint is used only with {PROJECT}:backupBucket, which is empty",
             fix=reader.remove_command("backupS3Endpoint"),
         )
-        return INVALID
-    if not bucket:
-        return Feature(None)
-    if _unownable(present(bucket)):
+        valid = False
+    if bucket and _unownable(bucket):
         reader.fail(
             "backupBucket",
             bucket,
@@ -227,7 +226,11 @@ def read_object_storage(reader: Reader) -> Feature[ObjectStorage]:
             "backup sent there would fail; it must be the S3 URL of a bucket you own",
             BUCKET_PLACEHOLDER,
         )
+        valid = False
+    if not valid:
         return INVALID
+    if not bucket:
+        return Feature(None)
     storage = ObjectStorage(
         bucket_url=present(bucket), image=present(image), region=present(region)
     )

@@ -14,7 +14,7 @@ from components._shared.quantity import suggest_byte_quantity
 from components.database.statefulset.roles import RESERVED_ROLES, UPGRADE_ROLE
 
 from ..app import read_resources
-from ..reader import PROJECT, Reader, fails, present
+from ..reader import PROJECT, Feature, Reader, fails, present
 from ..values import (
     BOOLEAN_ALLOWED,
     BYTES_ALLOWED,
@@ -31,9 +31,7 @@ from ..values import (
     suggest_pg_identifier,
     whole_number,
 )
-from .backups import read_backups
-from .engine import EngineSettings, guaranteed, read_engine
-from .metrics import read_metrics
+from .engine import ENGINES, EngineSettings, guaranteed, read_engine
 from .object_storage import BUCKET_PLACEHOLDER
 
 OPT_OUT_KEY = "acceptNoOffClusterBackups"
@@ -101,7 +99,14 @@ def _app_role(raw: str) -> str:
     return pg_identifier(raw)
 
 
-def read_database(reader: Reader, cluster_name: str = "app-db") -> DatabaseSettings | None:
+def read_database(
+    reader: Reader,
+    backups: Feature[Backups],
+    metrics: Feature[Metrics],
+    cluster_name: str = "app-db",
+) -> DatabaseSettings | None:
+    """`backups` and `metrics` are read before (read_backups, read_metrics): the
+    monitoring's checks need them too, also where another database key is bad."""
     image = reader.read("dbImage", pinned_image, IMAGE_ALLOWED, suggest_image)
     name = reader.read("dbName", pg_identifier, IDENTIFIER_ALLOWED, suggest_pg_identifier)
     user = reader.read(
@@ -136,8 +141,6 @@ def read_database(reader: Reader, cluster_name: str = "app-db") -> DatabaseSetti
         "it must be a non-root user id, a whole number from 1 to 2147483647 (10000 or more "
         "for a new database; the uid that owns an existing database's data)",
     )
-    backups = read_backups(reader)
-    metrics = read_metrics(reader)
     memory = (
         (str(resources["memory_request"]), str(resources["memory_limit"])) if resources else None
     )
@@ -149,7 +152,11 @@ def read_database(reader: Reader, cluster_name: str = "app-db") -> DatabaseSetti
     opt_out = reader.read(OPT_OUT_KEY, boolean, BOOLEAN_ALLOWED, suggest_boolean)
     # The Cluster's archive is named after the Cluster (`<appName>-db`) by default.
     engine = read_engine(reader, cluster_name, bucket, memory)
-    if None in (
+    # The checks below need the engine's name only, which is known when dbEngine is valid
+    # even where another of the engine's keys is not: each runs once its own keys are
+    # valid, whatever else is wrong, so one run reports every problem.
+    engine_name = reader.raw("dbEngine") if reader.raw("dbEngine") in ENGINES else None
+    valid = None not in (
         opt_out,
         image,
         name,
@@ -160,17 +167,11 @@ def read_database(reader: Reader, cluster_name: str = "app-db") -> DatabaseSetti
         resources,
         user_id,
         engine,
-    ):
-        return None
-    if not backups.valid or not metrics.valid:
-        return None
-    if not _backups_leave_the_cluster(reader, present(engine).name, bucket, present(opt_out)):
-        return None
-    if (
-        present(engine).name == "cloudnative-pg"
-        and backups.value
-        and backups.value.get("restore_from")
-    ):
+    )
+    valid = valid and backups.valid and metrics.valid
+    if engine_name is not None and bucket is not None and opt_out is not None:
+        valid &= _backups_leave_the_cluster(reader, engine_name, bucket, opt_out)
+    if engine_name == "cloudnative-pg" and backups.value and backups.value.get("restore_from"):
         reader.fail(
             "restoreFrom",
             reader.raw("restoreFrom"),
@@ -179,6 +180,8 @@ def read_database(reader: Reader, cluster_name: str = "app-db") -> DatabaseSetti
             "recovery)",
             fix=reader.remove_command("restoreFrom"),
         )
+        valid = False
+    if not valid:
         return None
     return DatabaseSettings(
         image=present(image),
