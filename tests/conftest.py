@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate.utils
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +22,13 @@ from tests.harness import (  # noqa: E402
     cli_config,
     run_main,
     stack_names,
+)
+
+# kubernetes-validate parses its schema files (1.8 MB of definitions) again for every
+# object it checks; they do not change during a run, so each is parsed once per process.
+# The validators only read what it returns.
+kubernetes_validate.utils.schema_contents = functools.cache(  # type: ignore[assignment]
+    kubernetes_validate.utils.schema_contents
 )
 
 STACKS = ("dev", "prod")
@@ -58,10 +67,12 @@ def same_as_fixture(stack: str) -> bool:
     ) == cli_config(stack)
 
 
+@functools.cache
 def invariant_variants() -> list[Any]:
     """What the invariant tests (fixture `stack_run`) run on: the fixture stacks and every
     user stack that renders (a refused one is checked by tests/test_user_stacks.py). A
-    user stack the same as its fixture is run once, as the fixture, marked for both."""
+    user stack the same as its fixture is run once, as the fixture, marked for both.
+    Worked out once per session: every test module that takes `stack_run` asks."""
     users = stack_names(USER_STACKS)
     variants = [
         pytest.param(

@@ -12,6 +12,7 @@ the CLI would hand the program: the stack file's values over Pulumi.yaml's defau
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import json
 import logging
@@ -242,8 +243,23 @@ class ProgramRun:
         return seen
 
 
+# libyaml's parser when PyYAML has it: the same safe constructor, many times faster.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PARSED: dict[tuple[Path, int, int], Any] = {}
+
+
+def _yaml_file(path: Path) -> Any:
+    """The parsed file, parsed again only once it changes: the tests read Pulumi.yaml and
+    the stack files for every run and at collection. A copy, so no caller changes another's."""
+    status = path.stat()
+    key = (path, status.st_mtime_ns, status.st_size)
+    if key not in _PARSED:
+        _PARSED[key] = yaml.load(path.read_text(), Loader=_YAML_LOADER)
+    return copy.deepcopy(_PARSED[key])
+
+
 def stack_file(stack: str, directory: Path = ROOT) -> dict[str, Any]:
-    return yaml.safe_load((directory / f"Pulumi.{stack}.yaml").read_text()) or {}
+    return _yaml_file(directory / f"Pulumi.{stack}.yaml") or {}
 
 
 def stack_names(directory: Path) -> list[str]:
@@ -255,7 +271,7 @@ def stack_names(directory: Path) -> list[str]:
 
 
 def project_file() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    return _yaml_file(ROOT / "Pulumi.yaml")
 
 
 def cli_accepts(spec: dict[str, Any], value: Any, from_stack_file: bool = True) -> bool:
@@ -361,9 +377,10 @@ def run(
     config: dict[str, str] | None = None,
     secret_keys: list[str] | None = None,
     monitor: RecordingMonitor | None = None,
+    project: str = PROJECT,
 ) -> ProgramRun:
     """Runs `program` under mocks; pass `monitor` to see what was registered even when the
-    program fails."""
+    program fails. `project` names another program's project (its config namespace)."""
     mocks = monitor.mocks if monitor else Mocks()
     monitor = monitor or RecordingMonitor(mocks)
     logger = logging.getLogger(f"pulumi-mock-{stack}")
@@ -373,7 +390,7 @@ def run(
     # every run gets a Stack of its own.
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(
-        mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor
+        mocks, project=project, stack=stack, preview=False, logger=logger, monitor=monitor
     )
     pulumi.runtime.set_all_config(config or {}, secret_keys or [])
     keys_read: set[str] = set()
