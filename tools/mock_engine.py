@@ -5,18 +5,17 @@ project's mock engine, for `make check` (tools/check_stack.py) and the tests
 The mock monitor records every registration request as plain data (type, name, parent,
 dependencies, options, inputs with their secret paths), to read after the program has
 settled, the way the engine and the Kubernetes provider would see it. The config is what
-the CLI would hand the program: the stack file's values over Pulumi.yaml's defaults,
-`secure:` values as placeholders (they cannot be decrypted without the stack's key).
+the CLI would hand the program (tools/stack_config.py): the stack file's values over
+Pulumi.yaml's defaults, `secure:` values as placeholders (they cannot be decrypted without
+the stack's key).
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import json
 import logging
-import re
 import runpy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import json_format
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
@@ -32,8 +30,26 @@ from pulumi.runtime.settings import SETTINGS, get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-ROOT = Path(__file__).resolve().parent.parent
-PROJECT = "webapp"
+from tools.stack_config import (
+    PROJECT,
+    ROOT,
+    cli_accepts,
+    cli_config,
+    project_file,
+    stack_file,
+    stack_names,
+)
+
+__all__ = [
+    "PROJECT",
+    "ROOT",
+    "cli_accepts",
+    "cli_config",
+    "project_file",
+    "stack_file",
+    "stack_names",
+]
+
 SECRET_SIG_KEY = rpc._special_sig_key
 SECRET_SIG = rpc._special_secret_sig
 
@@ -241,119 +257,6 @@ class ProgramRun:
             if dependency.parent:
                 pending.append(dependency.parent)
         return seen
-
-
-# libyaml's parser when PyYAML has it: the same safe constructor, many times faster.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_PARSED: dict[tuple[Path, int, int], Any] = {}
-
-
-def _yaml_file(path: Path) -> Any:
-    """The parsed file, parsed again only once it changes: the tests read Pulumi.yaml and
-    the stack files for every run and at collection. A copy, so no caller changes another's."""
-    status = path.stat()
-    key = (path, status.st_mtime_ns, status.st_size)
-    if key not in _PARSED:
-        _PARSED[key] = yaml.load(path.read_text(), Loader=_YAML_LOADER)
-    return copy.deepcopy(_PARSED[key])
-
-
-def stack_file(stack: str, directory: Path = ROOT) -> dict[str, Any]:
-    return _yaml_file(directory / f"Pulumi.{stack}.yaml") or {}
-
-
-def stack_names(directory: Path) -> list[str]:
-    """The stacks whose files are in `directory`, as the CLI names them."""
-    return sorted(
-        path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        for path in directory.glob("Pulumi.*.yaml")
-    )
-
-
-def project_file() -> dict[str, Any]:
-    return _yaml_file(ROOT / "Pulumi.yaml")
-
-
-def cli_accepts(spec: dict[str, Any], value: Any, from_stack_file: bool = True) -> bool:
-    """The CLI's type check (workspace.ValidateConfigValue). Stack file scalars reach it
-    as text; defaults from Pulumi.yaml keep their YAML type."""
-    if "type" not in spec:
-        return True  # an untyped key's values are the program's to check
-    if from_stack_file and not isinstance(value, (list, dict)):
-        value = value if isinstance(value, str) else _yaml_text(value)
-    kind = spec["type"]
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "integer":
-        if isinstance(value, bool):
-            return False
-        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
-            return True
-        return isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value) is not None
-    if kind == "boolean":
-        return isinstance(value, bool) or value in ("true", "false")
-    return isinstance(value, list) and all(cli_accepts(spec["items"], item) for item in value)
-
-
-def _yaml_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _config_text(value: Any) -> str:
-    """Config reaches the program as text, as the CLI hands it over."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
-
-
-def _decrypted(value: Any) -> tuple[Any, bool]:
-    """A stack file value with every `secure:` value (top-level or nested, as `--secret
-    --path` writes them) replaced by a placeholder, and whether it held one: the CLI marks
-    the whole key secret then."""
-    if isinstance(value, dict) and set(value) == {"secure"}:
-        return "secret-placeholder", True
-    if isinstance(value, dict):
-        items = {key: _decrypted(item) for key, item in value.items()}
-        return {key: plain for key, (plain, _) in items.items()}, any(
-            secure for _, secure in items.values()
-        )
-    if isinstance(value, list):
-        items_list = [_decrypted(item) for item in value]
-        return [plain for plain, _ in items_list], any(secure for _, secure in items_list)
-    return value, False
-
-
-def cli_config(
-    stack: str,
-    overrides: dict[str, str] | None = None,
-    secret_overrides: dict[str, str] | None = None,
-    directory: Path = ROOT,
-) -> tuple[dict, list]:
-    """The config the CLI would hand the program for `stack`: the stack file's values (in
-    `directory`) over the defaults declared in Pulumi.yaml. Encrypted values cannot be
-    decrypted here: they get a placeholder and are passed as secret keys."""
-    config: dict[str, str] = {}
-    for key, spec in (project_file().get("config") or {}).items():
-        full_key = key if ":" in key else f"{PROJECT}:{key}"
-        if isinstance(spec, dict) and "default" in spec:
-            config[full_key] = _config_text(spec["default"])
-        elif not isinstance(spec, dict):
-            config[full_key] = _config_text(spec)
-    secret_keys = []
-    for key, value in (stack_file(stack, directory).get("config") or {}).items():
-        plain, secure = _decrypted(value)
-        config[key] = _config_text(plain)
-        if secure:
-            secret_keys.append(key)
-    config.update(overrides or {})
-    # As `pulumi config set --secret` would leave them: the value, listed as secret.
-    config.update(secret_overrides or {})
-    secret_keys += [key for key in secret_overrides or {} if key not in secret_keys]
-    return config, secret_keys
 
 
 def _end_the_failed_run() -> None:
