@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kubernetes_validate.utils
 import pytest
@@ -14,7 +14,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from stack_settings.reader import ConfigError  # noqa: E402
 from tests.harness import (  # noqa: E402
     FIXTURE_STACKS,
     USER_STACKS,
@@ -30,6 +29,9 @@ from tests.harness import (  # noqa: E402
 kubernetes_validate.utils.schema_contents = functools.cache(  # type: ignore[assignment]
     kubernetes_validate.utils.schema_contents
 )
+
+if TYPE_CHECKING:
+    from stack_settings.reader import ConfigError
 
 STACKS = ("dev", "prod")
 USER_PREFIX = "user-"
@@ -52,6 +54,10 @@ def program_run(stack: str) -> ProgramRun:
 def user_stack_outcome(stack: str) -> ProgramRun | ConfigError:
     """The program on the user's Pulumi.<stack>.yaml (USER_STACKS): a render, or the
     config error it stops with at preview."""
+    # Imported here, with the program: xdist's controller loads this file too, and never
+    # runs a test.
+    from stack_settings.reader import ConfigError
+
     if stack not in _USER_OUTCOMES:
         try:
             _USER_OUTCOMES[stack] = run_main(stack, stacks_dir=USER_STACKS)
