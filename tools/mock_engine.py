@@ -33,6 +33,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 from tools.stack_config import (
     PROJECT,
     ROOT,
+    _config_text,
     cli_accepts,
     cli_config,
     project_file,
@@ -40,9 +41,11 @@ from tools.stack_config import (
     stack_names,
 )
 
+# What the tests import from here (they had it here before tools/stack_config.py).
 __all__ = [
     "PROJECT",
     "ROOT",
+    "_config_text",
     "cli_accepts",
     "cli_config",
     "project_file",
