@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import kubernetes_validate.utils
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from stack_settings.reader import ConfigError  # noqa: E402
 from tests.harness import (  # noqa: E402
     FIXTURE_STACKS,
     USER_STACKS,
@@ -21,6 +22,16 @@ from tests.harness import (  # noqa: E402
     run_main,
     stack_names,
 )
+
+# kubernetes-validate parses its schema files (1.8 MB of definitions) again for every
+# object it checks; they do not change during a run, so each is parsed once per process.
+# The validators only read what it returns.
+kubernetes_validate.utils.schema_contents = functools.cache(  # type: ignore[assignment]
+    kubernetes_validate.utils.schema_contents
+)
+
+if TYPE_CHECKING:
+    from stack_settings.reader import ConfigError
 
 STACKS = ("dev", "prod")
 USER_PREFIX = "user-"
@@ -43,6 +54,10 @@ def program_run(stack: str) -> ProgramRun:
 def user_stack_outcome(stack: str) -> ProgramRun | ConfigError:
     """The program on the user's Pulumi.<stack>.yaml (USER_STACKS): a render, or the
     config error it stops with at preview."""
+    # Imported here, with the program: xdist's controller loads this file too, and never
+    # runs a test.
+    from stack_settings.reader import ConfigError
+
     if stack not in _USER_OUTCOMES:
         try:
             _USER_OUTCOMES[stack] = run_main(stack, stacks_dir=USER_STACKS)
@@ -58,10 +73,12 @@ def same_as_fixture(stack: str) -> bool:
     ) == cli_config(stack)
 
 
+@functools.cache
 def invariant_variants() -> list[Any]:
     """What the invariant tests (fixture `stack_run`) run on: the fixture stacks and every
     user stack that renders (a refused one is checked by tests/test_user_stacks.py). A
-    user stack the same as its fixture is run once, as the fixture, marked for both."""
+    user stack the same as its fixture is run once, as the fixture, marked for both.
+    Worked out once per session: every test module that takes `stack_run` asks."""
     users = stack_names(USER_STACKS)
     variants = [
         pytest.param(

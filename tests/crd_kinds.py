@@ -52,6 +52,10 @@ def _pattern(pattern: str) -> str:
     return flags + re.sub(r"\(\?[a-z]+\)", "", pattern) if flags else pattern
 
 
+# libyaml's parser where PyYAML has it: the vendored CRDs are large.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """JSON Schema for an OpenAPI v3 structural schema, rejecting undeclared fields."""
     out: dict[str, Any] = {key: schema[key] for key in _PLAIN if key in schema}
@@ -185,7 +189,7 @@ def load_kinds(crd_files: Iterable[Path]) -> dict[tuple[str, str], CustomResourc
     """Every served version of every CRD in the files, by (apiVersion, kind)."""
     kinds: dict[tuple[str, str], CustomResourceKind] = {}
     for path in crd_files:
-        for document in yaml.safe_load_all(path.read_text()):
+        for document in yaml.load_all(path.read_text(), Loader=YAML_LOADER):
             if not document or document.get("kind") != "CustomResourceDefinition":
                 continue
             spec = document["spec"]

@@ -18,6 +18,7 @@ to updates and are skipped.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,9 +166,16 @@ class CustomResourceSchema:
                 yield from self._rule_errors(node["items"], item, f"{path}[{index}]")
 
 
+# libyaml's parser: the Cluster CRD alone is 460 KB, seconds for the pure-Python one.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_crd(path: Path, version: str | None = None) -> CustomResourceSchema:
     """The schema of `version` (the storage version when None) of the CRD in `path`."""
-    crd = yaml.safe_load(path.read_text())
+    return _schema(path, yaml.load(path.read_text(), Loader=YAML_LOADER), version)
+
+
+def _schema(path: Path, crd: Any, version: str | None) -> CustomResourceSchema:
     if crd.get("kind") != "CustomResourceDefinition":
         raise ValueError(f"{path} is not a CustomResourceDefinition")
     spec = crd["spec"]
@@ -191,16 +199,18 @@ ENGINE_CRDS = (
 )
 
 
+@functools.cache
 def load_crds(directory: Path = CRDS) -> dict[tuple[str, str], CustomResourceSchema]:
-    """Every served version of every CRD of the engine's objects, by (apiVersion, kind)."""
+    """Every served version of every CRD of the engine's objects, by (apiVersion, kind).
+    Built once per test process (the schemas are only read): each takes a second."""
     schemas = {}
     paths = sorted({path for pattern in ENGINE_CRDS for path in directory.glob(pattern)})
     for path in paths:
-        crd = yaml.safe_load(path.read_text())
+        crd = yaml.load(path.read_text(), Loader=YAML_LOADER)
         if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
             continue
         for version in crd["spec"]["versions"]:
             if version.get("served", True):
-                schema = load_crd(path, version["name"])
+                schema = _schema(path, crd, version["name"])
                 schemas[(schema.api_version, schema.kind)] = schema
     return schemas

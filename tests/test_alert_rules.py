@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from components import Metrics, Monitoring, PostgresDatabase, WebService
 from tests import promtool
@@ -652,10 +651,7 @@ def test_promtool_accepts_the_rendered_rules(prod_rules: list[dict], tmp_path: P
 def test_alert_fires_when_it_should_and_only_then(
     name: str, prod_rules: list[dict], tmp_path: Path
 ) -> None:
-    rules_file = promtool.write_rules(tmp_path, prod_rules)
-    tests = {"rule_files": [rules_file.name], "evaluation_interval": "1m", "tests": CASES[name]()}
-    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests, sort_keys=False, width=1000))
-    result = promtool.run("test", "rules", "tests.yaml", cwd=tmp_path)
+    result = promtool.run_alert_tests(tmp_path, prod_rules, CASES[name]())
     assert result.returncode == 0, result.stdout + result.stderr
 
 

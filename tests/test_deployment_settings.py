@@ -1,10 +1,9 @@
 """Runs deployment/__main__.py under Pulumi mocks and checks the settings it declares.
 
-Isolation: Pulumi's mocks, config and root stack are process-wide globals. Each program
-run therefore happens in a child process (this file, run as a script with
-`sys.executable`), which records every `new_resource` call and hands the records back as
-JSON. The pytest process never imports pulumi, so other test modules that set their own
-mocks in the same session see no trace of these runs.
+The program runs in this process under the project's mock engine (tools/mock_engine.py),
+which gives every run its own root stack, mocks and config and ends a failed run's
+leftover tasks, as it does for the webapp program's runs; a monitor of its own records
+every `new_resource` call.
 
 The recorded inputs are the properties as sent to the engine, secrets marked where they
 sit: the mock's own deserialisation would mark the whole enclosing top-level property
@@ -18,14 +17,16 @@ import importlib.util
 import json
 import re
 import runpy
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
+from google.protobuf import json_format
+from pulumi.runtime import rpc
+
+from tests.harness import RecordingMonitor, run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEPLOYMENT_DIR = REPO_ROOT / "deployment"
@@ -90,17 +91,31 @@ def run_program(
             config.pop(full_key, None)
         else:
             config[full_key] = value
-    with tempfile.TemporaryDirectory() as scratch:
-        request, result = Path(scratch, "request.json"), Path(scratch, "result.json")
-        request.write_text(json.dumps({"config": config, "secret_keys": secret_keys}))
-        process = subprocess.run(
-            [sys.executable, __file__, str(request), str(result)],
-            capture_output=True,
-            text=True,
-            timeout=120,
+    mocks = _RecordingMocks()
+    monitor = _WireMonitor(mocks)
+    error = None
+    try:
+        run(
+            STACK,
+            lambda: runpy.run_path(str(PROGRAM), run_name="__main__"),
+            config,
+            secret_keys,
+            monitor,
+            project=PROJECT,
         )
-        assert process.returncode == 0 and result.exists(), process.stderr[-3000:]
-        return json.loads(result.read_text())
+    except Exception as exc:  # any failure is reported to the test, which judges it
+        error = {
+            "type": type(exc).__name__,
+            "is_run_error": isinstance(exc, pulumi.RunError),
+            "message": str(exc),
+        }
+    registered = {record.name: record for record in monitor.registrations}
+    for registration in mocks.registrations:
+        record = registered.get(registration["name"])
+        registration["urn"] = record.urn if record else None
+        registration["dependencies"] = record.dependencies if record else []
+    # As JSON, the way the engine's wire form reads.
+    return json.loads(json.dumps({"resources": mocks.registrations, "error": error}))
 
 
 def settings_by_stack(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -481,76 +496,44 @@ def test_all_problems_are_reported_together() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Child process: run the program under recording mocks and write what it registered.
+# The recording mocks: what the program registered, in wire form.
 # ---------------------------------------------------------------------------------------
 
 
-def _child(request_path: str, result_path: str) -> None:
-    import pulumi
-    from google.protobuf import json_format
-    from pulumi.runtime import rpc
-    from pulumi.runtime.mocks import MockMonitor
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
-
-    def plain(value: Any) -> Any:
-        """Inputs as JSON, a secret becoming {SECRET_MARK: value} so its secrecy is visible."""
-        if rpc.is_rpc_secret(value):
-            return {SECRET_MARK: plain(rpc.unwrap_rpc_secret(value))}
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        return value
-
-    class RecordingMonitor(MockMonitor):
-        """Keeps each registration's properties in wire form, nested secrets in place."""
-
-        def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
-            super().__init__(mocks)
-            self.wire: dict[str, dict[str, Any]] = {}
-            self.urns: dict[str, str] = {}
-            self.dependencies: dict[str, list[str]] = {}
-
-        def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-            self.wire[request.name] = json_format.MessageToDict(request.object)
-            self.dependencies[request.name] = list(request.dependencies)
-            response = super().RegisterResource(request)
-            self.urns[request.name] = response.urn
-            return response
-
-    class RecordingMocks(pulumi.runtime.Mocks):
-        def __init__(self) -> None:
-            self.registrations: list[dict[str, Any]] = []
-
-        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-            self.registrations.append(
-                {"type": args.typ, "name": args.name, "inputs": plain(monitor.wire[args.name])}
-            )
-            return f"{args.name}-id", dict(args.inputs)
-
-        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
-            return {}, None
-
-    request = json.loads(Path(request_path).read_text())
-    mocks = RecordingMocks()
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=STACK, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(request["config"], request["secret_keys"])
-    error = None
-    try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
-    except Exception as exc:  # any failure is reported to the parent test, which judges it
-        error = {
-            "type": type(exc).__name__,
-            "is_run_error": isinstance(exc, pulumi.RunError),
-            "message": str(exc),
-        }
-    for registration in mocks.registrations:
-        registration["urn"] = monitor.urns.get(registration["name"])
-        registration["dependencies"] = monitor.dependencies.get(registration["name"], [])
-    Path(result_path).write_text(json.dumps({"resources": mocks.registrations, "error": error}))
+def _plain(value: Any) -> Any:
+    """Inputs as JSON, a secret becoming {SECRET_MARK: value} so its secrecy is visible."""
+    if rpc.is_rpc_secret(value):
+        return {SECRET_MARK: _plain(rpc.unwrap_rpc_secret(value))}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
-if __name__ == "__main__":
-    _child(sys.argv[1], sys.argv[2])
+class _WireMonitor(RecordingMonitor):
+    """Keeps each registration's properties in wire form, nested secrets in place."""
+
+    def __init__(self, mocks: _RecordingMocks) -> None:
+        super().__init__(mocks)  # type: ignore[arg-type]
+        mocks.monitor = self
+        self.wire: dict[str, dict[str, Any]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        self.wire[request.name] = json_format.MessageToDict(request.object)
+        return super().RegisterResource(request)
+
+
+class _RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.monitor: _WireMonitor | None = None
+        self.registrations: list[dict[str, Any]] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        assert self.monitor is not None
+        wire = self.monitor.wire[args.name]
+        self.registrations.append({"type": args.typ, "name": args.name, "inputs": _plain(wire)})
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
+        return {}, None

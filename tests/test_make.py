@@ -81,11 +81,11 @@ def _tracked_hashes(repo: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def committed_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git repository holding this working tree's files, with ./venv linked in (the
     deploy targets run tools/local_stack_config.py with it; nothing is installed)."""
-    copy = tmp_path / "repo"
+    copy = tmp_path_factory.mktemp("template") / "repo"
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
@@ -104,6 +104,16 @@ def repo(tmp_path: Path) -> Path:
     (copy / ".git" / "info" / "exclude").write_text("venv\n")
     _git(copy, "add", "-A")
     _git(copy, "commit", "-q", "-m", "copy")
+    return copy
+
+
+@pytest.fixture
+def repo(committed_copy: Path, tmp_path: Path) -> Path:
+    """A test's own copy of that repository (copying it is a fraction of committing the
+    files again); git sees a clean tree, re-reading what its index's timestamps miss."""
+    copy = tmp_path / "repo"
+    shutil.copytree(committed_copy, copy, symlinks=True)
+    assert _git(copy, "status", "--porcelain", "--untracked-files=all") == ""
     return copy
 
 

@@ -16,22 +16,16 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stack_settings.reader import ConfigError
-from tools.mock_engine import (
-    PROJECT,
-    ROOT,
-    ProgramRun,
-    cli_accepts,
-    project_file,
-    run_main,
-    stack_file,
-)
+from tools.stack_config import PROJECT, ROOT, cli_accepts, project_file, stack_file
+
+if TYPE_CHECKING:
+    from tools.mock_engine import ProgramRun
 
 REDACTED = "<redacted: set at deploy time>"
 
@@ -239,6 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     errors = type_errors(stack, directory)
     run = None
     if not errors:
+        # Imported only now: the program and Pulumi's SDK take most of this tool's second,
+        # and a missing file or a value of the wrong type is reported without them.
+        from stack_settings.reader import ConfigError
+        from tools.mock_engine import run_main
+
         try:
             run = run_main(stack, stacks_dir=directory)
         except ConfigError as error:

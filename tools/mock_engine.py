@@ -5,8 +5,9 @@ project's mock engine, for `make check` (tools/check_stack.py) and the tests
 The mock monitor records every registration request as plain data (type, name, parent,
 dependencies, options, inputs with their secret paths), to read after the program has
 settled, the way the engine and the Kubernetes provider would see it. The config is what
-the CLI would hand the program: the stack file's values over Pulumi.yaml's defaults,
-`secure:` values as placeholders (they cannot be decrypted without the stack's key).
+the CLI would hand the program (tools/stack_config.py): the stack file's values over
+Pulumi.yaml's defaults, `secure:` values as placeholders (they cannot be decrypted without
+the stack's key).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import re
 import runpy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import json_format
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
@@ -31,8 +30,29 @@ from pulumi.runtime.settings import SETTINGS, get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-ROOT = Path(__file__).resolve().parent.parent
-PROJECT = "webapp"
+from tools.stack_config import (
+    PROJECT,
+    ROOT,
+    _config_text,
+    cli_accepts,
+    cli_config,
+    project_file,
+    stack_file,
+    stack_names,
+)
+
+# What the tests import from here (they had it here before tools/stack_config.py).
+__all__ = [
+    "PROJECT",
+    "ROOT",
+    "_config_text",
+    "cli_accepts",
+    "cli_config",
+    "project_file",
+    "stack_file",
+    "stack_names",
+]
+
 SECRET_SIG_KEY = rpc._special_sig_key
 SECRET_SIG = rpc._special_secret_sig
 
@@ -242,104 +262,6 @@ class ProgramRun:
         return seen
 
 
-def stack_file(stack: str, directory: Path = ROOT) -> dict[str, Any]:
-    return yaml.safe_load((directory / f"Pulumi.{stack}.yaml").read_text()) or {}
-
-
-def stack_names(directory: Path) -> list[str]:
-    """The stacks whose files are in `directory`, as the CLI names them."""
-    return sorted(
-        path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        for path in directory.glob("Pulumi.*.yaml")
-    )
-
-
-def project_file() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-
-
-def cli_accepts(spec: dict[str, Any], value: Any, from_stack_file: bool = True) -> bool:
-    """The CLI's type check (workspace.ValidateConfigValue). Stack file scalars reach it
-    as text; defaults from Pulumi.yaml keep their YAML type."""
-    if "type" not in spec:
-        return True  # an untyped key's values are the program's to check
-    if from_stack_file and not isinstance(value, (list, dict)):
-        value = value if isinstance(value, str) else _yaml_text(value)
-    kind = spec["type"]
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "integer":
-        if isinstance(value, bool):
-            return False
-        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
-            return True
-        return isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value) is not None
-    if kind == "boolean":
-        return isinstance(value, bool) or value in ("true", "false")
-    return isinstance(value, list) and all(cli_accepts(spec["items"], item) for item in value)
-
-
-def _yaml_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _config_text(value: Any) -> str:
-    """Config reaches the program as text, as the CLI hands it over."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
-
-
-def _decrypted(value: Any) -> tuple[Any, bool]:
-    """A stack file value with every `secure:` value (top-level or nested, as `--secret
-    --path` writes them) replaced by a placeholder, and whether it held one: the CLI marks
-    the whole key secret then."""
-    if isinstance(value, dict) and set(value) == {"secure"}:
-        return "secret-placeholder", True
-    if isinstance(value, dict):
-        items = {key: _decrypted(item) for key, item in value.items()}
-        return {key: plain for key, (plain, _) in items.items()}, any(
-            secure for _, secure in items.values()
-        )
-    if isinstance(value, list):
-        items_list = [_decrypted(item) for item in value]
-        return [plain for plain, _ in items_list], any(secure for _, secure in items_list)
-    return value, False
-
-
-def cli_config(
-    stack: str,
-    overrides: dict[str, str] | None = None,
-    secret_overrides: dict[str, str] | None = None,
-    directory: Path = ROOT,
-) -> tuple[dict, list]:
-    """The config the CLI would hand the program for `stack`: the stack file's values (in
-    `directory`) over the defaults declared in Pulumi.yaml. Encrypted values cannot be
-    decrypted here: they get a placeholder and are passed as secret keys."""
-    config: dict[str, str] = {}
-    for key, spec in (project_file().get("config") or {}).items():
-        full_key = key if ":" in key else f"{PROJECT}:{key}"
-        if isinstance(spec, dict) and "default" in spec:
-            config[full_key] = _config_text(spec["default"])
-        elif not isinstance(spec, dict):
-            config[full_key] = _config_text(spec)
-    secret_keys = []
-    for key, value in (stack_file(stack, directory).get("config") or {}).items():
-        plain, secure = _decrypted(value)
-        config[key] = _config_text(plain)
-        if secure:
-            secret_keys.append(key)
-    config.update(overrides or {})
-    # As `pulumi config set --secret` would leave them: the value, listed as secret.
-    config.update(secret_overrides or {})
-    secret_keys += [key for key in secret_overrides or {} if key not in secret_keys]
-    return config, secret_keys
-
-
 def _end_the_failed_run() -> None:
     """The SDK stops at a failed program's first error and keeps the rest of its output
     tasks in the runtime's settings, where the next run awaits them (a resource that waited
@@ -361,9 +283,10 @@ def run(
     config: dict[str, str] | None = None,
     secret_keys: list[str] | None = None,
     monitor: RecordingMonitor | None = None,
+    project: str = PROJECT,
 ) -> ProgramRun:
     """Runs `program` under mocks; pass `monitor` to see what was registered even when the
-    program fails."""
+    program fails. `project` names another program's project (its config namespace)."""
     mocks = monitor.mocks if monitor else Mocks()
     monitor = monitor or RecordingMonitor(mocks)
     logger = logging.getLogger(f"pulumi-mock-{stack}")
@@ -373,7 +296,7 @@ def run(
     # every run gets a Stack of its own.
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(
-        mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor
+        mocks, project=project, stack=stack, preview=False, logger=logger, monitor=monitor
     )
     pulumi.runtime.set_all_config(config or {}, secret_keys or [])
     keys_read: set[str] = set()
