@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -651,6 +651,45 @@ def test_an_upload_that_failed_before_is_caught_up_later(jobs: Jobs) -> None:
     _a_second_after(missed)
     jobs.backup_now()
     assert missed in jobs.remote_dumps() and len(jobs.remote_dumps()) == 2
+
+
+def test_a_new_volume_s_dumps_stay_in_the_bucket_and_the_oldest_go(
+    jobs: Jobs, tmp_path: Path
+) -> None:
+    """A re-created stack or a new claim starts an empty backup volume, whose runs number
+    their dumps from 1 again, while the bucket holds the earlier volume's dumps (and one
+    an earlier version uploaded, ranked by its sequence alone). The bucket orders by the
+    uploads: each new dump stays, the oldest go, KEEP verified ones are kept."""
+    earlier = f"{DATABASE}-20261001T030000Z.dump"
+    jobs.s3.put(jobs.bucket, f"dev/{earlier}", b"an earlier version's upload")
+    digest = hashlib.sha256(b"an earlier version's upload").hexdigest()
+    jobs.s3.put(jobs.bucket, f"dev/{earlier}.sha256", f"{digest}  {earlier}\n".encode())
+    jobs.s3.put(jobs.bucket, f"dev/{earlier}.verified", b"sequence 40\n")
+    first: list[str] = []
+    for _ in range(KEEP):
+        if first:
+            _a_second_after(first[-1])
+        jobs.backup_now()
+        (made,) = set(jobs.local_dumps()) - set(first)
+        first.append(made)
+    assert jobs.remote_dumps() == first, "the earlier version's upload is the oldest"
+    stored = jobs.s3.objects(jobs.bucket, "dev/")
+    local = (jobs.backup_dir / f"{first[-1]}.verified").read_text()
+    assert stored[f"dev/{first[-1]}.verified"].decode() == f"{local}bucket-sequence {40 + KEEP}\n"
+
+    fresh = replace(jobs, backup_dir=owned_dir(tmp_path / "fresh-volume"))
+    second: list[str] = []
+    for _ in range(KEEP - 1):
+        _a_second_after((second or first)[-1])
+        fresh.backup_now()
+        (made,) = set(fresh.local_dumps()) - set(second)
+        second.append(made)
+        assert jobs.remote_dumps() == (first + second)[-KEEP:], "the new dumps stay"
+    assert "sequence 1" in (fresh.backup_dir / f"{second[0]}.verified").read_text().splitlines()
+    # A restore from the bucket takes the new volume's dump, record and all.
+    restore = fresh.restore_pod(f"s3://{jobs.bucket}/dev/{second[-1]}")
+    download = fresh.step(restore, "download")
+    assert download.returncode == 0, describe(download)
 
 
 def test_a_missing_credentials_secret_is_named_in_the_log(jobs: Jobs) -> None:

@@ -592,11 +592,17 @@ s3_copy() {
 """
 
 # After a successful dump: every verified dump on the volume that the bucket lacks is
-# copied (so a day whose upload failed is caught up later), checked by reading the stored
-# bytes back, and only then marked complete: its .verified record, then its .sha256 object
-# last. Then the bucket is pruned like the volume: by the records' sequence numbers,
-# counting only verified dumps; objects without a .sha256 (an upload cut off, a dump
-# copied in by hand) are neither counted nor deleted. A failed upload deletes nothing.
+# copied (so a day whose upload failed is caught up later), in the order the volume's
+# runs made them, checked by reading the stored bytes back, and only then marked
+# complete: its .verified record, then its .sha256 object last. The bucket keeps an order
+# of its own: a new volume (a re-created stack, a new claim) numbers its runs from 1
+# again, so the volume's sequence would rank the bucket's older dumps above the new ones
+# and the pruning would delete each new dump right after its upload. Each uploaded
+# record gets a "bucket-sequence" line, one above the highest in the bucket (an object
+# an earlier version uploaded ranks by its sequence). Then the bucket is pruned like the
+# volume, by that order, counting only verified dumps, never the dump just uploaded;
+# objects without a .sha256 (an upload cut off, a dump copied in by hand) are neither
+# counted nor deleted. A failed upload deletes nothing.
 UPLOAD_SCRIPT = (
     _S3_COMMON
     + _DUMP_NAMES
@@ -604,12 +610,32 @@ UPLOAD_SCRIPT = (
   s3 s3api list-objects-v2 --bucket "$bucket" --prefix "$prefix$PGDATABASE-" \
     --query 'Contents[].Key' --output text
 }
+# bucket_order <key>: the dump's place in the bucket's order, from its .verified object.
+bucket_order() {
+  stored_record=$(s3_copy "s3://$bucket/$1.verified" -) || return 1
+  value=$(printf '%s\n' "$stored_record" | sed -n 's/^bucket-sequence \([0-9][0-9]*\)$/\1/p')
+  [ -n "$value" ] \
+    || value=$(printf '%s\n' "$stored_record" | sed -n 's/^sequence \([0-9][0-9]*\)$/\1/p')
+  printf '%s\n' "$value" | tail -n 1
+}
 keys=$(list_keys) || fail "cannot list s3://$bucket/$prefix ($bound); nothing was" \
   "uploaded, the local dumps are kept"
 stored=$(printf '%s\n' $keys)
-uploaded=0
+highest=0
+for key in $(printf '%s\n' "$stored" | dump_names "$prefix"); do
+  printf '%s\n' "$stored" | grep -qxF "$key.verified" || continue
+  order=$(bucket_order "$key") || fail "cannot read s3://$bucket/$key.verified ($bound);" \
+    "nothing was uploaded, the local dumps are kept"
+  if [ "${order:-0}" -gt "$highest" ]; then highest=$order; fi
+done
 for name in $(ls -1 "$BACKUP_DIR" | dump_names); do
   [ -f "$BACKUP_DIR/$name.verified" ] && [ -f "$BACKUP_DIR/$name.sha256" ] || continue
+  sequence=$(sed -n 's/^sequence \([0-9][0-9]*\)$/\1/p' "$BACKUP_DIR/$name.verified")
+  echo "${sequence:-0} $name"
+done | sort -k1,1n -k2,2 > "${TMPDIR:-/tmp}/volume.order"
+uploaded=0
+just_uploaded=""
+for name in $(cut -d' ' -f2 "${TMPDIR:-/tmp}/volume.order"); do
   if printf '%s\n' "$stored" | grep -qxF "$prefix$name.sha256"; then continue; fi
   file="$BACKUP_DIR/$name"
   sum=$(cut -d' ' -f1 "$file.sha256")
@@ -618,30 +644,35 @@ for name in $(ls -1 "$BACKUP_DIR" | dump_names); do
   copy=$(s3_copy "s3://$bucket/$prefix$name" - | sha256sum | cut -d' ' -f1)
   [ "$copy" = "$sum" ] || fail "s3://$bucket/$prefix$name does not match the dump (sha256" \
     "$copy, not $sum; $bound)"
-  s3_copy "$file.verified" "s3://$bucket/$prefix$name.verified" \
+  highest=$((highest + 1))
+  record="${TMPDIR:-/tmp}/$name.verified"
+  { cat "$file.verified" && echo "bucket-sequence $highest"; } > "$record" \
+    || fail "cannot write $record"
+  s3_copy "$record" "s3://$bucket/$prefix$name.verified" \
     || fail "cannot write s3://$bucket/$prefix$name.verified ($bound)"
+  rm -f "$record"
   s3_copy "$file.sha256" "s3://$bucket/$prefix$name.sha256" \
     || fail "cannot write s3://$bucket/$prefix$name.sha256 ($bound)"
-  echo "uploaded $name to s3://$bucket/$prefix ($(wc -c < "$file") bytes, sha256 $sum)"
+  echo "uploaded $name to s3://$bucket/$prefix ($(wc -c < "$file") bytes, sha256 $sum," \
+    "bucket-sequence $highest)"
   uploaded=$((uploaded + 1))
+  just_uploaded="$prefix$name"
 done
 echo "$uploaded dump(s) uploaded"
 keys=$(list_keys) || fail "cannot list s3://$bucket/$prefix ($bound)"
 stored=$(printf '%s\n' $keys)
 for key in $(printf '%s\n' "$stored" | dump_names "$prefix"); do
   printf '%s\n' "$stored" | grep -qxF "$key.sha256" || continue
-  sequence=""
+  order=""
   if printf '%s\n' "$stored" | grep -qxF "$key.verified"; then
-    sequence=$(s3_copy "s3://$bucket/$key.verified" - \
-      | sed -n 's/^sequence \([0-9][0-9]*\)$/\1/p') \
-      || fail "cannot read s3://$bucket/$key.verified ($bound)"
+    order=$(bucket_order "$key") || fail "cannot read s3://$bucket/$key.verified ($bound)"
   fi
-  echo "${sequence:-0} $key ${sequence:+verified}"
+  echo "${order:-0} $key ${order:+verified}"
 done > "${TMPDIR:-/tmp}/bucket.keys"
 sort -k1,1nr -k2,2r "${TMPDIR:-/tmp}/bucket.keys" > "${TMPDIR:-/tmp}/bucket.order"
 kept=0
-while read -r sequence key verified; do
-  if [ "$kept" -lt "$KEEP" ]; then
+while read -r order key verified; do
+  if [ "$kept" -lt "$KEEP" ] || [ "$key" = "$just_uploaded" ]; then
     if [ -n "$verified" ]; then kept=$((kept + 1)); fi
     continue
   fi
@@ -649,7 +680,7 @@ while read -r sequence key verified; do
     s3 s3api delete-object --bucket "$bucket" --key "$object" > /dev/null \
       || fail "cannot delete s3://$bucket/$object ($bound)"
   done
-  echo "removed s3://$bucket/$key (sequence $sequence)"
+  echo "removed s3://$bucket/$key (bucket order $order)"
 done < "${TMPDIR:-/tmp}/bucket.order"
 """
 )
