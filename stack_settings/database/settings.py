@@ -56,6 +56,14 @@ class DatabaseSettings:
         """These settings with the engine a guard handed back."""
         return replace(self, engine=engine)
 
+    @property
+    def takes_backups(self) -> bool:
+        """Whether the database has backups to watch: the statefulset engine's dumps, or
+        cloudnative-pg's WAL archive and base backups, which exist only in a bucket."""
+        if self.backups is None:
+            return False
+        return self.engine.name != "cloudnative-pg" or "object_storage" in self.backups
+
     def inputs(self) -> dict[str, Any]:
         """The PostgresDatabase inputs that come from the stack's config alone, as the
         program hands them over (the namespace, the app, its clients and the monitoring
