@@ -45,6 +45,7 @@ namespace = AppNamespace(
         protect=settings.namespace.protect,
         dashboard=observability.dashboard,
         database_engine=db.engine.name,
+        database_backups=db.takes_backups,
     ),
     opts=on_cluster,
 )

@@ -279,6 +279,18 @@ def _exposure(
     return valid
 
 
+def _suggest_service_type(reader: Reader, raw: str) -> str | None:
+    """The type meant, unless the one way in would then refuse it: beside an Ingress only
+    ClusterIP goes without the allows (_exposure)."""
+    meant = suggest_choice(SERVICE_TYPES)(raw)
+    if meant in (None, "ClusterIP") or not reader.raw("ingressHost"):
+        return meant
+    allowed = reader.raw("allowServiceBesideIngress") == "true" and (
+        meant != "LoadBalancer" or reader.raw("allowLoadBalancer") == "true"
+    )
+    return meant if allowed else "ClusterIP"
+
+
 def _env_text(value: Any) -> str | None:
     """A variable's value as text; `--path` may store numbers and booleans as such."""
     if isinstance(value, bool):
@@ -522,7 +534,7 @@ def read_app(reader: Reader) -> AppSettings | None:
         "serviceType",
         one_of(SERVICE_TYPES),
         f"it must be one of {', '.join(SERVICE_TYPES)}",
-        suggest_choice(SERVICE_TYPES),
+        lambda raw: _suggest_service_type(reader, raw),
     )
     allow_load_balancer = reader.read(
         "allowLoadBalancer", boolean, BOOLEAN_ALLOWED, suggest_boolean

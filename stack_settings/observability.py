@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import pulumi
+
 from components import Backups, Metrics, Monitoring, ServerLogs
 from components._shared.cron import longest_gap_seconds
 from components.observability.monitoring import OWN_LABEL_PREFIX
@@ -130,6 +132,17 @@ def read_observability(
             valid = False
     if not valid:
         return None
+    if alerts and not present(runbook).startswith(("https://", "http://")):
+        # No address is knowable from here (the repository may live anywhere), so the
+        # default stays the page's path in it, which a reader of the rule can follow but a
+        # notification cannot open: said on every preview until the stack names the page.
+        example = "https://<host>/<org>/<repo>/blob/main/docs/monitoring.md"
+        pulumi.log.warn(
+            f"{PROJECT}:runbookUrl is '{runbook}', a path, so the alerts' runbook links "
+            "open from no notification; name the page's address in your repository, for "
+            "every stack as runbookUrl's default in Pulumi.yaml or for this one with: "
+            f"{reader.fix_command('runbookUrl', example)}"
+        )
     return ObservabilitySettings(
         monitoring=Monitoring(
             labels=present(labels), alerts=bool(alerts), runbook_url=present(runbook)

@@ -176,3 +176,43 @@ def test_the_api_server_reaches_the_status_port_for_cnpg_status() -> None:
     assert _admitted_from(run, API_SERVER, 8000)
     assert not _admitted_from(run, API_SERVER, 5432)
     assert not _admitted_from(run, ELSEWHERE, 8000)
+
+
+@pytest.mark.parametrize(
+    ("value", "fixed", "network"),
+    [
+        ("10.20.0.10/24", "10.20.0.10/32", "10.20.0.0/24"),
+        ("10.20.0.11/32,10.20.0.10/16", "10.20.0.11/32,10.20.0.10/32", "10.20.0.0/16"),
+        ("fd00::10/64", "fd00::10/128", "fd00::/64"),
+    ],
+)
+def test_an_address_with_its_subnet_s_prefix_is_refused_not_widened(
+    value: str, fixed: str, network: str
+) -> None:
+    """10.20.0.10/24 would open the API ports to the whole subnet; the fix is the address
+    alone, and the sentence names the network for a stack that means it."""
+    bad = next(part for part in value.split(",") if not part.endswith(("/32", "/128")))
+    assert _refusal(value) == (
+        f"webapp:apiServerCidrs is '{value}', but {bad} has host bits set, so it is no "
+        f"network: it must be the address alone as {fixed.split(',')[-1]}, or its network as "
+        f"{network}, and the value comma-separated CIDRs such as 10.0.0.10/32,10.0.0.11/32; "
+        f"fix it with: pulumi config set --stack prod webapp:apiServerCidrs {fixed}"
+    )
+    run = _run({**OWN_STORAGE_PORT, "webapp:apiServerCidrs": fixed})
+    assert not _reaches(run, "10.20.0.12", 6443)
+
+
+@pytest.mark.parametrize("value", ["0.0.0.0/0", "::/0", "10.20.0.10/32,0.0.0.0/0"])
+def test_any_address_is_refused_with_the_api_servers_own(value: str) -> None:
+    """Wider than the empty value: the listed addresses are also admitted to the status
+    port, so any address would let every host reach it."""
+    assert _refusal(value) == (
+        f"webapp:apiServerCidrs is '{value}', but that is any address: the database pods "
+        "could reach every host on the API ports 443 and 6443, and every host their status "
+        "port 8000; it must be the API server's addresses (empty is any address on the API "
+        "ports only); fix it with: pulumi config set --stack prod webapp:apiServerCidrs "
+        '"$(kubectl ' + READ_FROM_THE_CLUSTER
+    )
+    # What the refusal saves the stack from.
+    blocks = {"webapp:apiServerCidrs": ""}
+    assert not _admitted_from(_run({**OWN_STORAGE_PORT, **blocks}), ELSEWHERE, 8000)

@@ -14,6 +14,7 @@ import pytest
 from components.observability.cloudnative_pg_alerts import ClusterWatch, cnpg_database_alerts
 from tests import promtool
 from tests.conftest import program_run
+from tests.harness import run_main
 from tests.test_alert_rules import (
     HOUR,
     NS,
@@ -428,3 +429,30 @@ def test_the_backup_threshold_follows_the_schedule() -> None:
     (too_old,) = [a for a in cnpg_database_alerts(watch) if a.name == "CnpgBackupTooOld"]
     # Every 6 hours: overdue after 9.
     assert too_old.expr.rstrip().endswith("> 32400")
+
+
+ARCHIVE_ALERTS = {"CnpgWalArchivingFailing", "CnpgWalNeverArchived", "CnpgBackupTooOld"}
+NO_OBJECT_STORE = {
+    "webapp:backupBucket": "",
+    "webapp:backupS3CredentialsSecret": "",
+    "webapp:acceptNoOffClusterBackups": "true",
+}
+
+
+@pytest.mark.parametrize("backup_enabled", ["true", "false"])
+def test_a_stack_without_an_object_store_renders_no_archive_or_backup_alert(
+    backup_enabled: str,
+) -> None:
+    """The instance manager reports a last backup at 0 forever without a bucket, so an age
+    rule would fire for good; nothing archives, so the archiver's rules watch nothing."""
+    run = run_main("prod", {**NO_OBJECT_STORE, "webapp:backupEnabled": backup_enabled})
+    rules = [
+        rule
+        for record in run.of_type(PROMETHEUS_RULE)
+        for group_ in record.manifest()["spec"]["groups"]
+        for rule in group_["rules"]
+    ]
+    names = {rule["alert"] for rule in rules}
+    assert "CnpgNoPrimary" in names and not names & ARCHIVE_ALERTS
+    assert not [rule for rule in rules if "backup" in rule["expr"] or "archiv" in rule["expr"]]
+    assert not run.of_type("kubernetes:postgresql.cnpg.io/v1:ScheduledBackup")

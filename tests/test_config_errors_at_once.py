@@ -42,12 +42,20 @@ def _keys(lines: list[str]) -> list[str]:
     return [line.split(" ", 1)[0] for line in lines]
 
 
+# What a user puts in for a fix's placeholders: a bucket they own.
+FILLED_IN = {"<bucket>": "team-backups", "<prefix>": "prod"}
+
+
 def _fixed(stack: str, overrides: dict[str, str], lines: list[str]) -> dict[str, str]:
     """The overrides after every line's fix, as the CLI would apply the commands: `config
-    set` sets the value, `config rm` leaves the key's declared default."""
+    set` sets the value, `config rm` leaves the key's declared default. The user fills in
+    the bucket's placeholders, and no other placeholder may be left to guess."""
     fixed = dict(overrides)
     for line in lines:
         command = line.split("; fix it with: ", 1)[1].split(" (or ", 1)[0]
+        for placeholder, value in FILLED_IN.items():
+            command = command.replace(placeholder, value)
+        assert "<" not in command, command
         for part in command.split(" && "):
             words = shlex.split(part)
             assert words[:5] in (
@@ -168,3 +176,66 @@ def test_the_quota_is_checked_beside_problems_elsewhere() -> None:
     lines = _refusal("prod", problems)
     assert _keys(lines) == ["webapp:clusterDomain", "webapp:runbookUrl", "webapp:quotaPods"]
     run_main("prod", _fixed("prod", problems, lines))
+
+
+NO_BUCKET = {"webapp:backupBucket": "", "webapp:backupS3CredentialsSecret": ""}
+
+
+@pytest.mark.parametrize(
+    ("problems", "keys"),
+    [
+        # The placeholder as a stack file or a message shows it: the placeholder again (not
+        # s3://bucket/-prefix-, which would pass), and the missing way to it in the same run.
+        (
+            {**NO_BUCKET, "webapp:backupBucket": "s3://<bucket>/<prefix>"},
+            ["webapp:backupBucket", "webapp:backupBucket"],
+        ),
+        # cloudnative-pg without a bucket: the bucket and a way to it in one fix.
+        (NO_BUCKET, ["webapp:backupBucket"]),
+        # ... with the way to it already set: kept, not removed, since the bucket comes.
+        (
+            {**NO_BUCKET, "webapp:backupS3CredentialsSecret": "webapp-backup-s3"},
+            ["webapp:backupBucket"],
+        ),
+        # ... and with backups off: they are turned on in the same fix.
+        ({**NO_BUCKET, "webapp:backupEnabled": "false"}, ["webapp:backupBucket"]),
+        # A bucket with backups off: on cloudnative-pg that is the archive off, not a
+        # backup volume it does not have.
+        ({"webapp:backupEnabled": "false"}, ["webapp:backupEnabled"]),
+        # A misspelt Service type beside an Ingress: the type the one way in accepts.
+        ({"webapp:serviceType": "loadbalancer"}, ["webapp:serviceType"]),
+        ({"webapp:serviceType": "nodeport"}, ["webapp:serviceType"]),
+    ],
+    ids=[
+        "bucket-placeholder",
+        "cnpg-no-bucket",
+        "cnpg-no-bucket-with-secret",
+        "cnpg-no-bucket-backups-off",
+        "cnpg-bucket-backups-off",
+        "service-type-beside-ingress",
+        "node-port-beside-ingress",
+    ],
+)
+def test_each_fix_settles_its_problem_without_revealing_another(
+    problems: dict[str, str], keys: list[str]
+) -> None:
+    lines = _refusal("prod", problems)
+    assert _keys(lines) == keys
+    assert "backup volume" not in " ".join(lines)
+    run_main("prod", _fixed("prod", problems, lines))
+
+
+def test_the_opt_out_warning_s_commands_send_the_backups_off_the_cluster() -> None:
+    """Its commands, applied, leave a stack that archives to a bucket, with nothing
+    refused."""
+    problems = {
+        **NO_BUCKET,
+        "webapp:backupEnabled": "false",
+        "webapp:acceptNoOffClusterBackups": "true",
+    }
+    run = run_main("prod", problems)
+    (warning,) = [log for log in run.logs if "acceptNoOffClusterBackups is true" in log]
+    commands = warning.split("send them off the cluster with: ", 1)[1]
+    fixed = run_main("prod", _fixed("prod", problems, [f"x; fix it with: {commands}"]))
+    (store,) = fixed.of_type("kubernetes:barmancloud.cnpg.io/v1:ObjectStore")
+    assert store.manifest()["spec"]["configuration"]["destinationPath"] == "s3://team-backups/prod"

@@ -241,3 +241,53 @@ def test_the_backup_age_shows_nothing_before_the_first_backup(tmp_path: Path) ->
     (tmp_path / "tests.yaml").write_text(json.dumps(tests))
     result = promtool.run("test", "rules", "tests.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+BACKUP_METRICS = {
+    "barman_cloud_cloudnative_pg_io_last_available_backup_timestamp",
+    "cnpg_collector_last_available_backup_timestamp",
+    "cnpg_pg_stat_archiver_seconds_since_last_archival",
+    "cnpg_pg_stat_archiver_failed_count",
+    "kube_cronjob_status_last_successful_time",
+    "kube_job_failed",
+}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {
+            "webapp:dbEngine": "cloudnative-pg",
+            "webapp:backupBucket": "",
+            "webapp:backupS3CredentialsSecret": "",
+            "webapp:acceptNoOffClusterBackups": "true",
+        },
+        {
+            "webapp:dbEngine": "statefulset",
+            "webapp:backupEnabled": "false",
+            "webapp:backupBucket": "",
+            "webapp:backupS3CredentialsSecret": "",
+        },
+    ],
+    ids=["cloudnative-pg-without-a-bucket", "statefulset-without-backups"],
+)
+def test_a_stack_without_backups_has_no_backup_panels_and_says_why(
+    overrides: dict[str, str],
+) -> None:
+    """No panel that would show no data or, for CloudNativePG's archiver, successes that
+    archive to nowhere; the row's title tells the reader there are no backups."""
+    run = run_main("prod", {"webapp:dashboardEnabled": "true", **overrides})
+    (config_map,) = _dashboard_maps(run)
+    (content,) = config_map["data"].values()
+    dashboard = json.loads(content)
+    read = set().union(*(metric_names(expr) for _, expr in queries(dashboard)))
+    assert read & BACKUP_METRICS == set()
+    assert "kubelet_volume_stats_used_bytes" in read
+    titles = [panel["title"] for panel in dashboard["panels"] if panel["type"] == "row"]
+    assert "Volumes (no backups: the stack runs without them)" in titles
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_stack_with_backups_shows_them(engine: str) -> None:
+    read = set().union(*(metric_names(expr) for _, expr in queries(engine_dashboard(engine))))
+    assert read & BACKUP_METRICS

@@ -373,7 +373,9 @@ CREDENTIAL_ERRORS = [
         f"{FIX} set --stack dev webapp:restoreFrom {BUCKET}/{DUMP}",
     ),
     (
-        {"webapp:backupBucket": "s3://x//prod"},
+        # With its way in set: a bucket without one is also told that (one run, every
+        # problem: tests/test_config_errors_at_once.py).
+        {"webapp:backupBucket": "s3://x//prod", "webapp:backupS3CredentialsSecret": "my-keys"},
         {},
         "webapp:backupBucket is 's3://x//prod', but it must be empty (no off-cluster copies) "
         "or an S3 URL such as s3://my-backups/webapp/prod (bucket name in lowercase); "
@@ -427,8 +429,10 @@ def test_the_suggested_fix_is_a_valid_value_that_keeps_the_meaning(
 ) -> None:
     """Following the message's command must give a working config, and never quietly
     turn a feature off by suggesting an empty value."""
+    # A bucket's way in is set, or a bad bucket is also told that it has none.
+    way_in = {"webapp:backupS3CredentialsSecret": "my-keys"} if key == "backupBucket" else {}
     with pytest.raises(ConfigError) as raised:
-        run_main("dev", {f"webapp:{key}": value})
+        run_main("dev", {**way_in, f"webapp:{key}": value})
     (line,) = [line for line in str(raised.value).splitlines() if line.startswith(f"webapp:{key}")]
     assert line.endswith(f"webapp:{key} {shlex.quote(fixed)}"), line
     # Object storage settings need a bucket and one way to it to stand on their own.

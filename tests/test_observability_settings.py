@@ -105,3 +105,42 @@ def test_the_slow_statement_threshold_reaches_the_server() -> None:
         if c["name"] == "postgres"
     ]
     assert "log_min_duration_statement=250" in server["args"]
+
+
+RUNBOOK_PAGE = "https://git.example.com/ops/webapp/blob/main/docs/monitoring.md"
+
+
+def _runbook_warnings(stack: str, overrides: dict[str, str]) -> list[str]:
+    return [log for log in run_main(stack, overrides).logs if "webapp:runbookUrl" in log]
+
+
+def test_alerts_whose_runbook_is_a_path_are_told_on_every_preview() -> None:
+    """A relative link opens from no notification; the stack is told how to name the page
+    once for every stack or for itself."""
+    (warning,) = _runbook_warnings("prod", {"webapp:runbookUrl": "docs/monitoring.md"})
+    assert warning == (
+        "webapp:runbookUrl is 'docs/monitoring.md', a path, so the alerts' runbook links open "
+        "from no notification; name the page's address in your repository, for every stack "
+        "as runbookUrl's default in Pulumi.yaml or for this one with: pulumi config set "
+        "--stack prod webapp:runbookUrl "
+        "'https://<host>/<org>/<repo>/blob/main/docs/monitoring.md'"
+    )
+
+
+def test_a_runbook_address_reaches_the_alerts_without_a_warning() -> None:
+    run = run_main("prod", {"webapp:runbookUrl": RUNBOOK_PAGE})
+    assert not [log for log in run.logs if "webapp:runbookUrl" in log]
+    rules = [
+        rule
+        for record in run.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+        for group in record.manifest()["spec"]["groups"]
+        for rule in group["rules"]
+    ]
+    assert rules and all(
+        rule["annotations"]["runbook_url"] == f"{RUNBOOK_PAGE}#{rule['alert'].lower()}"
+        for rule in rules
+    )
+
+
+def test_without_alerts_the_runbook_is_not_mentioned() -> None:
+    assert _runbook_warnings("dev", {"webapp:alertsEnabled": "false"}) == []

@@ -23,7 +23,7 @@ from pulumi.provider.experimental.component import ComponentProvider
 PACKAGE = "webapp"
 """The package name: type tokens are `webapp:index:<Component>`, the form a component
 package served to other languages must use."""
-VERSION = "0.7.1"
+VERSION = "0.8.0"
 """The package's version (semver): raise it with every change of the schema."""
 LEGACY_MODULE = "components"
 """Stacks deployed before the package registered `webapp:components:<Component>`."""

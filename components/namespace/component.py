@@ -55,6 +55,10 @@ class AppNamespaceArgs(TypedDict):
     statefulset (the postgres exporter's, the backup CronJob's) or cloudnative-pg
     (CloudNativePG's and the Barman Cloud plugin's); statefulset if unset. Must be a plain
     value."""
+    database_backups: NotRequired[pulumi.Input[bool]]
+    """Whether the database takes backups (statefulset: its dumps; cloudnative-pg: a WAL
+    archive and base backups in object storage): without, the dashboard has no backup
+    panels. True if unset. Must be a plain value."""
 
 
 class AppNamespace(pulumi.ComponentResource):
@@ -88,7 +92,8 @@ class AppNamespace(pulumi.ComponentResource):
                 known(args.get("database_engine"), "AppNamespace input 'databaseEngine'")
                 or "statefulset"
             )
-            guards.append(self._dashboard(app, args["namespace"], engine))
+            backups = known(args.get("database_backups"), "AppNamespace input 'databaseBackups'")
+            guards.append(self._dashboard(app, args["namespace"], engine, backups is not False))
         # Objects given this name also wait for the namespace's guards (quota, limit range,
         # network policies, dashboard). The engine deletes an object only after everything
         # that depends on it, and a refused deletion (a protected object) keeps everything
@@ -183,7 +188,7 @@ class AppNamespace(pulumi.ComponentResource):
         return [deny, dns]
 
     def _dashboard(
-        self, app: str, namespace: pulumi.Input[str], engine: str
+        self, app: str, namespace: pulumi.Input[str], engine: str, backups: bool
     ) -> k8s.core.v1.ConfigMap:
         """The namespace's dashboard, in a ConfigMap that Grafana's sidecar loads. The
         namespace holds one stack, so its queries select by namespace alone; the file name
@@ -196,7 +201,7 @@ class AppNamespace(pulumi.ComponentResource):
             data=pulumi.Output.from_input(namespace).apply(
                 lambda namespace: {
                     f"{namespace}-{self._name}.json": json.dumps(
-                        grafana_dashboard(app, namespace, engine), indent=1
+                        grafana_dashboard(app, namespace, engine, backups), indent=1
                     )
                 }
             ),

@@ -84,12 +84,15 @@ def dashboard_uid(app: str, namespace: str) -> str:
     return f"{uid[: _MAX_UID - 9]}-{digest}"
 
 
-def grafana_dashboard(app: str, namespace: str, engine: str = "statefulset") -> dict[str, Any]:
-    """`engine` picks the database's panels: each engine's read only the metrics it has."""
+def grafana_dashboard(
+    app: str, namespace: str, engine: str = "statefulset", backups: bool = True
+) -> dict[str, Any]:
+    """`engine` picks the database's panels: each engine's read only the metrics it has;
+    `backups` False leaves out the backup panels."""
     ids = itertools.count(1)
     panels: list[dict[str, Any]] = []
     y = 0
-    for title, row in rows(namespace, engine):
+    for title, row in rows(namespace, engine, backups):
         panels.append(_row(next(ids), title, y))
         y += 1
         x = 0

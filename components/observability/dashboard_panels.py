@@ -22,6 +22,10 @@ class Panel:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# The row title that says why a dashboard has no backup panels.
+NO_BACKUPS = "no backups: the stack runs without them"
+
+
 def _q(expr: str, legend: str) -> Query:
     return Query(expr, legend)
 
@@ -34,8 +38,12 @@ def _two_states(zero: tuple[str, str], one: tuple[str, str]) -> dict:
     return {"mappings": [{"type": "value", "options": options}]}
 
 
-def rows(namespace: str, engine: str = "statefulset") -> list[tuple[str, list[Panel]]]:
-    """The app's row, then the engine's: each reads only metrics its engine exports."""
+def rows(
+    namespace: str, engine: str = "statefulset", backups: bool = True
+) -> list[tuple[str, list[Panel]]]:
+    """The app's row, then the engine's: each reads only metrics its engine exports.
+    Without `backups` there are no backup panels, which would show no data or, for
+    CloudNativePG's WAL archive, a success that archives to nowhere."""
     ns = f'{{namespace="{namespace}"}}'
     rate = "[$__rate_interval]"
     # max: a series kube-state-metrics reports twice (two replicas) counts once.
@@ -210,7 +218,17 @@ def rows(namespace: str, engine: str = "statefulset") -> list[tuple[str, list[Pa
         ),
     ]
     if engine == "cloudnative-pg":
-        return [("App: availability and rollouts", app), *_cloudnative_pg(namespace, rate)]
+        return [
+            ("App: availability and rollouts", app),
+            *_cloudnative_pg(namespace, rate, backups),
+        ]
+    if not backups:
+        volumes = _volumes(ns, "The kubelet measures a volume only while a pod mounts it.")
+        return [
+            ("App: availability and rollouts", app),
+            ("Database", database),
+            (f"Volumes ({NO_BACKUPS})", [volumes]),
+        ]
     return [
         ("App: availability and rollouts", app),
         ("Database", database),
@@ -237,7 +255,7 @@ def _volumes(ns: str, description: str) -> Panel:
     )
 
 
-def _cloudnative_pg(namespace: str, rate: str) -> list[tuple[str, list[Panel]]]:
+def _cloudnative_pg(namespace: str, rate: str, backups: bool) -> list[tuple[str, list[Panel]]]:
     """The instance manager's metrics (its default monitoring queries, `cnpg_*`, on every
     instance), the Barman Cloud plugin's, and the kubelet's volumes."""
     ns = f'{{namespace="{namespace}"}}'
@@ -317,7 +335,14 @@ def _cloudnative_pg(namespace: str, rate: str) -> list[tuple[str, list[Panel]]]:
             8,
         ),
     ]
-    backups = [
+    volumes = _volumes(ns, "The instances' data volumes; unarchived WAL stays on them.")
+    if not backups:
+        return [
+            ("Database (CloudNativePG)", database),
+            (f"Volumes ({NO_BACKUPS})", [volumes]),
+            ("Replication", _replication(ns, rate)[:1]),
+        ]
+    archive = [
         Panel(
             "Age of the last base backup",
             "stat",
@@ -337,11 +362,11 @@ def _cloudnative_pg(namespace: str, rate: str) -> list[tuple[str, list[Panel]]]:
             "reports it; no value before the first one.",
         ),
         *_replication(ns, rate)[1:],
-        _volumes(ns, "The instances' data volumes; unarchived WAL stays on them."),
+        volumes,
     ]
     return [
         ("Database (CloudNativePG)", database),
-        ("Base backups, WAL archive and volumes", backups),
+        ("Base backups, WAL archive and volumes", archive),
         ("Replication", _replication(ns, rate)[:1]),
     ]
 

@@ -96,18 +96,36 @@ def read_backups(reader: Reader) -> Feature[Backups]:
     storage = reader.read(
         "backupStorageSize", quantity("storage"), BYTES_ALLOWED, suggest_byte_quantity
     )
-    restore_from = reader.read(
-        "restoreFrom",
-        _restore_from,
-        "it must be empty (no restore), the file name of a dump in the backup volume such "
-        "as app-20261125T030000Z.dump, or the s3:// URL of a dump in webapp:backupBucket",
-        _suggest_restore_from,
+    # cloudnative-pg restores no dump: the database's settings refuse any restoreFrom on
+    # it (with the fix that removes it), so here it is neither parsed nor checked.
+    cloudnative_pg = reader.raw("dbEngine") == "cloudnative-pg"
+    restore_from = (
+        ""
+        if cloudnative_pg
+        else reader.read(
+            "restoreFrom",
+            _restore_from,
+            "it must be empty (no restore), the file name of a dump in the backup volume "
+            "such as app-20261125T030000Z.dump, or the s3:// URL of a dump in "
+            "webapp:backupBucket",
+            _suggest_restore_from,
+        )
     )
     object_storage = read_object_storage(reader)
     # Each check across keys runs once its own keys are valid, whatever else is wrong, so
     # one run reports every problem.
     valid = None not in (enabled, schedule, keep, storage, restore_from) and object_storage.valid
-    if enabled is False and (restore_from or object_storage.value):
+    if enabled is False and cloudnative_pg and object_storage.value:
+        reader.fail(
+            "backupEnabled",
+            "false",
+            "it turns off the cloudnative-pg engine's WAL archive and base backups, which "
+            f"go to {PROJECT}:backupBucket (set: "
+            f"'{object_storage.value['bucket_url']}')",
+            "true",
+        )
+        valid = False
+    elif enabled is False and (restore_from or object_storage.value):
         key = "restoreFrom" if restore_from else "backupBucket"
         reader.fail(
             key,

@@ -11,7 +11,7 @@ import pulumi
 
 from components import ObjectStorage
 
-from ..reader import INVALID, PROJECT, Feature, Reader, fails, present
+from ..reader import INVALID, PROJECT, BadValueError, Feature, Reader, fails, present
 from ..values import (
     IMAGE_ALLOWED,
     OPTIONAL_NAME_ALLOWED,
@@ -33,6 +33,15 @@ _ANNOTATION_KEY = re.compile(
 
 
 def _bucket_url(raw: str) -> str:
+    if "<" in raw or ">" in raw:
+        # The placeholder of a stack file or message, copied as it is: its fix is the
+        # placeholder filled in, not a mangled URL that looks valid.
+        raise BadValueError(
+            "that is a placeholder: it must be the S3 URL of a bucket you own, with <bucket> "
+            "and <prefix> replaced by the bucket's name and a prefix, such as "
+            "s3://my-backups/webapp/prod",
+            BUCKET_PLACEHOLDER,
+        )
     if raw and not _BUCKET_URL.match(raw):
         raise ValueError(raw)
     return raw.rstrip("/")
@@ -43,6 +52,9 @@ def _bucket_url(raw: str) -> str:
 _VIRTUAL_HOSTED = re.compile(r"^(?P<bucket>[^/]+)\.s3[.-][^/]*amazonaws\.com(?P<path>/.*)?$")
 _PATH_STYLE = re.compile(r"^s3[.-][^/]*amazonaws\.com/(?P<bucket>[^/]+)(?P<path>/.*)?$")
 BUCKET_PLACEHOLDER = "s3://<bucket>/<prefix>"
+# The Secret name the docs create (docs/backups-and-restore.md, way 2).
+CREDENTIALS_SECRET_EXAMPLE = "webapp-backup-s3"
+CREDENTIAL_KEYS = ("backupS3AccessKeyId", "backupS3CredentialsSecret", "backupS3IdentityAnnotation")
 
 
 def _unownable(bucket_url: str) -> bool:
@@ -130,9 +142,7 @@ def _read_access(reader: Reader, bucket: str | None) -> dict[str, Any] | None:
         "eks.amazonaws.com/role-arn=arn:aws:iam::111122223333:role/webapp-backups",
         _suggest_identity_annotation,
     )
-    if existing_secret is None or identity is None or not valid or bucket is None:
-        # A bucket that did not parse is reported already; comparing it here would only
-        # add a wrong second sentence.
+    if existing_secret is None or identity is None or not valid:
         return None
     modes = [
         f"{PROJECT}:{key}"
@@ -143,7 +153,17 @@ def _read_access(reader: Reader, bucket: str | None) -> dict[str, Any] | None:
         )
         if on
     ]
-    if modes and not bucket:
+    # A bucket that did not parse is reported already, but it still says a bucket is
+    # wanted: a missing way to it is told in the same run, or the bucket's fix would only
+    # lead to that sentence.
+    wanted = bool(bucket) or (bucket is None and bool(reader.raw("backupBucket")))
+    # cloudnative-pg refuses an empty bucket unless the stack opts out (the database's
+    # settings say so, with the bucket's fix): the way to it stays, it is needed once the
+    # bucket is set.
+    needs_bucket = reader.raw("dbEngine") == "cloudnative-pg" and (
+        reader.raw("acceptNoOffClusterBackups") != "true"
+    )
+    if modes and bucket == "" and not needs_bucket:
         key = modes[0].split(":", 1)[1]
         reader.fail(
             key,
@@ -152,7 +172,7 @@ def _read_access(reader: Reader, bucket: str | None) -> dict[str, Any] | None:
             fix=reader.remove_command(key),
         )
         return None
-    if bucket and len(modes) != 1:
+    if wanted and len(modes) != 1:
         allowed = (
             "off-cluster copies need exactly one way to the bucket: secret access keys "
             f"({PROJECT}:backupS3AccessKeyId and {PROJECT}:backupS3SecretAccessKey), an "
@@ -163,14 +183,16 @@ def _read_access(reader: Reader, bucket: str | None) -> dict[str, Any] | None:
             allowed += f"; {' and '.join(modes)} are {'both' if len(modes) == 2 else 'all'} set"
         reader.fail(
             "backupBucket",
-            bucket,
+            reader.raw("backupBucket"),
             allowed,
             fix=(
                 f"pulumi config rm --stack {reader.stack} {modes[1]}"
                 if modes
-                else reader.fix_command("backupS3CredentialsSecret", "webapp-backup-s3")
+                else reader.fix_command("backupS3CredentialsSecret", CREDENTIALS_SECRET_EXAMPLE)
             ),
         )
+        return None
+    if bucket is None:
         return None
     access: dict[str, Any] = {}
     if has_key[_ACCESS_KEYS[0]]:

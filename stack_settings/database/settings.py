@@ -32,7 +32,7 @@ from ..values import (
     whole_number,
 )
 from .engine import ENGINES, EngineSettings, guaranteed, read_engine
-from .object_storage import BUCKET_PLACEHOLDER
+from .object_storage import BUCKET_PLACEHOLDER, CREDENTIAL_KEYS, CREDENTIALS_SECRET_EXAMPLE
 
 OPT_OUT_KEY = "acceptNoOffClusterBackups"
 
@@ -55,6 +55,14 @@ class DatabaseSettings:
     def with_engine(self, engine: EngineSettings) -> DatabaseSettings:
         """These settings with the engine a guard handed back."""
         return replace(self, engine=engine)
+
+    @property
+    def takes_backups(self) -> bool:
+        """Whether the database has backups to watch: the statefulset engine's dumps, or
+        cloudnative-pg's WAL archive and base backups, which exist only in a bucket."""
+        if self.backups is None:
+            return False
+        return self.engine.name != "cloudnative-pg" or "object_storage" in self.backups
 
     def inputs(self) -> dict[str, Any]:
         """The PostgresDatabase inputs that come from the stack's config alone, as the
@@ -171,7 +179,7 @@ def read_database(
     valid = valid and backups.valid and metrics.valid
     if engine_name is not None and bucket is not None and opt_out is not None:
         valid &= _backups_leave_the_cluster(reader, engine_name, bucket, opt_out)
-    if engine_name == "cloudnative-pg" and backups.value and backups.value.get("restore_from"):
+    if engine_name == "cloudnative-pg" and reader.raw("restoreFrom"):
         reader.fail(
             "restoreFrom",
             reader.raw("restoreFrom"),
@@ -220,10 +228,10 @@ def _backups_leave_the_cluster(reader: Reader, engine: str, bucket: str, opt_out
             else "the database's dumps stay on the backup volume in the cluster: a lost "
             "cluster loses them with the data"
         )
-        fix = reader.fix_command("backupBucket", BUCKET_PLACEHOLDER)
         pulumi.log.warn(
             f"{PROJECT}:{OPT_OUT_KEY} is true and {PROJECT}:backupBucket is empty, so {what}; "
-            f"send them off the cluster with: {fix} && {reader.remove_command(OPT_OUT_KEY)}"
+            f"send them off the cluster with: {_off_cluster_fix(reader)} && "
+            f"{reader.remove_command(OPT_OUT_KEY)}"
         )
         return True
     if engine == "cloudnative-pg" and not bucket:
@@ -232,9 +240,20 @@ def _backups_leave_the_cluster(reader: Reader, engine: str, bucket: str, opt_out
             reader.raw("backupBucket"),
             "the cloudnative-pg engine keeps its WAL archive and base backups only in a "
             "bucket, so without one a lost cluster loses its data: it must be the S3 URL of a "
-            f"bucket you own, with {PROJECT}:backupEnabled true (or {PROJECT}:{OPT_OUT_KEY} "
-            "true to run without off-cluster backups)",
-            BUCKET_PLACEHOLDER,
+            f"bucket you own, with one way to reach it and {PROJECT}:backupEnabled true (or "
+            f"{PROJECT}:{OPT_OUT_KEY} true to run without off-cluster backups)",
+            fix=_off_cluster_fix(reader),
         )
         return False
     return True
+
+
+def _off_cluster_fix(reader: Reader) -> str:
+    """Every command that sends the backups off the cluster, so that no fix leads to the
+    next refusal: the bucket, a way to it where none is set, backups on."""
+    commands = [reader.fix_command("backupBucket", BUCKET_PLACEHOLDER)]
+    if not any(reader.raw(key) for key in CREDENTIAL_KEYS):
+        commands.append(reader.fix_command("backupS3CredentialsSecret", CREDENTIALS_SECRET_EXAMPLE))
+    if reader.raw("backupEnabled") == "false":
+        commands.append(reader.fix_command("backupEnabled", "true"))
+    return " && ".join(commands)

@@ -16,7 +16,7 @@ def cnpg_alert_rules(
     db: DatabaseParts, monitoring: Watching, instances: int, schedule: str | None
 ) -> None:
     """The Cluster's alerts, in a PrometheusRule of its own; `schedule` is the base
-    backups' schedule, None without backups."""
+    backups' schedule, None without an object store (no archive, no base backups)."""
     period = longest_gap_seconds(schedule) if schedule else None
 
     def groups(resolved: list[Any]) -> list[dict]:

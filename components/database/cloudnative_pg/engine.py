@@ -99,7 +99,10 @@ def cnpg_engine(
             cluster_domain,
         )
         if db.monitoring and db.monitoring.alerts:
-            schedule = settings.backup_schedule if backups else None
+            # Archiving and base backups exist only with an object store: without one the
+            # instance manager reports a backup timestamp of 0 forever (so an age rule
+            # would fire for good) and archives WAL to nowhere.
+            schedule = settings.backup_schedule if settings.object_storage else None
             cnpg_alert_rules(db, db.monitoring, settings.instances, schedule)
     except ValueError as problem:
         raise pulumi.RunError(f"PostgresDatabase {db.name}: {problem}") from None
