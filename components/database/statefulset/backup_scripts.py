@@ -132,6 +132,9 @@ BEGIN
     WHERE c.relowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
       AND c.relkind IN ('r', 'p', 'v');
   LOOP
+    -- The activity view is a snapshot per transaction unless cleared: without this, every
+    -- round (and the last sweep below) would see only the sessions of the first.
+    PERFORM pg_catalog.pg_stat_clear_snapshot();
     PERFORM pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity
       WHERE datname = pg_catalog.current_database() AND usename = current_user
         AND pid <> pg_catalog.pg_backend_pid();
@@ -148,6 +151,7 @@ BEGIN
     END;
   END LOOP;
   -- A session that logged in while the limit was being committed.
+  PERFORM pg_catalog.pg_stat_clear_snapshot();
   PERFORM pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity
     WHERE datname = pg_catalog.current_database() AND usename = current_user
       AND pid <> pg_catalog.pg_backend_pid();
