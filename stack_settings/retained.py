@@ -86,4 +86,5 @@ def refuse_other_stacks_objects(
     # The namespace's name resolves once its Namespace has been applied (or, in a preview,
     # dry-run), so the engine holds that object's answer by then.
     found = pulumi.Output.all(deployed, namespace.namespace_name, namespace.urn).apply(read)
-    return pulumi.Output.all(namespace.namespace_name, found).apply(check)
+    # Field managers are no secret: the name handed on must not become one.
+    return pulumi.Output.all(namespace.namespace_name, pulumi.Output.unsecret(found)).apply(check)
