@@ -17,6 +17,7 @@ from stack_settings import (
     load_settings,
     refuse_engine_switch,
     refuse_major_upgrade_into_the_same_archive,
+    refuse_other_stacks_objects,
     refuse_storage_class_change,
     refuse_storage_shrink,
     remind_of_nodes,
@@ -49,9 +50,12 @@ namespace = AppNamespace(
     ),
     opts=on_cluster,
 )
+# Nothing goes into a namespace that holds another stack's objects unless this stack
+# adopts them (webapp:adoptExisting): their fields would conflict with this stack's.
+namespace_name = refuse_other_stacks_objects(settings.stack, settings.cluster, namespace)
 
 database_args = PostgresDatabaseArgs(
-    namespace=namespace.namespace_name,
+    namespace=namespace_name,
     app=app.name,
     client_selector=WebService.pod_selector(app.name, web_name),
     cluster_domain=settings.cluster.domain,
@@ -65,7 +69,7 @@ database = PostgresDatabase(db_name, database_args, opts=on_cluster)
 # No depends_on the database: the two roll out side by side, and the app's readiness
 # probe covers the time the database takes to come up.
 web_args = WebServiceArgs(
-    namespace=namespace.namespace_name,
+    namespace=namespace_name,
     cluster_domain=settings.cluster.domain,
     monitoring=observability.monitoring,
     **app.inputs(),  # type: ignore[typeddict-item]
@@ -73,7 +77,7 @@ web_args = WebServiceArgs(
 )
 web = WebService(web_name, web_args, opts=on_cluster)
 
-pulumi.export("namespace", namespace.namespace_name)
+pulumi.export("namespace", namespace_name)
 pulumi.export("serviceName", web.service_name)
 pulumi.export("url", web.url)
 # How to reach the app from outside the cluster, where there is a way.

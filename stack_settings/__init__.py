@@ -30,6 +30,7 @@ from .database import (
 from .namespace import NamespaceSettings, read_namespace, settle_namespace
 from .observability import ObservabilitySettings, read_observability
 from .reader import PROJECT, ConfigError, Reader, check_keys, present_config_keys
+from .retained import refuse_other_stacks_objects
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ __all__ = [
     "load_settings",
     "refuse_engine_switch",
     "refuse_major_upgrade_into_the_same_archive",
+    "refuse_other_stacks_objects",
     "refuse_storage_class_change",
     "refuse_storage_shrink",
     "remind_of_nodes",

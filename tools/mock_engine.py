@@ -121,7 +121,7 @@ class Mocks(pulumi.runtime.Mocks):
     def __init__(
         self, password_generation: str = "", stack_outputs: dict[str, Any] | None = None
     ) -> None:
-        """`stack_outputs` are what a stack reference reads: the outputs of the last
+        """`stack_outputs` are what the program reads of its own stack: the outputs of the last
         update (none: a stack that was never deployed)."""
         super().__init__()
         self.password_generation = password_generation
@@ -129,12 +129,6 @@ class Mocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state, _ = unwrap_secrets(args.inputs)
-        if args.typ == "pulumi:pulumi:StackReference":
-            return args.name, {
-                **state,
-                "outputs": dict(self.stack_outputs),
-                "secretOutputNames": [],
-            }
         if args.typ == "random:index/randomPassword:RandomPassword":
             state["result"] = fake_password(args.name, self.password_generation)
         if args.typ.startswith("kubernetes:") and "metadata" in state:
@@ -148,6 +142,13 @@ class Mocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        if args.token == "pulumi:pulumi:readStackOutputs":
+            # What the engine's function answers: the stack's outputs and which are secret.
+            return {
+                "name": args.args["name"],
+                "outputs": dict(self.stack_outputs),
+                "secretOutputNames": [],
+            }, []
         return {}, []
 
 

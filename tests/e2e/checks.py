@@ -6,7 +6,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from tests.e2e.control_plane import Kubectl
+from components._shared.quantity import parse_quantity
+from tests.e2e.control_plane import ControlPlane, Kubectl
 from tests.e2e.engine import REMOVING, Deployment, Run
 from tests.e2e.stand_ins import CNPG_CLUSTERS
 
@@ -55,21 +56,57 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float = 60) -> Non
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
-def assert_ready(kubectl: Kubectl, namespace: str) -> None:
-    # `pulumi up` has awaited them; the controllers may still be writing the last status.
+def assert_ready(cluster: ControlPlane, namespace: str) -> None:
+    """The workloads of `namespace` are Ready at their current spec. `pulumi up` has awaited
+    what the program asks it to; the controllers may still be writing the last status, and
+    the CloudNativePG operator stand-in may not have acted on an edit yet (a Cluster's stale
+    Ready condition, as CNPG's, does not say so: the stand-in does)."""
+    assert cluster.stand_ins is not None
+    errors = cluster.stand_ins.errors
     last: list[str] = []
 
     def check() -> bool:
-        last[:] = not_ready(kubectl, namespace)
+        if errors.since_mark():
+            raise AssertionError("a stand-in broke:\n" + "\n".join(errors.since_mark()))
+        last[:] = cluster.stand_ins.unsettled(namespace) + not_ready(cluster.kubectl, namespace)
         return not last
 
     try:
-        wait_until(f"the workloads of {namespace} to be Ready", check, 60)
+        wait_until(f"the workloads of {namespace} to be Ready", check, 90)
     except AssertionError as error:
-        raise AssertionError(f"{error}: {last}") from None
+        if errors.since_mark():
+            raise
+        refusals = errors.describe()
+        told = f"\nthe stand-ins' last refusals:\n{refusals}" if refusals else ""
+        raise AssertionError(f"{error}: {last}{told}") from None
+
+
+def assert_instances_follow(kubectl: Kubectl, namespace: str) -> None:
+    """Each CloudNativePG Cluster of `namespace` runs as many instance pods as it asks for,
+    each with the resources it asks for: its current spec, not the one before an edit."""
+    for item in kubectl.items(CNPG_CLUSTERS, "-n", namespace):
+        name, spec = item["metadata"]["name"], item["spec"]
+        pods = kubectl.items(
+            "pods", "-n", namespace, "-l", f"cnpg.io/cluster={name},cnpg.io/podRole=instance"
+        )
+        assert len(pods) == spec.get("instances", 1), (name, [p["metadata"]["name"] for p in pods])
+        wanted = _quantities(spec.get("resources") or {})
+        for pod in pods:
+            (postgres,) = [c for c in pod["spec"]["containers"] if c["name"] == "postgres"]
+            assert _quantities(postgres.get("resources") or {}) == wanted, (
+                f"{pod['metadata']['name']} runs {postgres.get('resources')}, the Cluster asks "
+                f"for {spec.get('resources')}"
+            )
+
+
+def _quantities(resources: dict) -> dict[str, dict[str, object]]:
+    return {
+        kind: {key: parse_quantity(str(value))[0] for key, value in (values or {}).items()}
+        for kind, values in resources.items()
+    }
 
 
 def assert_only(run: Run, allowed: Iterable[str], what: str) -> None:
@@ -116,7 +153,7 @@ class Edit:
     secrets: tuple[str, ...] = ()
 
 
-def apply_edit(edit: Edit, deployment: Deployment, kubectl: Kubectl, namespace: str) -> None:
+def apply_edit(edit: Edit, deployment: Deployment, cluster: ControlPlane, namespace: str) -> None:
     """Previews then ups the edit: only what it concerns changes, as previewed, safely; the
     workloads are Ready again and the next up changes nothing."""
     deployment.set_config(edit.config, edit.secrets)
@@ -130,5 +167,6 @@ def apply_edit(edit: Edit, deployment: Deployment, kubectl: Kubectl, namespace: 
         f"{run.describe()}"
     )
     assert_safe(run, edit.name)
-    assert_ready(kubectl, namespace)
+    assert_ready(cluster, namespace)
+    assert_instances_follow(cluster.kubectl, namespace)
     assert_no_changes(deployment.up(expect_no_changes=True), f"after {edit.name}")

@@ -10,9 +10,10 @@ Two modes:
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,19 +31,26 @@ if not os.environ.get(CONTEXT_VARIABLE):
     collect_ignore = ["test_cnpg_operator.py"]
 
 # Wall times the session measured, printed at its end (`make e2e`) and quoted in
-# docs/testing.md: name -> seconds.
+# docs/testing.md: name -> seconds. Tests record them in their reports (`figure`), so
+# they reach the printing process from every worker.
 FIGURES: dict[str, float] = {}
+FIGURE_PROPERTY = "e2e-figure"
 
 
 def toolchain_bin() -> Path:
     """The bin directory of the pinned toolchain: WEBAPP_E2E_BIN, or what the build script
-    prints (it builds only what its cache lacks)."""
+    prints (it builds only what its cache lacks). Workers running side by side take
+    turns: one builds, the others then find the cache complete."""
     given = os.environ.get(BIN_VARIABLE)
     if given:
         return Path(given)
-    result = subprocess.run(
-        [str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=True, timeout=3600
-    )
+    cache = Path(os.environ.get("WEBAPP_E2E_CACHE") or Path.home() / ".cache" / "webapp-e2e")
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = subprocess.run(
+            [str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=True, timeout=3600
+        )
     return Path(result.stdout.strip().splitlines()[-1])
 
 
@@ -77,12 +85,30 @@ def cluster(work: Path, bin_dir: Path | None) -> Iterator[cp.ControlPlane]:
         assert bin_dir is not None
         plane = cp.start_local(bin_dir, bin_dir.parent / "kwok-stages.yaml", work / "cluster")
     operator = context is not None and cloudnative_pg_operator_present(plane.kubectl)
-    stand_ins = StandIns(plane.kubectl, operator=not operator, volumes=context is None).start()
+    plane.stand_ins = StandIns(plane.kubectl, operator=not operator, volumes=context is None)
+    plane.stand_ins.start()
     try:
         yield plane
     finally:
-        stand_ins.stop()
+        plane.stand_ins.stop()
         plane.stop()
+
+
+@pytest.fixture(autouse=True)
+def stand_ins_work(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that used the cluster fails when a stand-in broke meanwhile (its thread died,
+    its watch failed, it met an error it does not expect): what it should have done for
+    the test did not happen. Refusals it retries fail the tests that wait on them."""
+    if "cluster" not in request.fixturenames:
+        yield
+        return
+    plane: cp.ControlPlane = request.getfixturevalue("cluster")
+    assert plane.stand_ins is not None
+    errors = plane.stand_ins.errors
+    errors.mark = len(errors.fatal)
+    yield
+    broke = errors.since_mark()
+    assert not broke, "a stand-in broke during the test:\n" + "\n".join(broke)
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +126,23 @@ def toolchain(work: Path, bin_dir: Path | None, cluster: cp.ControlPlane) -> Too
         policy_pack=write_policy_pack_launcher(work),
         work=work,
     )
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Callable[[str, float], None]:
+    """Records one of the figures: `figure("dev: pulumi up from empty", seconds)`."""
+
+    def record(name: str, seconds: float) -> None:
+        request.node.user_properties.append((FIGURE_PROPERTY, (name, seconds)))
+
+    return record
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for key, value in report.user_properties:
+        if key == FIGURE_PROPERTY:
+            name, seconds = value
+            FIGURES[name] = seconds
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -122,5 +165,31 @@ def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
     if not FIGURES:
         return
     terminalreporter.section("real-engine figures (wall time, seconds)")
-    for name, seconds in FIGURES.items():
-        terminalreporter.write_line(f"{name:60} {seconds:7.1f}")
+    for line in figure_lines(FIGURES):
+        terminalreporter.write_line(line)
+
+
+# The figures per stack, in the order docs/testing.md gives them.
+FIGURE_COLUMNS = (
+    ("pulumi up from empty", "pulumi up, from empty"),
+    ("pulumi up, no changes", "pulumi up, no changes"),
+    ("kubectl apply --server-side + wait, from empty", "kubectl, from empty"),
+    ("kubectl apply --server-side + wait, unchanged", "kubectl, unchanged"),
+)
+
+
+def figure_lines(figures: dict[str, float]) -> list[str]:
+    """Each stack's wall times and the ratios pulumi / kubectl (from empty, unchanged), the
+    program's own overhead over the same manifests applied and awaited without Pulumi."""
+    stacks = sorted({name.split(":", 1)[0] for name in figures})
+    header = f"{'stack':6}" + "".join(f"{title:>24}" for _, title in FIGURE_COLUMNS)
+    lines = [header + f"{'ratio, from empty':>20}{'ratio, unchanged':>20}"]
+    for stack in stacks:
+        values = [figures.get(f"{stack}: {key}") for key, _ in FIGURE_COLUMNS]
+        cells = "".join(f"{v:>22.1f} s" if v is not None else f"{'-':>24}" for v in values)
+        ratios = [
+            f"{up / kubectl:>20.2f}" if up is not None and kubectl else f"{'-':>20}"
+            for up, kubectl in ((values[0], values[2]), (values[1], values[3]))
+        ]
+        lines.append(f"{stack:6}{cells}{''.join(ratios)}")
+    return lines

@@ -28,6 +28,10 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.e2e.stand_ins import StandIns
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "tests" / "crds"
@@ -158,6 +162,8 @@ class ControlPlane:
     kubectl: Kubectl
     processes: Processes | None
     directory: Path
+    # What plays the add-ons' controllers here (conftest starts them).
+    stand_ins: StandIns | None = None
 
     @property
     def kubeconfig(self) -> Path:
@@ -433,8 +439,11 @@ def crd_files() -> list[Path]:
 def install_crds(kubectl: Kubectl) -> None:
     """The vendored CRDs (tests/crds), the schemas the program's custom resources are
     admitted by."""
-    for path in crd_files():
-        kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(path))
+    # One kubectl for all: each start of it costs a second on a loaded machine.
+    kubectl.run(
+        "apply", "--server-side", "--force-conflicts",
+        *[arg for path in crd_files() for arg in ("-f", str(path))],
+    )  # fmt: skip
     kubectl.run(
         "wait", "--for=condition=Established", "--timeout=60s",
         *[f"crd/{name}" for name in crd_names()],

@@ -21,6 +21,8 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from tests.e2e.control_plane import Kubectl
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "webapp"
 # Not part of the program; everything else in the project is copied.
@@ -108,9 +110,8 @@ class Run:
     outputs: dict[str, Any] = field(default_factory=dict)
 
     def step_ops(self) -> set[str]:
-        """The ops of the steps on the stack's own resources: a stack reference (the
-        program reads its own stack's last outputs) is read every run."""
-        return {s.op for s in self.steps if s.type != "pulumi:pulumi:StackReference"}
+        """The ops of every step."""
+        return {s.op for s in self.steps}
 
     def ops(self) -> dict[str, str]:
         """URN -> op of every step but `same`."""
@@ -266,9 +267,7 @@ class Deployment:
         self.set_config(config, secrets)
 
     def set_config(self, config: dict[str, str], secrets: Iterable[str] = ()) -> None:
-        from tests.e2e.stacks import SECRET_OVERRIDES
-
-        secret_keys = set(secrets) | SECRET_OVERRIDES
+        secret_keys = set(secrets)
         self.stack.set_all_config(
             {k: auto.ConfigValue(v, secret=k in secret_keys) for k, v in config.items()},
             path=False,
@@ -313,13 +312,13 @@ class Deployment:
     def remove(self) -> None:
         self.stack.workspace.remove_stack(self.name, force=True)
 
-    def clear_away(self) -> None:
-        """Ends the stack whatever its guards (test cleanup, not a user's path): every
-        resource unprotected, destroyed, the stack removed. Retained objects stay."""
-        if self.outputs() or self.stack.export_stack().deployment.get("resources"):
-            self.stack._run_pulumi_cmd_sync(["state", "unprotect", "--all", "--yes"])
-            self.destroy()
+    def clear_away(self, kubectl: Kubectl, namespace: str) -> None:
+        """Ends the stack whatever its guards (test cleanup, not a user's path): the stack
+        forgotten and its namespace deleted, which deletes everything in it (the program
+        puts nothing outside its namespace: test_dev.py's destroy proves it). Not waited
+        for: no scenario uses the namespace again, and released volumes are recycled."""
         self.remove()
+        kubectl.run("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
 
 
 def write_policy_pack_launcher(directory: Path) -> Path:

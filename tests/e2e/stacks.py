@@ -1,40 +1,62 @@
-"""How the suite configures the two stacks: the tracked stack files, copied unchanged with
-the project, plus only what a laptop cluster cannot honour, each override with its reason.
-Neither stack file's values are pinned here: the scenarios read them."""
+"""How the suite configures the stacks: the tracked stack files, copied unchanged with the
+project, plus only what the suite's cluster cannot honour, each override with its reason
+(docs/testing.md lists them too). Neither stack file's values are pinned here: the
+scenarios read them."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from tests.e2e.control_plane import ControlPlane
 from tests.e2e.engine import ROOT
 
-# key -> (value, why the tracked value cannot be used on the suite's cluster)
-PROD_OVERRIDES: dict[str, tuple[str, str]] = {
-    "webapp:backupBucket": (
+
+@dataclass(frozen=True)
+class Override:
+    value: str
+    why: str
+
+
+# Every stack, every run.
+KUBE_CONTEXT = (
+    "webapp:kubeContext",
+    "the stack files leave it empty (the kubeconfig's current context); the suite names its "
+    "own cluster's context, so no run can reach a cluster the kubeconfig points at otherwise",
+)
+# prod's, on every cluster.
+PROD_OVERRIDES: dict[str, Override] = {
+    "webapp:backupBucket": Override(
         "s3://webapp-e2e-archive/prod",
-        "the stack file holds a placeholder no one can own (the program warns about it on "
-        "every run); the suite names a bucket of its own",
+        "the stack file names no bucket (the program refuses cloudnative-pg without one) and "
+        "leaves it to the operator; the suite names a bucket of its own, never reached",
     ),
-    "webapp:backupS3Endpoint": (
-        "http://127.0.0.1:9",
-        "nothing may leave the machine: where an operator does run (WEBAPP_E2E_CONTEXT), "
-        "its archiver reaches no real S3 API, only a closed port of its own pod",
-    ),
-    # Made-up keys: the program creates the archive's credentials Secret from them.
-    "webapp:backupS3AccessKeyId": (
-        "e2e-not-a-real-key-id",
-        "off-cluster copies need a way to the bucket and the stack file leaves it to the "
-        "operator; the suite's bucket is never reached, so made-up keys do",
-    ),
-    "webapp:backupS3SecretAccessKey": (
-        "e2e-not-a-real-secret",
-        "as webapp:backupS3AccessKeyId (set as a secret, as a user would)",
+    "webapp:backupS3CredentialsSecret": Override(
+        "webapp-backup-s3",
+        "the stack file leaves the way to the bucket to the operator and its comment names "
+        "this one (docs/backups-and-restore.md, way 2); the suite creates the Secret in the "
+        "namespace first, with made-up keys, as the user does with kubectl",
     ),
 }
-# Overrides set as secrets (`pulumi config set --secret`).
-SECRET_OVERRIDES = frozenset({"webapp:backupS3AccessKeyId", "webapp:backupS3SecretAccessKey"})
+# prod's, only where a real CloudNativePG operator runs (WEBAPP_E2E_CONTEXT with it
+# installed): under kwok no archiver runs, so the tracked endpoint (AWS S3) stands.
+OPERATOR_OVERRIDES: dict[str, Override] = {
+    "webapp:backupS3Endpoint": Override(
+        "http://127.0.0.1:9",
+        "nothing may leave the machine: the operator's archiver would dial AWS S3 with the "
+        "made-up keys; a closed port of its own pod answers instead",
+    ),
+}
+# Scenarios that run beside the stacks of test_dev.py and test_prod.py take namespaces of
+# their own (webapp:namespace), so no scenario touches another's objects.
+NAMESPACE_WHY = (
+    "a scenario beside the main stacks (the engine defects, the kubectl baseline) takes a "
+    "namespace of its own, so none touches another's objects"
+)
+CREDENTIALS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 def tracked_config(stack: str) -> dict[str, object]:
@@ -46,10 +68,42 @@ def tracked_namespace(stack: str) -> str:
     return str(tracked_config(stack).get("webapp:namespace", "webapp"))
 
 
-def overrides(stack: str, context: str) -> dict[str, str]:
-    """The suite's config on top of the stack file: the cluster's context (as a user sets
-    webapp:kubeContext), and prod's overrides."""
-    config = {"webapp:kubeContext": context}
-    if stack == "prod":
-        config.update({key: value for key, (value, _why) in PROD_OVERRIDES.items()})
+def real_operator(cluster: ControlPlane) -> bool:
+    """A CloudNativePG operator runs on the cluster (no stand-in plays it)."""
+    return cluster.stand_ins is not None and cluster.stand_ins.operator is None
+
+
+def overrides(stack: str, cluster: ControlPlane, namespace: str | None = None) -> dict[str, str]:
+    """The suite's config on top of the stack file."""
+    config = {KUBE_CONTEXT[0]: cluster.context}
+    if namespace is not None:
+        config["webapp:namespace"] = namespace
+    if stack.startswith("prod"):
+        config.update({key: o.value for key, o in PROD_OVERRIDES.items()})
+        if real_operator(cluster):
+            config.update({key: o.value for key, o in OPERATOR_OVERRIDES.items()})
     return config
+
+
+def prepare(stack: str, cluster: ControlPlane, namespace: str) -> None:
+    """What the stack file asks the user to do before the first `pulumi up`: for prod, the
+    Secret with the bucket's keys that webapp:backupS3CredentialsSecret names, in the
+    namespace (created for it, as `kubectl -n <namespace> create secret` needs)."""
+    if not stack.startswith("prod"):
+        return
+    kubectl = cluster.kubectl
+    secret = PROD_OVERRIDES["webapp:backupS3CredentialsSecret"].value
+    documents = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": secret, "namespace": namespace},
+            "stringData": {key: f"e2e-made-up-{key.lower()}" for key in CREDENTIALS_KEYS},
+        },
+    ]
+    for document in documents:
+        created = kubectl.run("create", "-f", "-", input=json.dumps(document), check=False)
+        # A user's cluster may keep them from an earlier run.
+        if created.returncode != 0 and "AlreadyExists" not in created.stderr:
+            raise AssertionError(f"kubectl create failed: {created.stderr}")

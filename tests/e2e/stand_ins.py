@@ -30,7 +30,9 @@ import json
 import subprocess
 import threading
 import time
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tests.e2e.control_plane import VOLUME_POOL_PREFIX, Kubectl
@@ -54,47 +56,117 @@ def _objects(stream) -> object:  # noqa: ANN001
             yield document
 
 
+class StandInRefusalError(AssertionError):
+    """What the operator would record in the object's status and retry: the API server
+    refused what the stand-in made, or its pods did not become Ready. It fails a test only
+    while it lasts (the next event retries; a quota the same update raises lets it pass)."""
+
+
+def _vanished(error: Exception) -> bool:
+    """The object went away while the stand-in acted on it (a delete won the race)."""
+    return "NotFound" in str(error) or "not found" in str(error)
+
+
+@dataclass
+class Errors:
+    """What the stand-ins could not do, for the tests to fail with: `fatal` (a stand-in
+    broke: an exception it does not expect, its watch ending in an error) stays until the
+    session ends; `refusals` hold each object's last refusal until it is handled cleanly."""
+
+    fatal: list[str] = field(default_factory=list)
+    refusals: dict[str, str] = field(default_factory=dict)
+    mark: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def since_mark(self) -> list[str]:
+        """The fatal errors since the running test began (`mark`, set by conftest)."""
+        with self.lock:
+            return self.fatal[self.mark :]
+
+    def broke(self, where: str, text: str) -> None:
+        with self.lock:
+            self.fatal.append(f"{where}: {text}")
+
+    def refused(self, key: str, text: str) -> None:
+        with self.lock:
+            self.refusals[key] = text
+
+    def cleared(self, key: str) -> None:
+        with self.lock:
+            self.refusals.pop(key, None)
+
+    def describe(self) -> str:
+        with self.lock:
+            return "\n".join([*self.fatal, *self.refusals.values()])
+
+
+def _key(obj: dict) -> str:
+    metadata = obj.get("metadata") or {}
+    return f"{obj.get('kind', '?')} {metadata.get('namespace', '')}/{metadata.get('name', '?')}"
+
+
 class Watch(threading.Thread):
     """Calls `handle` for every object of a kind as it is added or changed, until stopped;
-    restarts the watch when kubectl ends it."""
+    restarts the watch when kubectl ends it. Whatever goes wrong is kept in `errors`."""
 
     def __init__(
         self,
         kubectl: Kubectl,
         resource: str,
         handle: Callable[[dict], None],
+        errors: Errors,
         namespaced: bool = True,
     ) -> None:
         super().__init__(daemon=True, name=f"stand-in {resource}")
         self.kubectl = kubectl
         self.resource = resource
         self.handle = handle
+        self.errors = errors
         self.stopping = threading.Event()
         self.process: subprocess.Popen | None = None
-        self.errors: list[str] = []
         self.scope = ["--all-namespaces"] if namespaced else []
 
     def run(self) -> None:
+        try:
+            self._watch()
+        # A thread that dies must say why.
+        except Exception:
+            self.errors.broke(self.name, traceback.format_exc())
+
+    def _watch(self) -> None:
         while not self.stopping.is_set():
             self.process = subprocess.Popen(
                 [*self.kubectl.base(), "get", self.resource, *self.scope, "--watch",
                  "-o", "json", "--request-timeout=0"],
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
                 text=True,
                 start_new_session=True,
             )  # fmt: skip
-            assert self.process.stdout
+            assert self.process.stdout and self.process.stderr
             for document in _objects(self.process.stdout):
                 if self.stopping.is_set():
                     break
-                try:
-                    self.handle(document)
-                except AssertionError as error:
-                    # A patch can lose a race with a delete; the next event retries.
-                    self.errors.append(str(error))
-            self.process.wait()
+                self._handle(document)
+            stderr = self.process.stderr.read()
+            if self.process.wait() != 0 and not self.stopping.is_set():
+                self.errors.broke(self.name, f"kubectl's watch failed: {stderr.strip()}")
             self.stopping.wait(0.5)
+
+    def _handle(self, document: dict) -> None:
+        try:
+            self.handle(document)
+        except StandInRefusalError as error:
+            self.errors.refused(_key(document), f"{self.name}, {_key(document)}: {error}")
+            return
+        # A stand-in's own failure fails the test.
+        except Exception as error:
+            if _vanished(error):
+                # A patch can lose a race with a delete; nothing is left to act on.
+                return
+            self.errors.broke(f"{self.name}, {_key(document)}", traceback.format_exc())
+            return
+        self.errors.cleared(_key(document))
 
     def stop(self) -> None:
         self.stopping.set()
@@ -112,7 +184,7 @@ def _patch_status(kubectl: Kubectl, resource: str, obj: dict, status: dict) -> N
     )  # fmt: skip
 
 
-def load_balancer_stand_in(kubectl: Kubectl) -> Watch:
+def load_balancer_stand_in(kubectl: Kubectl, errors: Errors) -> Watch:
     def handle(service: dict) -> None:
         if service.get("spec", {}).get("type") != "LoadBalancer":
             return
@@ -125,10 +197,10 @@ def load_balancer_stand_in(kubectl: Kubectl) -> Watch:
             {"loadBalancer": {"ingress": [{"ip": LOAD_BALANCER_ADDRESS, "ipMode": "VIP"}]}},
         )
 
-    return Watch(kubectl, "services", handle)
+    return Watch(kubectl, "services", handle, errors)
 
 
-def ingress_controller_stand_in(kubectl: Kubectl) -> Watch:
+def ingress_controller_stand_in(kubectl: Kubectl, errors: Errors) -> Watch:
     def handle(ingress: dict) -> None:
         if ingress.get("status", {}).get("loadBalancer", {}).get("ingress"):
             return
@@ -139,7 +211,7 @@ def ingress_controller_stand_in(kubectl: Kubectl) -> Watch:
             {"loadBalancer": {"ingress": [{"ip": INGRESS_ADDRESS}]}},
         )
 
-    return Watch(kubectl, "ingresses.networking.k8s.io", handle)
+    return Watch(kubectl, "ingresses.networking.k8s.io", handle, errors)
 
 
 CNPG_CLUSTERS = "clusters.postgresql.cnpg.io"
@@ -196,7 +268,7 @@ def _sidecar_resources(kubectl: Kubectl, cluster: dict) -> dict | None:
             check=False,
         )  # fmt: skip
         if found.returncode != 0:
-            raise AssertionError(f"the Cluster's ObjectStore {store} does not exist")
+            raise StandInRefusalError(f"the Cluster's ObjectStore {store} does not exist")
         sidecar = json.loads(found.stdout)["spec"].get("instanceSidecarConfiguration") or {}
         return sidecar.get("resources") or {}
     return None
@@ -278,10 +350,31 @@ def _ready(pod: dict) -> bool:
 
 
 class CnpgOperatorStandIn:
-    """Keeps each Cluster's instance pods as the Cluster says and its status in step."""
+    """Keeps each Cluster's instance pods as the Cluster says and its status in step, and
+    records the generation of each Cluster it last brought in step (`settled`): CNPG
+    records none, so only the stand-in can tell the tests it has acted on an edit."""
 
     def __init__(self, kubectl: Kubectl) -> None:
         self.kubectl = kubectl
+        # Cluster uid -> the metadata.generation whose spec its pods and status now follow.
+        self.settled: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def settle(self, cluster: dict) -> None:
+        with self.lock:
+            self.settled[cluster["metadata"]["uid"]] = cluster["metadata"]["generation"]
+
+    def unsettled(self, namespace: str) -> list[str]:
+        """The Clusters of `namespace` whose current spec the stand-in has not acted on."""
+        with self.lock:
+            settled = dict(self.settled)
+        return [
+            f"cluster/{c['metadata']['name']}: generation {c['metadata']['generation']} not "
+            f"acted on (last {settled.get(c['metadata']['uid'])})"
+            for c in self.kubectl.items(CNPG_CLUSTERS, "-n", namespace)
+            if not c["metadata"].get("deletionTimestamp")
+            and settled.get(c["metadata"]["uid"]) != c["metadata"]["generation"]
+        ]
 
     def pods(self, cluster: dict) -> dict[str, dict]:
         metadata = cluster["metadata"]
@@ -369,6 +462,7 @@ class CnpgOperatorStandIn:
         missing = [name for name in wanted if name not in live or name in stale]
         if not missing and not stale and all(_ready(p) for p in live.values()):
             self.report(cluster, len(live), True, "Cluster is Ready")
+            self.settle(cluster)
             return
         self.report(cluster, sum(_ready(p) for p in live.values()), False, "Rolling out")
         namespace = cluster["metadata"]["namespace"]
@@ -386,35 +480,52 @@ class CnpgOperatorStandIn:
             if set(live) == set(wanted) and all(_ready(p) for p in live.values()):
                 # `cluster` holds the status before this roll-out's own patch.
                 self.report(cluster, len(live), True, "Cluster is Ready", force=True)
+                self.settle(cluster)
                 return
             time.sleep(0.3)
-        raise AssertionError(f"instance pods of {cluster['metadata']['name']} not Ready: {live}")
+        name = cluster["metadata"]["name"]
+        raise StandInRefusalError(f"instance pods of {name} not Ready: {list(live)}")
 
     def create(self, pod: dict) -> None:
         result = self.kubectl.run("create", "-f", "-", input=json.dumps(pod), check=False)
         if result.returncode != 0:
             # What the operator would record in its status: the API server's refusal.
-            raise AssertionError(
+            raise StandInRefusalError(
                 f"the API server refused instance pod {pod['metadata']['name']}: {result.stderr}"
             )
 
 
-def cloudnative_pg_operator_stand_in(kubectl: Kubectl) -> Watch:
-    return Watch(kubectl, CNPG_CLUSTERS, CnpgOperatorStandIn(kubectl).handle)
-
-
-def volume_recycler_stand_in(kubectl: Kubectl) -> Watch:
-    def handle(volume: dict) -> None:
-        if not volume["metadata"]["name"].startswith(VOLUME_POOL_PREFIX):
-            return
+def volume_recycler_stand_in(kubectl: Kubectl, errors: Errors) -> Watch:
+    def released(name: str) -> str | None:
+        """The uid of the claim a Released volume still names, as the volume is now."""
+        volume = kubectl.json("get", "persistentvolume", name)
         if volume.get("status", {}).get("phase") != "Released":
-            return
-        kubectl.run(
-            "patch", "persistentvolume", volume["metadata"]["name"], "--type=json",
-            "-p", json.dumps([{"op": "remove", "path": "/spec/claimRef"}]),
-        )  # fmt: skip
+            return None
+        return ((volume["spec"].get("claimRef")) or {}).get("uid")
 
-    return Watch(kubectl, "persistentvolumes", handle, namespaced=False)
+    def handle(seen: dict) -> None:
+        name = seen["metadata"]["name"]
+        if not name.startswith(VOLUME_POOL_PREFIX):
+            return
+        if seen.get("status", {}).get("phase") != "Released":
+            return
+        # An event can be stale (the volume recycled and bound again since): act on the
+        # volume as it is, and only while it still names the released claim.
+        claim = released(name)
+        if claim is None:
+            return
+        patch = [
+            {"op": "test", "path": "/spec/claimRef/uid", "value": claim},
+            {"op": "remove", "path": "/spec/claimRef"},
+        ]
+        result = kubectl.run(
+            "patch", "persistentvolume", name, "--type=json", "-p", json.dumps(patch),
+            check=False,
+        )  # fmt: skip
+        if result.returncode != 0 and released(name) == claim:
+            raise AssertionError(f"kubectl patch of volume {name} failed: {result.stderr}")
+
+    return Watch(kubectl, "persistentvolumes", handle, errors, namespaced=False)
 
 
 def cloudnative_pg_operator_present(kubectl: Kubectl) -> bool:
@@ -425,19 +536,30 @@ def cloudnative_pg_operator_present(kubectl: Kubectl) -> bool:
 
 
 class StandIns:
+    """The session's stand-ins and what went wrong in them (`errors`). A watch lists what
+    exists before it streams changes, so nothing made before one starts is missed."""
+
     def __init__(self, kubectl: Kubectl, operator: bool, volumes: bool) -> None:
-        self.watches = [load_balancer_stand_in(kubectl), ingress_controller_stand_in(kubectl)]
+        self.errors = Errors()
+        self.watches = [
+            load_balancer_stand_in(kubectl, self.errors),
+            ingress_controller_stand_in(kubectl, self.errors),
+        ]
         if volumes:
-            self.watches.append(volume_recycler_stand_in(kubectl))
+            self.watches.append(volume_recycler_stand_in(kubectl, self.errors))
+        self.operator: CnpgOperatorStandIn | None = None
         if operator:
-            self.watches.append(cloudnative_pg_operator_stand_in(kubectl))
+            self.operator = CnpgOperatorStandIn(kubectl)
+            self.watches.append(Watch(kubectl, CNPG_CLUSTERS, self.operator.handle, self.errors))
 
     def start(self) -> StandIns:
         for watch in self.watches:
             watch.start()
-        # The first list of each watch is its starting point.
-        time.sleep(0.5)
         return self
+
+    def unsettled(self, namespace: str) -> list[str]:
+        """What the stand-ins have yet to act on in `namespace` (the operator's part)."""
+        return self.operator.unsettled(namespace) if self.operator else []
 
     def stop(self) -> None:
         for watch in self.watches:

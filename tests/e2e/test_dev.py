@@ -4,12 +4,11 @@ The tests of this module run in order on one deployment of the stack."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.e2e import checks, stacks
-from tests.e2e.conftest import FIGURES
 from tests.e2e.control_plane import ControlPlane
 from tests.e2e.engine import Deployment, EngineError, Toolchain
 
@@ -17,18 +16,18 @@ STACK = "dev"
 
 
 @pytest.fixture(scope="module")
-def dev(toolchain: Toolchain, cluster: ControlPlane) -> Iterator[Deployment]:
-    deployment = Deployment(toolchain, STACK, stacks.overrides(STACK, cluster.context))
+def namespace() -> str:
+    return stacks.tracked_namespace(STACK)
+
+
+@pytest.fixture(scope="module")
+def dev(toolchain: Toolchain, cluster: ControlPlane, namespace: str) -> Iterator[Deployment]:
+    deployment = Deployment(toolchain, STACK, stacks.overrides(STACK, cluster))
     try:
         yield deployment
     finally:
         # A failed scenario must not leave the stack's objects behind.
-        deployment.clear_away()
-
-
-@pytest.fixture(scope="module")
-def namespace() -> str:
-    return stacks.tracked_namespace(STACK)
+        deployment.clear_away(cluster.kubectl, namespace)
 
 
 def test_preview_with_the_policy_pack_plans_creates_only(
@@ -44,20 +43,20 @@ def test_preview_with_the_policy_pack_plans_creates_only(
 
 
 def test_up_from_empty_creates_everything_and_it_becomes_ready(
-    dev: Deployment, cluster: ControlPlane, namespace: str
+    dev: Deployment, cluster: ControlPlane, namespace: str, figure: Callable[[str, float], None]
 ) -> None:
     run = dev.up()
-    FIGURES[f"{STACK}: pulumi up from empty"] = run.seconds
+    figure(f"{STACK}: pulumi up from empty", run.seconds)
     assert run.step_ops() == {"create"}, run.describe()
     assert run.outputs["namespace"] == namespace
-    checks.assert_ready(cluster.kubectl, namespace)
+    checks.assert_ready(cluster, namespace)
     labels = cluster.kubectl.json("get", "namespace", namespace)["metadata"]["labels"]
     assert labels.get("pod-security.kubernetes.io/enforce") == "restricted"
 
 
-def test_up_again_changes_nothing(dev: Deployment) -> None:
+def test_up_again_changes_nothing(dev: Deployment, figure: Callable[[str, float], None]) -> None:
     run = dev.up(expect_no_changes=True)
-    FIGURES[f"{STACK}: pulumi up, no changes"] = run.seconds
+    figure(f"{STACK}: pulumi up, no changes", run.seconds)
     checks.assert_no_changes(run, "a second up")
 
 
@@ -86,7 +85,7 @@ EDITS = [
 def test_everyday_edit_changes_only_what_it_concerns(
     edit: checks.Edit, dev: Deployment, cluster: ControlPlane, namespace: str
 ) -> None:
-    checks.apply_edit(edit, dev, cluster.kubectl, namespace)
+    checks.apply_edit(edit, dev, cluster, namespace)
 
 
 # (key, bad value, what the user must be told): the program's own check, and the CLI's

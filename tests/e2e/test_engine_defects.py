@@ -7,8 +7,8 @@ through the real CLI on the suite's control plane:
    backups and alerts and the namespace's guards exactly as they were, and the documented
    unprotect path then works;
 3. a smaller `storageSize` is refused at `pulumi preview` with one sentence;
-4. a new stack over the data a teardown retained takes it back with
-   `webapp:adoptExisting`, where a plain `up` fails on field-manager conflicts.
+4. a new stack over the data a teardown retained stops at `pulumi preview` (and `up`) with
+   one sentence naming `webapp:adoptExisting`, and takes the data back with it.
 
 The tests of a module run in order on one deployment per engine; each stack has a
 namespace of its own, so the other modules' stacks are not touched."""
@@ -85,27 +85,21 @@ def _secret_password(kubectl: Kubectl, namespace: str, name: str) -> str:
     return base64.b64decode(data["password"]).decode()
 
 
-def _config(stack: str, context: str, namespace: str) -> dict[str, str]:
-    return {**stacks.overrides(stack, context), "webapp:namespace": namespace}
-
-
 def _deployment(
     toolchain: Toolchain, cluster: ControlPlane, stack: str, namespace: str
 ) -> Iterator[Deployment]:
     """One stack of this module in a namespace of its own, cleared away after its tests."""
+    stacks.prepare(stack, cluster, namespace)
     deployment = Deployment(
         toolchain,
         stack,
-        _config(stack, cluster.context, namespace),
+        stacks.overrides(stack, cluster, namespace),
         directory=toolchain.work / f"project-defects-{stack}",
     )
     try:
         yield deployment
     finally:
-        deployment.clear_away()
-        cluster.kubectl.run(
-            "delete", "namespace", namespace, "--ignore-not-found", "--wait=true", timeout=300
-        )
+        deployment.clear_away(cluster.kubectl, namespace)
 
 
 # --- cloudnative-pg: prod ----------------------------------------------------------------
@@ -120,7 +114,7 @@ def prod(toolchain: Toolchain, cluster: ControlPlane) -> Iterator[Deployment]:
 
 def test_prod_up(prod: Deployment, cluster: ControlPlane) -> None:
     prod.up()
-    checks.assert_ready(cluster.kubectl, PROD_NAMESPACE)
+    checks.assert_ready(cluster, PROD_NAMESPACE)
 
 
 def test_prod_rotation_deletes_no_named_object(prod: Deployment, cluster: ControlPlane) -> None:
@@ -143,7 +137,7 @@ def test_prod_rotation_deletes_no_named_object(prod: Deployment, cluster: Contro
     assert _secret_password(kubectl, PROD_NAMESPACE, secret) == password
     old = before["spec"]["managed"]["roles"][0]["passwordSecret"]["name"]
     assert kubectl.run("get", "secret", old, "-n", PROD_NAMESPACE, check=False).returncode != 0
-    checks.assert_ready(kubectl, PROD_NAMESPACE)
+    checks.assert_ready(cluster, PROD_NAMESPACE)
     checks.assert_no_changes(prod.up(expect_no_changes=True), "after the rotation")
 
 
@@ -199,7 +193,6 @@ def test_prod_unprotect_path_then_destroys(prod: Deployment, cluster: ControlPla
     retained for `kubectl delete namespace` (or for the next scenario)."""
     prod.stack._run_pulumi_cmd_sync(["state", "unprotect", "--all", "--yes"])
     run = prod.destroy()
-    # The program's read of its own StackReference is discarded, not deleted.
     assert run.steps and run.step_ops() == {"delete"}, run.describe()
     kubectl = cluster.kubectl
     assert kubectl.run("get", "namespace", PROD_NAMESPACE, check=False).returncode == 0
@@ -217,15 +210,35 @@ def test_prod_new_stack_takes_the_retained_database_back(
     again = Deployment(
         toolchain,
         "prod",
-        _config("prod", cluster.context, PROD_NAMESPACE),
+        stacks.overrides("prod", cluster, PROD_NAMESPACE),
         directory=toolchain.work / "project-defects-prod-again",
     )
     prod.stack = again.stack  # the fixture clears this stack away at the end
     prod.project = again.project
-    # What the issue saw: the new field manager conflicts with the old one's fields.
-    with pytest.raises(EngineError) as caught:
-        again.up()
-    assert "conflict" in caught.value.text.lower(), caught.value.text
+    # The issue saw `up` fail on the new field manager's conflicts with the old one's fields,
+    # some objects in. Now preview and up stop with one sentence that names the way back,
+    # before anything in the namespace is applied.
+    for verb in (again.preview, again.up):
+        with pytest.raises(EngineError) as caught:
+            verb()
+        text = caught.value.text
+        assert (
+            f"webapp:namespace is '{PROD_NAMESPACE}', but that namespace holds the objects of "
+            "another stack (field manager pulumi-kubernetes-" in text
+        ), text
+        assert (
+            "; to take them over for one update, fix it with: pulumi config set --stack prod "
+            "webapp:adoptExisting true (docs/operations.md, Retained data)" in text
+        ), text
+        assert "Traceback" not in text and "conflict" not in text.lower(), text
+        outside = [
+            s.urn
+            for s in caught.value.run.changed()
+            if s.type.startswith("kubernetes:") and "AppNamespace$" not in s.urn
+        ]
+        assert outside == [], caught.value.run.describe()
+    kept = kubectl.json("get", CLUSTER_RESOURCE, "webapp-db", "-n", PROD_NAMESPACE)
+    assert kept["metadata"]["generation"] == retained["metadata"]["generation"]
     again.set_config({"webapp:adoptExisting": "true"})
     run = again.up()
     assert "webapp:adoptExisting is on" in run.output + "\n".join(run.diagnostics)
@@ -233,7 +246,7 @@ def test_prod_new_stack_takes_the_retained_database_back(
     assert adopted["metadata"]["uid"] == retained["metadata"]["uid"], "the Cluster was re-created"
     secret = adopted["spec"]["managed"]["roles"][0]["passwordSecret"]["name"]
     assert _secret_password(kubectl, PROD_NAMESPACE, secret) == again.outputs()["databasePassword"]
-    checks.assert_ready(kubectl, PROD_NAMESPACE)
+    checks.assert_ready(cluster, PROD_NAMESPACE)
     again.remove_config(["webapp:adoptExisting"])
     cleared = again.up()
     assert _deletes_named(cleared) == [], cleared.describe()
@@ -267,7 +280,7 @@ def test_dev_rotation_deletes_no_named_object(dev: Deployment, cluster: ControlP
     assert ops["webapp-deployment"] == ["update"], run.describe()
     after = kubectl.json("get", "pvc", "webapp-db-data", "-n", DEV_NAMESPACE)["metadata"]["uid"]
     assert after == claim, "the data volume was replaced"
-    checks.assert_ready(kubectl, DEV_NAMESPACE)
+    checks.assert_ready(cluster, DEV_NAMESPACE)
     checks.assert_no_changes(dev.up(expect_no_changes=True), "after the rotation")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import kubernetes_validate
@@ -21,7 +22,6 @@ import pytest
 import yaml
 
 from tests.e2e import checks, stacks
-from tests.e2e.conftest import FIGURES
 from tests.e2e.control_plane import ControlPlane, Kubectl
 from tests.e2e.engine import Deployment, Toolchain
 from tests.test_kubernetes_schema import NEWEST_SUPPORTED
@@ -73,15 +73,15 @@ def _apply_and_wait(
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_rendered_manifests_apply_with_kubectl(
-    stack: str, toolchain: Toolchain, cluster: ControlPlane
+    stack: str, toolchain: Toolchain, cluster: ControlPlane, figure: Callable[[str, float], None]
 ) -> None:
     namespace = f"{stacks.tracked_namespace(stack)}-kubectl"
     rendered = toolchain.work / f"rendered-{stack}"
     config = {
-        **stacks.overrides(stack, cluster.context),
-        "webapp:namespace": namespace,
+        **stacks.overrides(stack, cluster, namespace),
         "webapp:renderYamlTo": str(rendered),
     }
+    stacks.prepare(stack, cluster, namespace)
     deployment = Deployment(toolchain, f"{stack}-render", config)
     try:
         deployment.up()
@@ -102,13 +102,11 @@ def test_rendered_manifests_apply_with_kubectl(
         assert any(password in value for value in plaintext), "render mode wrote no password"
 
         from_empty = _apply_and_wait(cluster.kubectl, rendered, manifests, namespace)
-        checks.assert_ready(cluster.kubectl, namespace)
+        checks.assert_ready(cluster, namespace)
         unchanged = _apply_and_wait(cluster.kubectl, rendered, manifests, namespace)
-        FIGURES[f"{stack}: kubectl apply --server-side + wait, from empty"] = from_empty
-        FIGURES[f"{stack}: kubectl apply --server-side + wait, unchanged"] = unchanged
+        figure(f"{stack}: kubectl apply --server-side + wait, from empty", from_empty)
+        figure(f"{stack}: kubectl apply --server-side + wait, unchanged", unchanged)
     finally:
-        deployment.destroy()
-        deployment.remove()
+        # The render stack holds no object of the cluster's (only the manifest files).
         shutil.rmtree(rendered, ignore_errors=True)
-        cluster.kubectl.run("delete", "namespace", namespace, "--ignore-not-found", "--wait=true",
-                            timeout=300)  # fmt: skip
+        deployment.clear_away(cluster.kubectl, namespace)

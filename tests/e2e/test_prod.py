@@ -4,17 +4,16 @@ and everyday edits. The tests of this module run in order on one deployment of t
 
 Prod protects its data: this module leaves the stack's refusal to be destroyed to the
 destroy scenarios and, at its end, clears the stack away without the program's guards
-(state unprotect, destroy, the namespace deleted), so the session's cluster is clean."""
+(the stack forgotten, its namespace deleted), so the session's cluster is clean."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from components._shared.quantity import parse_quantity
 from tests.e2e import checks, stacks
-from tests.e2e.conftest import FIGURES
 from tests.e2e.control_plane import ControlPlane
 from tests.e2e.engine import Deployment, Toolchain
 
@@ -28,14 +27,12 @@ def namespace() -> str:
 
 @pytest.fixture(scope="module")
 def prod(toolchain: Toolchain, cluster: ControlPlane, namespace: str) -> Iterator[Deployment]:
-    deployment = Deployment(toolchain, STACK, stacks.overrides(STACK, cluster.context))
+    stacks.prepare(STACK, cluster, namespace)
+    deployment = Deployment(toolchain, STACK, stacks.overrides(STACK, cluster))
     try:
         yield deployment
     finally:
-        deployment.clear_away()
-        cluster.kubectl.run(
-            "delete", "namespace", namespace, "--ignore-not-found", "--wait=true", timeout=300
-        )
+        deployment.clear_away(cluster.kubectl, namespace)
 
 
 def test_preview_with_the_policy_pack_plans_creates_only(prod: Deployment) -> None:
@@ -47,12 +44,12 @@ def test_preview_with_the_policy_pack_plans_creates_only(prod: Deployment) -> No
 
 
 def test_up_from_empty_creates_everything_and_it_becomes_ready(
-    prod: Deployment, cluster: ControlPlane, namespace: str
+    prod: Deployment, cluster: ControlPlane, namespace: str, figure: Callable[[str, float], None]
 ) -> None:
     run = prod.up()
-    FIGURES[f"{STACK}: pulumi up from empty"] = run.seconds
+    figure(f"{STACK}: pulumi up from empty", run.seconds)
     assert run.step_ops() == {"create"}, run.describe()
-    checks.assert_ready(cluster.kubectl, namespace)
+    checks.assert_ready(cluster, namespace)
     assert run.outputs["namespace"] == namespace
 
 
@@ -89,9 +86,9 @@ def test_the_api_server_admits_the_database_guaranteed_apart_and_under_the_quota
     assert parse_quantity(used["requests.cpu"])[0] >= database_cpu, (used, database_cpu)
 
 
-def test_up_again_changes_nothing(prod: Deployment) -> None:
+def test_up_again_changes_nothing(prod: Deployment, figure: Callable[[str, float], None]) -> None:
     run = prod.up(expect_no_changes=True)
-    FIGURES[f"{STACK}: pulumi up, no changes"] = run.seconds
+    figure(f"{STACK}: pulumi up, no changes", run.seconds)
     checks.assert_no_changes(run, "a second up")
 
 
@@ -122,4 +119,4 @@ EDITS = [
 def test_everyday_edit_changes_only_what_it_concerns(
     edit: checks.Edit, prod: Deployment, cluster: ControlPlane, namespace: str
 ) -> None:
-    checks.apply_edit(edit, prod, cluster.kubectl, namespace)
+    checks.apply_edit(edit, prod, cluster, namespace)

@@ -86,7 +86,7 @@ def test_up_deploys_and_becomes_ready(example: auto.Stack, cluster: ControlPlane
     assert run.step_ops() == {"create"}, run.describe()
     assert any(s.type == "kubernetes:apps/v1:StatefulSet" for s in run.steps)
     assert result.outputs["databasePassword"].secret
-    checks.assert_ready(cluster.kubectl, NAMESPACE)
+    checks.assert_ready(cluster, NAMESPACE)
 
 
 def test_up_again_changes_nothing(example: auto.Stack) -> None:
