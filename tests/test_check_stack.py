@@ -120,6 +120,58 @@ def test_check_names_a_missing_stack_file(edited: Path) -> None:
     assert "there is no stack file Pulumi.staging.yaml" in result.stderr
 
 
+BROKEN_STACK_FILES = {
+    # what the user typed (the dev file's replicas line replaced) -> the sentence shown
+    "  webapp:replicas 2": "Pulumi.broken.yaml line 5 is not valid YAML (could not find "
+    "expected ':'); fix that line: a key and its value are separated by ': ', and "
+    "indentation is spaces, never tabs",
+    "  webapp:replicas: 2\n  webapp:replicas: 3": "Pulumi.broken.yaml line 6 is not valid "
+    "YAML (the key 'webapp:replicas' is given twice); keep one of them",
+}
+
+
+@pytest.mark.parametrize("typed", sorted(BROKEN_STACK_FILES))
+def test_a_stack_file_the_cli_would_refuse_is_one_sentence_with_its_line(
+    typed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = (FIXTURE_STACKS / "Pulumi.dev.yaml").read_text().splitlines()
+    assert lines[4].startswith("  webapp:replicas: ")  # the line the sentence names
+    lines[4] = typed
+    (tmp_path / "Pulumi.broken.yaml").write_text("\n".join(lines) + "\n")
+    result = check_here(capsys, "broken", tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == f"error: {BROKEN_STACK_FILES[typed]}\n"
+
+
+def test_a_misspelt_config_key_is_not_a_stack_without_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (FIXTURE_STACKS / "Pulumi.dev.yaml").read_text()
+    (tmp_path / "Pulumi.typo.yaml").write_text(text.replace("config:", "conifg:", 1))
+    result = check_here(capsys, "typo", tmp_path)
+    assert result.returncode == 1
+    assert "has the top-level key 'conifg', which the CLI ignores" in result.stderr
+    assert "did you mean 'config'? rename it in Pulumi.typo.yaml" in result.stderr
+
+
+def test_an_unquoted_on_reaches_the_app_as_the_cli_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Go's YAML parser (the CLI's) reads `on`/`yes` as text, not as booleans."""
+    text = (FIXTURE_STACKS / "Pulumi.dev.yaml").read_text()
+    env = "  webapp:env:\n    FEATURE_X: on\n    LEGACY: no\n"
+    (tmp_path / "Pulumi.flags.yaml").write_text(text.rstrip("\n") + "\n" + env)
+    result = check_here(capsys, "flags", tmp_path, "--render", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    (config_map,) = [
+        document
+        for document in map(yaml.safe_load, map(Path.read_text, (tmp_path / "out").glob("*")))
+        if document["kind"] == "ConfigMap" and "FEATURE_X" in (document.get("data") or {})
+    ]
+    assert config_map["data"]["FEATURE_X"] == "on"
+    assert config_map["data"]["LEGACY"] == "no"
+
+
 def test_render_writes_every_object_with_secret_values_redacted(
     edited: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

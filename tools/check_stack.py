@@ -22,7 +22,14 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.stack_config import PROJECT, ROOT, cli_accepts, project_file, stack_file
+from tools.stack_config import (
+    PROJECT,
+    ROOT,
+    StackFileError,
+    cli_accepts,
+    project_file,
+    stack_file,
+)
 
 if TYPE_CHECKING:
     from tools.mock_engine import ProgramRun
@@ -230,7 +237,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    errors = type_errors(stack, directory)
+    try:
+        errors = type_errors(stack, directory)
+    except StackFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     run = None
     if not errors:
         # Imported only now: the program and Pulumi's SDK take most of this tool's second,

@@ -31,6 +31,10 @@ from typing import Any
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools.stack_config import StackFileError, load_yaml
+
 SECRETS_PROVIDER_KEYS = ("secretsprovider", "encryptedkey", "encryptionsalt")
 HEADER = (
     "# Written by make from {tracked}: keys that file sets are overwritten on every run.\n"
@@ -45,7 +49,10 @@ class LocalConfigError(Exception):
 def _load(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        document = load_yaml(path.read_text(encoding="utf-8"), path.name) or {}
+    except StackFileError as error:
+        raise LocalConfigError(str(error)) from None
     if not isinstance(document, dict):
         raise LocalConfigError(f"{path} is not a YAML mapping")
     return document

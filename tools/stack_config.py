@@ -7,6 +7,7 @@ so `make check` (tools/check_stack.py) reports a type error before importing the
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import re
 from pathlib import Path
@@ -17,9 +18,59 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "webapp"
 
-# libyaml's parser when PyYAML has it: the same safe constructor, many times faster.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# What a stack file may hold at its top level (the CLI's workspace.ProjectStack); any other
+# key is ignored by the CLI, so a misspelt `config:` would silently drop the whole config.
+STACK_FILE_KEYS = ("config", "environment", "secretsprovider", "encryptedkey", "encryptionsalt")
+
+
+class StackFileError(ValueError):
+    """A stack file the CLI would refuse or misread; the message is one sentence."""
+
+
+class CliYamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML as the CLI's parser (Go's yaml.v3) reads it: only true/false are booleans
+    (`on`, `yes`, `off` stay text, as YAML 1.2 says), and a key given twice is an error,
+    not the last one winning. libyaml's parser when PyYAML has it: many times faster."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+CliYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in CliYamlLoader.yaml_implicit_resolvers.items()
+}
+CliYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 _PARSED: dict[tuple[Path, int, int], Any] = {}
+
+
+def load_yaml(text: str, name: str) -> Any:
+    """The document in `text`; a syntax error is one sentence naming `name` and the line."""
+    try:
+        return yaml.load(text, Loader=CliYamlLoader)
+    except yaml.YAMLError as error:
+        # The scanner's context is where the broken key starts; its problem mark is where
+        # it gave up, often the next line.
+        mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        fix = (
+            "keep one of them"
+            if "given twice" in problem
+            else "fix that line: a key and its value are separated by ': ', and indentation "
+            "is spaces, never tabs"
+        )
+        raise StackFileError(f"{name}{where} is not valid YAML ({problem}); {fix}") from None
 
 
 def _yaml_file(path: Path) -> Any:
@@ -28,12 +79,24 @@ def _yaml_file(path: Path) -> Any:
     status = path.stat()
     key = (path, status.st_mtime_ns, status.st_size)
     if key not in _PARSED:
-        _PARSED[key] = yaml.load(path.read_text(), Loader=_YAML_LOADER)
+        _PARSED[key] = load_yaml(path.read_text(), path.name)
     return copy.deepcopy(_PARSED[key])
 
 
 def stack_file(stack: str, directory: Path = ROOT) -> dict[str, Any]:
-    return _yaml_file(directory / f"Pulumi.{stack}.yaml") or {}
+    name = f"Pulumi.{stack}.yaml"
+    document = _yaml_file(directory / name) or {}
+    if not isinstance(document, dict):
+        raise StackFileError(f"{name} is not a YAML mapping; its first line should be config:")
+    for key in document:
+        if key not in STACK_FILE_KEYS:
+            close = difflib.get_close_matches(str(key), STACK_FILE_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise StackFileError(
+                f"{name} has the top-level key {key!r}, which the CLI ignores (allowed: "
+                f"{', '.join(STACK_FILE_KEYS)}); {hint}rename it in {name}"
+            )
+    return document
 
 
 def stack_names(directory: Path) -> list[str]:
