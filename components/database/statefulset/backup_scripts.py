@@ -443,6 +443,24 @@ prune() {
   done
   return 0
 }
+# store_dump <verified|unverified> <record>: the new dump, its checksum and its record
+# written beside it as .partial files, read back, then renamed into place together; a kill
+# between the renames leaves a dump its EXIT trap removes whole.
+store_dump() {
+  sum=$(sha256sum "$partial" | cut -d' ' -f1)
+  checksum="$sum  $name"
+  { printf '%s\n' "$checksum" > "$BACKUP_DIR/$name.sha256.partial" \
+    && printf '%s\n' "$2" > "$BACKUP_DIR/$name.$1.partial" \
+    && [ "$(cat "$BACKUP_DIR/$name.sha256.partial")" = "$checksum" ] \
+    && [ "$(cat "$BACKUP_DIR/$name.$1.partial")" = "$2" ]; } 2> "$tmp/backup.err" \
+    || full_or "cannot write the checksum beside the new dump; nothing was deleted"
+  moved=yes
+  mv "$partial" "$BACKUP_DIR/$name"
+  mv "$BACKUP_DIR/$name.sha256.partial" "$BACKUP_DIR/$name.sha256"
+  mv "$BACKUP_DIR/$name.$1.partial" "$BACKUP_DIR/$name.$1"
+  moved=""
+  trap - EXIT
+}
 full_or() {
   if df -P "$BACKUP_DIR" | awk 'NR == 2 && $4 < 1024 { found = 1 } END { exit !found }' \
       || grep -q 'No space left' "$tmp/backup.err" 2> /dev/null; then
@@ -505,24 +523,12 @@ SELECT pg_catalog.string_agg(wanted, ', ' ORDER BY wanted)
 SQL
 ) || fail "cannot look up the new dump's extensions in $SCRATCH_DATABASE; nothing was deleted"
 if [ -n "$missing" ]; then
-  sum=$(sha256sum "$partial" | cut -d' ' -f1)
-  checksum="$sum  $name"
   sequence=$(($(last_sequence) + 1))
   reason="not verified: it needs the extension(s) $missing, which only a superuser may create,
 and the scratch database $SCRATCH_DATABASE lacks them
 sequence $sequence
 made $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  { printf '%s\n' "$checksum" > "$BACKUP_DIR/$name.sha256.partial" \
-    && printf '%s\n' "$reason" > "$BACKUP_DIR/$name.unverified.partial" \
-    && [ "$(cat "$BACKUP_DIR/$name.sha256.partial")" = "$checksum" ] \
-    && [ "$(cat "$BACKUP_DIR/$name.unverified.partial")" = "$reason" ]; } 2> "$tmp/backup.err" \
-    || full_or "cannot write the checksum beside the new dump; nothing was deleted"
-  moved=yes
-  mv "$partial" "$BACKUP_DIR/$name"
-  mv "$BACKUP_DIR/$name.sha256.partial" "$BACKUP_DIR/$name.sha256"
-  mv "$BACKUP_DIR/$name.unverified.partial" "$BACKUP_DIR/$name.unverified"
-  moved=""
-  trap - EXIT
+  store_dump unverified "$reason"
   # Flagged dumps count for nothing, but every night's must not pile up on the volume.
   prune flagged
   fail "the new dump $name uses the extension(s) $missing, which only a superuser may" \
@@ -541,23 +547,10 @@ restore_into "$SCRATCH_DATABASE" "$partial" "$tmp/backup.list" "$VERIFY_SECONDS"
 took=$(($(date +%s) - started))
 sql --dbname="$SCRATCH_DATABASE" -c 'DROP OWNED BY CURRENT_USER CASCADE' > /dev/null \
   || echo "could not empty the scratch database $SCRATCH_DATABASE; the next backup does" >&2
-sum=$(sha256sum "$partial" | cut -d' ' -f1)
 sequence=$(($(last_sequence) + 1))
-checksum="$sum  $name"
-record="sequence $sequence
+store_dump verified "sequence $sequence
 made $(date -u +%Y-%m-%dT%H:%M:%SZ)
 restored into $SCRATCH_DATABASE in ${took}s"
-{ printf '%s\n' "$checksum" > "$BACKUP_DIR/$name.sha256.partial" \
-  && printf '%s\n' "$record" > "$BACKUP_DIR/$name.verified.partial" \
-  && [ "$(cat "$BACKUP_DIR/$name.sha256.partial")" = "$checksum" ] \
-  && [ "$(cat "$BACKUP_DIR/$name.verified.partial")" = "$record" ]; } 2> "$tmp/backup.err" \
-  || full_or "cannot write the checksum beside the new dump; nothing was deleted"
-moved=yes
-mv "$partial" "$BACKUP_DIR/$name"
-mv "$BACKUP_DIR/$name.sha256.partial" "$BACKUP_DIR/$name.sha256"
-mv "$BACKUP_DIR/$name.verified.partial" "$BACKUP_DIR/$name.verified"
-moved=""
-trap - EXIT
 prune
 echo "backup written and verified: $name ($(wc -c < "$BACKUP_DIR/$name") bytes, sha256" \
   "$sum, sequence $sequence, restored into $SCRATCH_DATABASE in ${took}s)"
