@@ -1316,6 +1316,25 @@ def test_a_server_that_never_answers_fails_each_job_within_its_bound(
 # --- a full disk --------------------------------------------------------------------------
 
 
+def test_a_backup_in_the_second_of_another_takes_the_next_name(jobs: Jobs) -> None:
+    """Dumps are named to the second: a backup started while this second's and the next
+    one's names are taken (a manual backup right after the night's) waits for a free name
+    instead of failing, and leaves the dumps already there alone."""
+    now = time.time()
+    taken = {
+        f"{DATABASE}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now + offset))}.dump"
+        for offset in (0, 1)
+    }
+    for name in taken:
+        (jobs.backup_dir / name).write_bytes(b"made a moment ago")
+        owned_file(jobs.backup_dir / name)
+    result = jobs.step(jobs.backup, "dump")
+    assert result.returncode == 0, describe(result)
+    (new,) = set(jobs.local_dumps()) - taken
+    assert new > max(taken)
+    assert all((jobs.backup_dir / name).read_bytes() == b"made a moment ago" for name in taken)
+
+
 def test_a_full_volume_fails_the_backup_and_deletes_nothing(jobs: Jobs, tmp_path: Path) -> None:
     probe = jobs.step(jobs.backup, "dump")
     assert probe.returncode == 0, describe(probe)

@@ -484,7 +484,13 @@ sql --dbname="$SCRATCH_DATABASE" -c 'SELECT 1' > /dev/null \
   || fail "cannot connect to the scratch database $SCRATCH_DATABASE, where every dump is" \
     "restored before it counts; the database pod's start-up hook creates it: restart that" \
     "pod; nothing was changed"
-name="${PGDATABASE}-$(date -u +%Y%m%dT%H%M%SZ).dump"
+# Names are to the second: a run right after another (a manual backup after the night's)
+# takes the next second's name rather than fail; a clock set back keeps the name taken.
+for attempt in 1 2 3; do
+  name="${PGDATABASE}-$(date -u +%Y%m%dT%H%M%SZ).dump"
+  [ -e "$BACKUP_DIR/$name" ] || break
+  sleep 1
+done
 [ ! -e "$BACKUP_DIR/$name" ] || fail "$BACKUP_DIR/$name exists already; nothing was changed"
 partial="$BACKUP_DIR/$name.partial"
 moved=""
