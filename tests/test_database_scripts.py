@@ -1246,6 +1246,11 @@ def test_retention_orders_by_the_recorded_sequence_and_counts_only_verified_dump
     handmade.write_bytes(b"kept by hand")
     owned_file(handmade)
     jobs.s3.put(jobs.bucket, f"dev/{DATABASE}-20250101T030000Z.dump", b"copied in by hand")
+    # What a delete request cut off leaves: the records of a dump that is gone.
+    gone = f"dev/{DATABASE}-20240101T030000Z.dump"
+    orphans = [f"{gone}.sha256", f"{gone}.verified"]
+    for orphan in orphans:
+        jobs.s3.put(jobs.bucket, orphan, b"sequence 1\n")
     jobs.backup_now({"KEEP": "2"})
     (new,) = set(jobs.local_dumps()) - set(names) - {unverified, handmade.name}
     # KEEP=2 verified: the new run's and the run before it (day 1, the newest run); the
@@ -1253,6 +1258,7 @@ def test_retention_orders_by_the_recorded_sequence_and_counts_only_verified_dump
     assert jobs.local_dumps() == sorted([new, names[0], handmade.name])
     assert jobs.remote_dumps() == sorted([new, names[0]])
     assert f"dev/{DATABASE}-20250101T030000Z.dump" in jobs.s3.objects(jobs.bucket, "dev/")
+    assert not set(orphans) & set(jobs.s3.objects(jobs.bucket, "dev/")), "records left behind"
     # A restore from the bucket of a dump it lacks names the dumps a restore can take
     # (with their checksum): not the object copied in by hand without one.
     wanted = f"s3://{jobs.bucket}/dev/{DATABASE}-20991231T000000Z.dump"
@@ -1313,9 +1319,6 @@ def test_a_server_that_never_answers_fails_each_job_within_its_bound(
     assert jobs.local_dumps() == [kept]
 
 
-# --- a full disk --------------------------------------------------------------------------
-
-
 def test_a_backup_in_the_second_of_another_takes_the_next_name(jobs: Jobs) -> None:
     """Dumps are named to the second: a backup started while this second's and the next
     one's names are taken (a manual backup right after the night's) waits for a free name
@@ -1333,6 +1336,9 @@ def test_a_backup_in_the_second_of_another_takes_the_next_name(jobs: Jobs) -> No
     (new,) = set(jobs.local_dumps()) - taken
     assert new > max(taken)
     assert all((jobs.backup_dir / name).read_bytes() == b"made a moment ago" for name in taken)
+
+
+# --- a full disk --------------------------------------------------------------------------
 
 
 def test_a_full_volume_fails_the_backup_and_deletes_nothing(jobs: Jobs, tmp_path: Path) -> None:
