@@ -11,6 +11,8 @@
 #                             (tests/fixtures/webapp_schema.json) from the code
 #   make e2e-tools            build the real-engine toolchain (tools/e2e) into its cache
 #   make e2e                  the real-engine suite, tests/e2e (docs/testing.md)
+#   make env                  the settings the targets give the CLI, for commands run by
+#                             hand on a local stack: eval "$(make -s env)"
 #   make help                 this list
 # Without PULUMI_BACKEND_URL, state goes to a file backend in .pulumi-state/ (git-ignored).
 # Local stacks read a git-ignored copy of the tracked stack file,
@@ -40,7 +42,7 @@ LOCAL_CONFIG := $(LOCAL)/Pulumi.$(STACK).yaml
 RENDER_STACK := $(STACK)-render
 RENDER_CONFIG := $(LOCAL)/Pulumi.$(RENDER_STACK).yaml
 
-.PHONY: help test lint venv docs check schema preview up destroy render stack pulumi-cli e2e-tools e2e
+.PHONY: help env test lint venv docs check schema preview up destroy render stack pulumi-cli e2e-tools e2e
 
 # The target list above, from this file's own header.
 help:
@@ -53,6 +55,15 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt policy/requirements.txt
 	touch $@
 
 venv: $(BIN)/.installed
+
+# Printed as shell that keeps what the caller's shell already sets, as the targets do (a
+# passphrase of your own is never echoed); the state directory is made, as the targets do.
+env:
+	@mkdir -p .pulumi-state
+	@echo 'export PULUMI_BACKEND_URL="$${PULUMI_BACKEND_URL:-file://$(CURDIR)/.pulumi-state}"'
+	@echo 'export PULUMI_CONFIG_PASSPHRASE="$${PULUMI_CONFIG_PASSPHRASE-}"'
+	@echo 'export PULUMI_SKIP_UPDATE_CHECK="$${PULUMI_SKIP_UPDATE_CHECK:-true}"'
+	@echo 'export PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER="$${PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER:-true}"'
 
 lint: venv
 	$(BIN)/ruff check .

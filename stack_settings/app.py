@@ -303,8 +303,12 @@ def _env_text(value: Any) -> str | None:
 def _read_env(reader: Reader, key: str, taken: dict[str, str]) -> dict[str, str] | None:
     """`key`'s variables, their names checked. Values are never shown in a message."""
     secret = key == "secretEnv"
-    flag = " --secret" if secret else ""
-    example = f"pulumi config set{flag} --stack {reader.stack} --path '{PROJECT}:{key}.NAME' value"
+    target = f"--path '{PROJECT}:{key}.NAME'"
+    example = (
+        reader.secret_set(target)
+        if secret
+        else f"pulumi config set --stack {reader.stack} {target} value"
+    )
     values = reader.read_json(
         key, dict, "it must be an object of variable names and values", example
     )
@@ -315,7 +319,7 @@ def _read_env(reader: Reader, key: str, taken: dict[str, str]) -> dict[str, str]
             key,
             "set in plaintext",
             "its values must be set as secrets, so they are encrypted in the stack file",
-            fix=example.replace(" value", " <value>"),
+            fix=example,
         )
         return None
     checked: dict[str, str] = {}

@@ -82,9 +82,17 @@ class Reader:
         self.stack = stack
         self.errors: list[str] = []
 
-    def fix_command(self, key: str, value: str, secret: bool = False) -> str:
-        flag = " --secret" if secret else ""
-        return f"pulumi config set{flag} --stack {self.stack} {PROJECT}:{key} {shlex.quote(value)}"
+    def fix_command(self, key: str, value: str) -> str:
+        return f"pulumi config set --stack {self.stack} {PROJECT}:{key} {shlex.quote(value)}"
+
+    def secret_set(self, target: str, value: str = "<value>") -> str:
+        """`target` is a full key, or `--path '<key>.<name>'`. A local stack of the Makefile
+        keeps its own secrets in its copy of the stack file: the tracked file's are
+        encrypted for the Pulumi Cloud stack that CI deploys."""
+        return (
+            f"pulumi config set --secret --stack {self.stack} {target} {value} (on a local "
+            f"stack of make, add --config-file .pulumi-local/Pulumi.{self.stack}.yaml)"
+        )
 
     def remove_command(self, key: str) -> str:
         return f"pulumi config rm --stack {self.stack} {PROJECT}:{key}"
@@ -181,13 +189,17 @@ def check_keys(reader: Reader, keys: list[str]) -> None:
         if namespace != PROJECT and namespace.lower().replace("-", "").replace("_", "") == PROJECT:
             secret = pulumi.runtime.config.is_config_secret(full_key)
             # A secret moves as a secret: a plain `config set` would write it in clear.
-            value = "<value>" if secret else shlex.quote(_raw_value(full_key) or "")
-            flag = " --secret" if secret else ""
+            target = f"{PROJECT}:{key}"
+            set_command = (
+                reader.secret_set(target)
+                if secret
+                else f"pulumi config set --stack {reader.stack} {target} "
+                + shlex.quote(_raw_value(full_key) or "")
+            )
             reader.errors.append(
                 f"{full_key} is set, but this program reads only keys of the {PROJECT}: "
                 f"namespace (all lowercase), so it would be ignored; move it with: pulumi "
-                f"config rm --stack {reader.stack} {full_key} && pulumi config set{flag} "
-                f"--stack {reader.stack} {PROJECT}:{key} {value}"
+                f"config rm --stack {reader.stack} {full_key} && {set_command}"
             )
         if namespace != PROJECT:
             continue
@@ -200,14 +212,18 @@ def check_keys(reader: Reader, keys: list[str]) -> None:
         elif key not in declared and key.partition(".")[0].partition("[")[0] in declared:
             # `config set webapp:env.X v` without --path sets a key named `env.X`.
             secret = pulumi.runtime.config.is_config_secret(full_key)
-            value = "<value>" if secret else shlex.quote(_raw_value(full_key) or "")
-            flag = " --secret" if secret else ""
+            target = f"--path '{full_key}'"
+            set_command = (
+                reader.secret_set(target)
+                if secret
+                else f"pulumi config set --stack {reader.stack} {target} "
+                + shlex.quote(_raw_value(full_key) or "")
+            )
             reader.errors.append(
                 f"{full_key} is set, but it is not a setting of this program: a key of an "
                 "object or an item of a list is set with --path, without which the CLI took "
                 f"the whole name as a key; move it with: pulumi config rm --stack {reader.stack} "
-                f"{full_key} && pulumi config set{flag} --stack {reader.stack} --path "
-                f"'{full_key}' {value}"
+                f"{full_key} && {set_command}"
             )
         elif key not in declared:
             close = difflib.get_close_matches(key, declared, n=1)
@@ -229,8 +245,7 @@ def _lost_secrecy(reader: Reader, key: str) -> None:
             f"values of {PROJECT}:env go into the app's ConfigMap in plaintext; secret "
             f"values belong in {PROJECT}:secretEnv, which goes into its Secret",
             fix=f"pulumi config rm --stack {reader.stack} --path '{PROJECT}:env.<NAME>' && "
-            f"pulumi config set --secret --stack {reader.stack} --path "
-            f"'{PROJECT}:secretEnv.<NAME>' <value>",
+            + reader.secret_set(f"--path '{PROJECT}:secretEnv.<NAME>'"),
         )
         return
     reader.fail(

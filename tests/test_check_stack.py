@@ -96,8 +96,9 @@ def test_check_stops_where_the_cli_would_on_a_wrong_type(edited: Path) -> None:
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         "Pulumi.typo.yaml: 1 config error(s); the stack would not deploy:",
-        "  Stack 'typo' with configuration key 'webapp:replicas' must be of type 'integer' "
-        "(the CLI stops here); fix it with: pulumi config set --stack typo webapp:replicas 1",
+        "  Stack 'typo' with configuration key 'webapp:replicas' must be of type 'integer', "
+        "but it is 'three' (the CLI stops here); fix it with: pulumi config set --stack typo "
+        "webapp:replicas 1",
     ]
 
 
@@ -118,6 +119,7 @@ def test_check_names_a_missing_stack_file(edited: Path) -> None:
     result = check("staging", edited)
     assert result.returncode == 2
     assert "there is no stack file Pulumi.staging.yaml" in result.stderr
+    assert "cp Pulumi.dev.yaml Pulumi.staging.yaml" in result.stderr
 
 
 BROKEN_STACK_FILES = {
@@ -204,3 +206,35 @@ def test_make_check_runs_the_tool_with_the_stack_and_render_dir() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "tools/check_stack.py prod --render out/prod" in result.stdout
+
+
+def test_check_names_what_a_local_copy_adds_beside_the_tracked_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make preview` deploys the local copy, which may set keys the tracked file (what
+    this check and CI read) does not: the user is told which."""
+    edit_stack_file(FIXTURE_STACKS / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml", {})
+    local = tmp_path / ".pulumi-local" / "Pulumi.dev.yaml"
+    local.parent.mkdir()
+    # A key of the tracked file set locally is reset from it, so it is no addition.
+    local.write_text("config:\n  webapp:kubeContext: kind-webapp\n  webapp:replicas: 7\n")
+    result = check_here(capsys, "dev", tmp_path)
+    assert result.returncode == 0, result.stdout
+    (line,) = [text for text in result.stdout.splitlines() if "local:" in text]
+    assert line.split() == [
+        "local:",
+        ".pulumi-local/Pulumi.dev.yaml",
+        "adds",
+        "webapp:kubeContext,",
+        "which",
+        "`make",
+        "preview",
+        "STACK=dev`",
+        "deploys",
+        "too;",
+        "not",
+        "checked",
+        "here",
+    ]
+    local.unlink()
+    assert "local:" not in check_here(capsys, "dev", tmp_path).stdout

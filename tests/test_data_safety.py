@@ -312,6 +312,9 @@ def test_prod_copies_off_the_cluster_without_secrets_in_its_stack_file(
     assert [step["name"] for step in _cronjob_steps(dev_run)] == ["dump"]
 
 
+# Where a local stack of the Makefile keeps a secret it sets.
+LOCAL_COPY = " (on a local stack of make, add --config-file .pulumi-local/Pulumi.dev.yaml)"
+
 CREDENTIAL_ERRORS = [
     (
         {"webapp:backupBucket": BUCKET},
@@ -327,17 +330,17 @@ CREDENTIAL_ERRORS = [
         {},
         "webapp:backupS3AccessKeyId is set in plaintext (its value is now in the stack file: "
         "rotate the key), but it must be set as a secret, so it is encrypted there; "
-        f"{FIX} set --secret --stack dev webapp:backupS3AccessKeyId <new value>\n"
+        f"{FIX} set --secret --stack dev webapp:backupS3AccessKeyId <new value>{LOCAL_COPY}\n"
         "webapp:backupS3SecretAccessKey is set in plaintext (its value is now in the stack "
         "file: rotate the key), but it must be set as a secret, so it is encrypted there; "
-        f"{FIX} set --secret --stack dev webapp:backupS3SecretAccessKey <new value>",
+        f"{FIX} set --secret --stack dev webapp:backupS3SecretAccessKey <new value>{LOCAL_COPY}",
     ),
     (
         {"webapp:backupBucket": BUCKET},
         {"webapp:backupS3AccessKeyId": "AKIAEXAMPLEKEYID0001"},
         "webapp:backupS3SecretAccessKey is not set, but access keys come in pairs: "
         "webapp:backupS3AccessKeyId and webapp:backupS3SecretAccessKey are set together; "
-        f"{FIX} set --secret --stack dev webapp:backupS3SecretAccessKey <value>",
+        f"{FIX} set --secret --stack dev webapp:backupS3SecretAccessKey <value>{LOCAL_COPY}",
     ),
     (
         {"webapp:backupBucket": BUCKET, "webapp:backupS3CredentialsSecret": "my-keys"},

@@ -254,7 +254,7 @@ def test_make_help_lists_every_target_a_user_runs() -> None:
     result = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     listed = set(re.findall(r"^make (\w+)", result.stdout, re.M))
-    user_targets = "test check preview up destroy render docs schema e2e help"
+    user_targets = "test check preview up destroy render docs schema e2e env help"
     assert listed == set(user_targets.split())
     makefile = (ROOT / "Makefile").read_text()
     for target in listed:
@@ -263,3 +263,41 @@ def test_make_help_lists_every_target_a_user_runs() -> None:
     assert subprocess.run(["make"], cwd=ROOT, capture_output=True, text=True).stdout == (
         result.stdout
     )
+
+
+def test_make_env_gives_commands_run_by_hand_what_the_targets_give_the_cli(repo: Path) -> None:
+    """A hand-run `pulumi config set` on a local stack without the targets' backend would
+    ask for a Pulumi Cloud login, and find no stack."""
+    makefile = (repo / "Makefile").read_text()
+    exported = set(re.findall(r"^export (PULUMI_\w+) \?=", makefile, re.M))
+    assert "PULUMI_BACKEND_URL" in exported
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+
+    def shell_after_eval(extra: dict[str, str]) -> dict[str, str]:
+        result = subprocess.run(
+            ["sh", "-c", 'eval "$(make -s --no-print-directory env)" && env'],
+            cwd=repo,
+            env={**clean, **extra},
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+
+    fresh = shell_after_eval({})
+    assert {k for k in fresh if k.startswith("PULUMI_")} == exported
+    assert fresh["PULUMI_BACKEND_URL"] == f"file://{repo}/.pulumi-state"
+    assert (repo / ".pulumi-state").is_dir()
+    assert fresh["PULUMI_CONFIG_PASSPHRASE"] == ""
+    # The caller's own settings win, and a passphrase of its own is not printed.
+    own = {"PULUMI_BACKEND_URL": "s3://team-state", "PULUMI_CONFIG_PASSPHRASE": "own phrase"}
+    kept = shell_after_eval(own)
+    assert {k: kept[k] for k in own} == own
+    printed = subprocess.run(
+        ["make", "-s", "--no-print-directory", "env"],
+        cwd=repo,
+        env={**clean, **own},
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "own phrase" not in printed

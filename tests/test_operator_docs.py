@@ -20,7 +20,7 @@ def test_the_rollout_wait_compares_the_memory_limit_and_says_what_it_misses() ->
 
 
 def test_the_engine_switch_says_one_instance_on_one_node() -> None:
-    section = _section("engines.md", "## Switching a stack to cloudnative-pg")
+    section = _section("engines.md", "### Moving a stack to cloudnative-pg")
     assert "pulumi config set --stack dev webapp:dbInstances 1" in section
 
 

@@ -50,6 +50,12 @@ BAD_VALUES = [
     ),
     (
         "storageSize",
+        "-5Gi",
+        "webapp:storageSize is '-5Gi', but it must be a positive Kubernetes quantity of bytes "
+        f"with a suffix such as Mi, Gi or Ti; {FIX} webapp:storageSize 5Gi",
+    ),
+    (
+        "storageSize",
         "lots",
         "webapp:storageSize is 'lots', but it must be a positive Kubernetes quantity of bytes "
         f"with a suffix such as Mi, Gi or Ti; {FIX} webapp:storageSize 1Gi",
@@ -249,7 +255,8 @@ BAD_VALUES = [
         '{"API_KEY": "abc"}',
         "webapp:secretEnv is 'set in plaintext', but its values must be set as secrets, so "
         "they are encrypted in the stack file; fix it with: pulumi config set --secret --stack "
-        "dev --path 'webapp:secretEnv.NAME' <value>",
+        "dev --path 'webapp:secretEnv.NAME' <value> (on a local stack of make, add "
+        "--config-file .pulumi-local/Pulumi.dev.yaml)",
     ),
     (
         "imagePullSecrets",
@@ -508,7 +515,8 @@ def test_a_secret_among_the_plain_variables_is_sent_to_secret_env() -> None:
         "webapp:env is 'set with a secret value', but values of webapp:env go into the app's "
         "ConfigMap in plaintext; secret values belong in webapp:secretEnv, which goes into its "
         "Secret; fix it with: pulumi config rm --stack dev --path 'webapp:env.<NAME>' && "
-        "pulumi config set --secret --stack dev --path 'webapp:secretEnv.<NAME>' <value>"
+        "pulumi config set --secret --stack dev --path 'webapp:secretEnv.<NAME>' <value> "
+        "(on a local stack of make, add --config-file .pulumi-local/Pulumi.dev.yaml)"
     )
     assert "s3cr3t" not in message
 

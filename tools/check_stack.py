@@ -12,6 +12,7 @@ also asks the cluster, the state and the providers, which this cannot.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections import Counter
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from tools.mock_engine import ProgramRun
 
 REDACTED = "<redacted: set at deploy time>"
+# Where the Makefile keeps a local stack's copy of its stack file.
+LOCAL_DIRECTORY = ".pulumi-local"
 
 
 def type_errors(stack: str, directory: Path) -> list[str]:
@@ -52,10 +55,33 @@ def type_errors(stack: str, directory: Path) -> list[str]:
             kind = spec["type"]
             errors.append(
                 f"Stack '{stack}' with configuration key '{full_key}' must be of type "
-                f"'{kind}' (the CLI stops here); fix it with: pulumi config set --stack {stack} "
+                f"'{kind}', but it is {_shown(value)} (the CLI stops here); fix it with: "
+                f"pulumi config set --stack {stack} "
                 f"{full_key} {_example(spec)}"
             )
     return errors
+
+
+def local_additions(tracked: Path, local: Path) -> list[str]:
+    """The keys a local stack of the Makefile sets besides the tracked file's: this check
+    reads the tracked file, which CI deploys."""
+    if not local.exists():
+        return []
+    from tools.local_stack_config import LocalConfigError, build
+
+    try:
+        copy = build(tracked, local, {})
+    except LocalConfigError:
+        return []  # `make preview` says what is wrong with the copy
+    return sorted(set(copy.document["config"]) - set(copy.copied))
+
+
+def _shown(value: Any) -> str:
+    """Text quoted, as the program's own messages show a value; a number, a boolean, a
+    list or an object as JSON."""
+    if isinstance(value, str):
+        return f"'{value}'"
+    return json.dumps(value)
 
 
 def _example(spec: dict[str, Any]) -> str:
@@ -222,8 +248,11 @@ def render(run: ProgramRun, directory: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stack")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0].replace("\n", " "),
+        epilog="make check STACK=dev [RENDER=dir] runs this with the project's venv.",
+    )
+    parser.add_argument("stack", help="the stack whose Pulumi.<stack>.yaml is read, e.g. dev")
     parser.add_argument("--render", type=Path, help="write the manifests to this directory")
     parser.add_argument("--stacks-dir", type=Path, default=ROOT, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
@@ -233,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     if not path.exists():
         print(
             f"error: there is no stack file Pulumi.{stack}.yaml; name a stack that has one "
-            "(make check STACK=dev), or create it with: pulumi stack init " + stack,
+            f"(make check STACK=dev), or start one from dev's with: cp Pulumi.dev.yaml "
+            f"Pulumi.{stack}.yaml (then set a webapp:namespace of its own in it; `make "
+            f"preview STACK={stack}` creates the stack)",
             file=sys.stderr,
         )
         return 2
@@ -264,6 +295,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {line}")
     for message in run.logs:
         print(f"  warning:   {message}")
+    additions = local_additions(path, directory / LOCAL_DIRECTORY / path.name)
+    if additions:
+        print(
+            f"  local:     {LOCAL_DIRECTORY}/{path.name} adds {', '.join(additions)}, which "
+            f"`make preview STACK={stack}` deploys too; not checked here"
+        )
     if options.render:
         count = render(run, options.render)
         print(f"  rendered:  {count} manifests in {options.render}/ (Secret values redacted)")

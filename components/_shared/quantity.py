@@ -63,8 +63,9 @@ def parse_quantity(text: str) -> tuple[Decimal, str]:
 
 
 def suggest_byte_quantity(text: str) -> str | None:
-    """`10GB` -> `10Gi`, `512 mb` -> `512Mi`, `512m` (millibytes!) -> `512Mi`."""
-    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$", text)
+    """`10GB` -> `10Gi`, `512 mb` -> `512Mi`, `512m` (millibytes!) -> `512Mi`, `-5Gi` ->
+    `5Gi` (a size has no sign: the size meant, not the default)."""
+    match = re.match(r"^\s*-?\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$", text)
     if match is None:
         return None
     number, unit = match.groups()

@@ -118,8 +118,7 @@ def _read_access(reader: Reader, bucket: str | None) -> dict[str, Any] | None:
             reader.errors.append(
                 f"{PROJECT}:{key} is set in plaintext (its value is now in the stack file: "
                 "rotate the key), but it must be set as a secret, so it is encrypted there; fix "
-                f"it with: pulumi config set --secret --stack {reader.stack} {PROJECT}:{key} "
-                "<new value>"
+                f"it with: {reader.secret_set(f'{PROJECT}:{key}', '<new value>')}"
             )
             valid = False
     if has_key[_ACCESS_KEYS[0]] != has_key[_ACCESS_KEYS[1]]:
@@ -129,7 +128,7 @@ def _read_access(reader: Reader, bucket: str | None) -> dict[str, Any] | None:
             None,
             f"access keys come in pairs: {PROJECT}:{_ACCESS_KEYS[0]} and "
             f"{PROJECT}:{_ACCESS_KEYS[1]} are set together",
-            fix=f"pulumi config set --secret --stack {reader.stack} {PROJECT}:{missing} <value>",
+            fix=reader.secret_set(f"{PROJECT}:{missing}"),
         )
         valid = False
     existing_secret = reader.read(
