@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +13,7 @@ import pulumi
 from components import Autoscaling, ContainerResources, EgressRule, Ingress
 from components._shared.quantity import suggest_byte_quantity
 from components.web.args import Sidecar
+from components.web.parts import COMPONENT, ENV_NAME, RESERVED_ENV_PREFIX, SERVICE_TYPES
 
 from .reader import INVALID, PROJECT, Feature, Reader, present
 from .values import (
@@ -45,11 +45,7 @@ from .values import (
     whole_number,
 )
 
-SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 MAX_REPLICAS = 100
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# The program sets these from the database it deploys.
-RESERVED_ENV_PREFIX = "DATABASE_"
 
 
 @dataclass(frozen=True)
@@ -387,12 +383,14 @@ _SIDECAR_RESOURCES = {
 }
 
 
-def _sidecar(reader: Reader, index: int, item: Any, app_port: int) -> Sidecar | None:
-    """One sidecar, every field checked; the first problem is reported, as one sentence
-    that names the item's path."""
+def _container_item(
+    reader: Reader, list_key: str, index: int, item: Any, app_port: int
+) -> Sidecar | None:
+    """Item `index` of the container list `list_key` (sidecars), every field checked; the
+    first problem is reported, as one sentence that names the item's path."""
 
     def fail(path: str, value: Any, allowed: str, example: str) -> None:
-        where = f"{PROJECT}:sidecars[{index}]{path}"
+        where = f"{PROJECT}:{list_key}[{index}]{path}"
         fix = f"pulumi config set --stack {reader.stack} --path '{where}' {example}"
         shown = value if isinstance(value, str) else json.dumps(value)
         reader.errors.append(f"{where} is '{shown}', but {allowed}; fix it with: {fix}")
@@ -405,16 +403,21 @@ def _sidecar(reader: Reader, index: int, item: Any, app_port: int) -> Sidecar | 
         fail(
             f".{unknown[0]}",
             item[unknown[0]],
-            f"a sidecar has only {', '.join(_SIDECAR_FIELDS)}",
+            f"a container has only {', '.join(_SIDECAR_FIELDS)}",
             "''",
         )
         return None
     name = item.get("name")
-    if not isinstance(name, str) or not DNS_LABEL.match(name) or len(name) > 63 or name == "web":
+    if (
+        not isinstance(name, str)
+        or not DNS_LABEL.match(name)
+        or len(name) > 63
+        or name == COMPONENT
+    ):
         fail(
             ".name",
             name,
-            "it must be a DNS label other than web (the app's container)",
+            f"it must be a DNS label other than {COMPONENT} (the app's container)",
             "log-shipper",
         )
         return None
@@ -485,14 +488,17 @@ def _sidecar(reader: Reader, index: int, item: Any, app_port: int) -> Sidecar | 
     return sidecar
 
 
-def _read_sidecars(reader: Reader, app_port: int | None) -> list[Sidecar] | None:
+def _read_containers(reader: Reader, key: str, app_port: int | None) -> list[Sidecar] | None:
+    """A list of extra containers of the app's pod (`key`: sidecars), each checked."""
     example = (
-        f"pulumi config set --stack {reader.stack} --path '{PROJECT}:sidecars[0].name' log-shipper"
+        f"pulumi config set --stack {reader.stack} --path '{PROJECT}:{key}[0].name' log-shipper"
     )
-    items = reader.read_json("sidecars", list, "it must be a list of sidecar objects", example)
+    items = reader.read_json(key, list, "it must be a list of container objects", example)
     if items is None or app_port is None:
         return None
-    sidecars = [_sidecar(reader, index, item, app_port) for index, item in enumerate(items)]
+    sidecars = [
+        _container_item(reader, key, index, item, app_port) for index, item in enumerate(items)
+    ]
     if None in sidecars:
         return None
     names = [sidecar["name"] for sidecar in sidecars]  # type: ignore[index]
@@ -500,9 +506,9 @@ def _read_sidecars(reader: Reader, app_port: int | None) -> list[Sidecar] | None
     if twice:
         index = len(names) - 1 - names[::-1].index(twice[0])
         reader.errors.append(
-            f"{PROJECT}:sidecars[{index}].name is '{twice[0]}', but each sidecar needs a name "
+            f"{PROJECT}:{key}[{index}].name is '{twice[0]}', but each container needs a name "
             f"of its own; fix it with: pulumi config set --stack {reader.stack} --path "
-            f"'{PROJECT}:sidecars[{index}].name' {twice[0]}-2"
+            f"'{PROJECT}:{key}[{index}].name' {twice[0]}-2"
         )
         return None
     return sidecars  # type: ignore[return-value]
@@ -583,7 +589,7 @@ def read_app(reader: Reader) -> AppSettings | None:
     command = _read_list(reader, "command", "string", lambda text: text)
     args = _read_list(reader, "args", "string", lambda text: text)
     egress = _read_list(reader, "egress", "CIDR:PORT such as 203.0.113.0/24:443", egress_rule)
-    sidecars = _read_sidecars(reader, port)
+    sidecars = _read_containers(reader, "sidecars", port)
     values = (name, image, replicas, port, service_port, service_type, allow_load_balancer)
     values += (health_path, readiness_path, user_id, drain, grace, surge, resources)
     values += (env, secret_env, pull_secrets, command, args, egress, beside_ingress, sidecars)

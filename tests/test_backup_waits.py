@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from components.database.statefulset.jobs import (
+from components.database.statefulset.waits import (
     BACKUP_WAITS,
     RESTORE_GRACE_SECONDS,
     RESTORE_WAITS,

@@ -238,3 +238,36 @@ def test_check_names_what_a_local_copy_adds_beside_the_tracked_file(
     ]
     local.unlink()
     assert "local:" not in check_here(capsys, "dev", tmp_path).stdout
+
+
+def test_check_names_the_sidecars_and_counts_them_in_the_quota(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sidecar = {
+        "name": "log-shipper",
+        "image": "fluent/fluent-bit:3.1.9",
+        "resources": {
+            "cpuRequest": "500m",
+            "cpuLimit": "500m",
+            "memoryRequest": "64Mi",
+            "memoryLimit": "64Mi",
+        },
+    }
+    edit_stack_file(FIXTURE_STACKS / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml", {})
+    edit_stack_file(
+        FIXTURE_STACKS / "Pulumi.dev.yaml",
+        tmp_path / "Pulumi.side.yaml",
+        {"webapp:sidecars": [sidecar]},
+    )
+
+    def summary(stack: str) -> dict[str, str]:
+        result = check_here(capsys, stack, tmp_path)
+        assert result.returncode == 0, result.stdout
+        return {
+            line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip()
+            for line in result.stdout.splitlines()[1:-1]
+        }
+
+    alone, beside = summary("dev"), summary("side")
+    assert beside["app"] == alone["app"] + ", with sidecars log-shipper (fluent/fluent-bit:3.1.9)"
+    assert alone["quota"] != beside["quota"]

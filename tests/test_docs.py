@@ -27,6 +27,9 @@ def test_configuration_reference_is_generated_from_pulumi_yaml() -> None:
     for key, spec in (project_file()["config"] or {}).items():
         (row,) = [line for line in current.splitlines() if line.startswith(f"| `webapp:{key}` |")]
         assert spec["description"].replace("|", "\\|") in row, key
+        # A list is called one, declared type or not (webapp:sidecars has none).
+        if isinstance(spec.get("default"), list):
+            assert row.split(" | ")[1].startswith("array of "), row
 
 
 def test_ci_runs_the_readme_test_command() -> None:

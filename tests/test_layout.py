@@ -111,6 +111,7 @@ def test_the_tree_shows_three_components_two_engines_observability_and_shared() 
         "web",
         "database",
         "database/statefulset",
+        "database/statefulset/scripts",
         "database/cloudnative_pg",
     }
     # Every module is in one of them: nothing left in the flat folder.
@@ -154,6 +155,19 @@ def test_layers_import_only_what_is_below_them(area: str) -> None:
         if _area(target) not in ALLOWED[area]
     }
     assert not wrong, sorted(wrong)
+
+
+def test_the_component_reaches_each_engine_only_through_the_seam() -> None:
+    """PostgresDatabase picks an engine and calls the two functions of the seam
+    (database/engine.py: Engine); what an engine builds stays inside its package."""
+    engines = ("components.database.statefulset", "components.database.cloudnative_pg")
+    reached = {
+        target
+        for target in GRAPH["components.database.component"]
+        # A module's package is imported with it.
+        if target.startswith(engines) and target not in engines
+    }
+    assert reached == {f"{engine}.engine" for engine in engines}
 
 
 def test_engines_do_not_import_the_component() -> None:

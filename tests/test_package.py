@@ -3,8 +3,8 @@ without the CLI the way `pulumi package add` infers it, and the entry point the 
 
 The schema is compared with a reviewed snapshot, so an unintended interface change fails
 here. After a deliberate change, regenerate the snapshot with `make schema` (which runs
-this module: `venv/bin/python -m tests.test_package --write`), review its diff, and raise
-VERSION in components/_shared/package.py.
+this module: `venv/bin/python -m tests.test_package --write`) and review its diff: a
+changed interface raises the minor number of components/VERSION with it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pulumi.provider.experimental.component import ComponentProvider
 
 import components
 from components import COMPONENTS, PACKAGE, VERSION
+from components._shared.package import VERSION_FILE
 from tests.harness import ROOT
 from tests.test_requirements import pinned
 
@@ -44,8 +45,8 @@ def schema() -> dict[str, Any]:
 def test_schema_matches_the_reviewed_snapshot(schema: dict[str, Any]) -> None:
     reviewed = json.loads(SNAPSHOT.read_text())
     assert schema == reviewed, (
-        "the package's interface changed; if that was meant, run `make schema`, review "
-        "the diff of tests/fixtures/webapp_schema.json and raise VERSION"
+        "the package's interface changed; if that was meant, run `make schema` (it raises "
+        "components/VERSION) and review the diff of tests/fixtures/webapp_schema.json"
     )
 
 
@@ -144,13 +145,16 @@ def test_the_package_pins_what_the_stack_pins() -> None:
 
 
 def _package_files() -> list[Path]:
-    return sorted(PACKAGE_DIR.glob("*.py"))
+    """Every module of the package, in its subpackages too."""
+    return sorted(PACKAGE_DIR.rglob("*.py"))
 
 
-@pytest.mark.parametrize("path", _package_files(), ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "path", _package_files(), ids=lambda path: str(path.relative_to(PACKAGE_DIR))
+)
 def test_package_files_are_short_and_keep_real_annotations(path: Path) -> None:
     text = path.read_text()
-    assert len(text.splitlines()) < MAX_LINES, f"{path.name} has {len(text.splitlines())} lines"
+    assert len(text.splitlines()) < MAX_LINES, f"{path} has {len(text.splitlines())} lines"
     # The analyzer cannot read string annotations.
     future = [
         alias.name
@@ -193,19 +197,62 @@ def schema_text() -> str:
     return json.dumps(inferred_schema(), indent=1) + "\n"
 
 
-def write_snapshot(path: Path = SNAPSHOT) -> None:
-    """What `make schema` does. The text is made before the file is opened, so a failure
-    leaves the snapshot as it was."""
-    text = schema_text()
-    path.write_text(text)
+def _interface(schema: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in schema.items() if key != "version"}
+
+
+def raised_minor(version: str) -> str:
+    major, minor, _ = version.split(".")
+    return f"{major}.{int(minor) + 1}.0"
+
+
+def write_snapshot(path: Path = SNAPSHOT, version_file: Path = VERSION_FILE) -> str:
+    """What `make schema` does: the snapshot of the inferred schema, and a minor version
+    raised when the interface differs from the snapshot's, unless the version was raised
+    by hand since. The text is made before a file is opened, so a failure leaves both as
+    they were. Returns the version written."""
+    schema = inferred_schema()
+    reviewed = json.loads(path.read_text()) if path.exists() else None
+    if (
+        reviewed
+        and reviewed.get("version") == VERSION
+        and _interface(reviewed) != _interface(schema)
+    ):
+        schema["version"] = raised_minor(VERSION)
+        version_file.write_text(schema["version"] + "\n")
+    path.write_text(json.dumps(schema, indent=1) + "\n")
+    return schema["version"]
 
 
 def test_the_snapshot_is_what_make_schema_writes(tmp_path: Path) -> None:
     written = tmp_path / "webapp_schema.json"
-    write_snapshot(written)
+    shutil.copy(SNAPSHOT, written)
+    version_file = tmp_path / "VERSION"
+    assert write_snapshot(written, version_file) == VERSION
     assert SNAPSHOT.read_text() == written.read_text(), (
         "tests/fixtures/webapp_schema.json is not current: run `make schema` and review its diff"
     )
+    assert not version_file.exists(), "an unchanged interface keeps its version"
+
+
+def test_make_schema_raises_the_version_with_the_interface(tmp_path: Path) -> None:
+    """A new input needs no hand-kept version: the snapshot of a changed interface comes
+    with the next minor version, once however often `make schema` runs."""
+    older = json.loads(SNAPSHOT.read_text())
+    del older["resources"]["webapp:index:WebService"]["inputProperties"]["sidecars"]
+    written = tmp_path / "webapp_schema.json"
+    written.write_text(json.dumps(older))
+    version_file = tmp_path / "VERSION"
+    major, minor, _ = VERSION.split(".")
+    assert write_snapshot(written, version_file) == f"{major}.{int(minor) + 1}.0"
+    assert version_file.read_text() == f"{major}.{int(minor) + 1}.0\n"
+    assert json.loads(written.read_text())["version"] == f"{major}.{int(minor) + 1}.0"
+    # A version raised by hand (a major release) is kept.
+    older["version"] = "1.0.0"
+    written.write_text(json.dumps(older))
+    version_file.unlink()
+    assert write_snapshot(written, version_file) == VERSION
+    assert not version_file.exists()
 
 
 def test_make_schema_runs_the_writer() -> None:
@@ -217,7 +264,7 @@ def test_make_schema_runs_the_writer() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write"]:
-        write_snapshot()
-        print(f"wrote {SNAPSHOT.relative_to(ROOT)}")
+        version = write_snapshot()
+        print(f"wrote {SNAPSHOT.relative_to(ROOT)} (package version {version})")
     else:
         sys.stdout.write(schema_text())

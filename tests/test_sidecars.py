@@ -150,7 +150,7 @@ def test_two_sidecars_of_one_name_are_refused() -> None:
     with pytest.raises(pulumi.RunError) as raised:
         _run("dev", [SIDECAR, SIDECAR])
     (sentence,) = str(raised.value).splitlines()
-    assert sentence.startswith("webapp:sidecars[1].name is 'log-shipper', but each sidecar")
+    assert sentence.startswith("webapp:sidecars[1].name is 'log-shipper', but each container")
 
 
 def test_sidecars_must_be_a_list() -> None:
@@ -229,6 +229,19 @@ def test_an_init_container_larger_than_the_pod_sets_its_charge() -> None:
                 {"name": "a", "image": "y:1", "resources": RESOURCES},
             ],
             "names a container twice",
+        ),
+        # What the stack's settings refuse, refused for programs in other languages too.
+        (
+            [{"name": "a", "image": "x:1", "resources": RESOURCES, "ports": [80]}],
+            r"ports' is \[80\]: sidecar ports are from 1024 to 65535, none the app's",
+        ),
+        (
+            [{"name": "a", "image": "x:1", "resources": RESOURCES, "ports": [8080]}],
+            "none the app's",
+        ),
+        (
+            [{"name": "a", "image": "x:1", "resources": RESOURCES, "env": {"1 bad": "x"}}],
+            "env' holds '1 bad', but variable names are letters, digits and '_'",
         ),
     ],
 )

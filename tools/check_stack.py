@@ -119,8 +119,9 @@ def summary(run: ProgramRun) -> list[str]:
     for autoscaler in _of_kind(manifests, "HorizontalPodAutoscaler"):
         spec = autoscaler["spec"]
         app = f"app:       autoscaled, {spec['minReplicas']} to {spec['maxReplicas']} replicas"
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    lines.append(f"{app} of {container['image']}")
+    container, *sidecars = deployment["spec"]["template"]["spec"]["containers"]
+    beside = ", ".join(f"{sidecar['name']} ({sidecar['image']})" for sidecar in sidecars)
+    lines.append(f"{app} of {container['image']}" + (f", with sidecars {beside}" if beside else ""))
     extra = _extra_env(manifests, container)
     if extra:
         lines.append(f"app env:   {extra}")

@@ -51,7 +51,9 @@ sentence naming the key, the value, what is allowed and the command that fixes i
 def _type(spec: dict[str, Any]) -> str:
     kind = spec.get("type")
     if kind is None:
-        return "object"
+        # Undeclared in Pulumi.yaml (the CLI declares no list of objects): the default says
+        # which structure the program reads.
+        return "array of object" if isinstance(spec.get("default"), list) else "object"
     if kind == "array":
         return f"array of {(spec.get('items') or {}).get('type', 'any')}"
     return str(kind)

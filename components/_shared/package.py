@@ -9,6 +9,7 @@ inferred from the real annotations of the components and their argument types.
 
 import inspect
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pulumi
@@ -23,8 +24,11 @@ from pulumi.provider.experimental.component import ComponentProvider
 PACKAGE = "webapp"
 """The package name: type tokens are `webapp:index:<Component>`, the form a component
 package served to other languages must use."""
-VERSION = "0.8.0"
-"""The package's version (semver): raise it with every change of the schema."""
+VERSION_FILE = Path(__file__).resolve().parent.parent / "VERSION"
+VERSION = VERSION_FILE.read_text().strip()
+"""The package's version (semver), kept in components/VERSION: `make schema` raises its
+minor number when it writes a snapshot of a changed interface (raise the major number by
+hand for a breaking change once the package is 1.0)."""
 LEGACY_MODULE = "components"
 """Stacks deployed before the package registered `webapp:components:<Component>`."""
 

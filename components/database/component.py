@@ -10,24 +10,14 @@ from .._shared.package import InvalidInput, component_options, component_type, k
 from .._shared.pods import PodDemand
 from .._shared.secrets import connection_url
 from ..observability.monitoring import Watching, read_monitoring
-from .args import CloudNativePg, Metrics, PostgresDatabaseArgs
-from .cloudnative_pg.engine import cnpg_engine, cnpg_settings
-from .cloudnative_pg.pods import cnpg_pods
+from .args import PostgresDatabaseArgs
+from .cloudnative_pg.engine import CLOUDNATIVE_PG
 from .deletion_guard import deletion_guard
-from .engine import ENGINES, EngineOutputs
-from .parts import PASSWORD_KEY, POSTGRES_PORT, POSTGRES_USER_ID, DatabaseParts
-from .statefulset.backups import backup_pods, backups
-from .statefulset.metrics import alert_rules, metrics_service
-from .statefulset.network import network_policy
-from .statefulset.server import (
-    claim,
-    credentials_secret,
-    passwords,
-    server_config,
-    server_pod_spec,
-    services,
-    statefulset,
-)
+from .engine import ENGINES, Engine, EngineOutputs
+from .parts import POSTGRES_PORT, POSTGRES_USER_ID, DatabaseParts
+from .statefulset.engine import STATEFULSET
+
+_ENGINES = {"statefulset": STATEFULSET, "cloudnative-pg": CLOUDNATIVE_PG}
 
 
 class PostgresDatabase(pulumi.ComponentResource):
@@ -78,20 +68,7 @@ class PostgresDatabase(pulumi.ComponentResource):
         specs it declares (for cloudnative-pg: the pods the operator builds from the
         Cluster it declares), known before it is created so that a namespace's quota can
         hold them. Names of other objects in the specs are left empty."""
-        db = _read_parts(name, args, None)
-        backup_settings = known(args.get("backups"), "PostgresDatabase input 'backups'")
-        metrics = known(args.get("metrics"), "PostgresDatabase input 'metrics'")
-        if _engine(name, args) == "cloudnative-pg":
-            settings = cnpg_settings(
-                db,
-                _cloudnative_pg(args),
-                known(args["storage_size"], "PostgresDatabase input 'storageSize'"),
-                backup_settings,
-                metrics,
-            )
-            return cnpg_pods(settings)
-        server = PodDemand(1, server_pod_spec(db, "", "", "", metrics), "the database")
-        return [server, *(backup_pods(db, backup_settings) if backup_settings else [])]
+        return _engine(name, args).pods(_read_parts(name, args, None), args)
 
     def __init__(
         self, name: str, args: PostgresDatabaseArgs, opts: pulumi.ResourceOptions | None = None
@@ -103,63 +80,12 @@ class PostgresDatabase(pulumi.ComponentResource):
             component_options("PostgresDatabase", opts),
         )
         db = _read_parts(name, args, self)
-        engine = _engine(name, args)
-        self.data_storage_class = None
-        self.restore_job = None
-        if engine == "cloudnative-pg":
-            served = cnpg_engine(
-                db,
-                _cloudnative_pg(args),
-                known(args["storage_size"], "PostgresDatabase input 'storageSize'"),
-                known(args.get("backups"), "PostgresDatabase input 'backups'"),
-                known(args.get("metrics"), "PostgresDatabase input 'metrics'"),
-                known(args["client_selector"], "PostgresDatabase input 'clientSelector'"),
-                args.get("cluster_domain") or "cluster.local",
-            )
-        else:
-            served = self._statefulset_engine(db, args)
+        served = _engine(name, args).declare(db, args)
+        self.restore_job = served.restore_job
+        self.data_storage_class = served.data_storage_class
         if db.protect:
             deletion_guard(self, db.name, db.namespace, db.labels)
         self._register(db, served)
-
-    def _statefulset_engine(self, db: DatabaseParts, args: PostgresDatabaseArgs) -> EngineOutputs:
-        """The built-in server: one pod of the official image, its roles, its volume, and
-        scheduled dumps with their restore Job."""
-        name = db.name
-        metrics = known(args.get("metrics"), "PostgresDatabase input 'metrics'")
-        backup_settings = known(args.get("backups"), "PostgresDatabase input 'backups'")
-        monitor = _service_monitor(metrics)
-        generated = passwords(db)
-        credentials = credentials_secret(db, generated)
-        config = server_config(db)
-        data_claim = claim(db, f"{name}-data", args["storage_size"], db.labels)
-        services(db)
-        statefulset(db, credentials, config, data_claim, metrics, monitor)
-        admitted = [args["client_selector"]]
-        if backup_settings:
-            admitted.append(selector_labels(db.app, name, "backup"))
-        network_policy(db, admitted, metrics["scraper_namespace"] if metrics else None)
-        if metrics:
-            metrics_service(db, monitor)
-        self.restore_job = backups(db, backup_settings, credentials) if backup_settings else None
-        if db.monitoring and db.monitoring.alerts:
-            alert_rules(db, db.monitoring, backup_settings)
-        self.data_storage_class = data_claim.spec.apply(
-            lambda spec: (spec.storage_class_name if spec else None) or ""
-        )
-        # Built from names, not from the Services' outputs: those resolve only once the
-        # database is ready, and the app must not wait for that to start rolling out.
-        domain = args.get("cluster_domain") or "cluster.local"
-        return EngineOutputs(
-            host=pulumi.Output.concat(name, ".", db.namespace, ".svc.", domain),
-            password=pulumi.Output.secret(generated[PASSWORD_KEY].result),
-            secret_name=credentials.metadata.name,
-            password_secret_key=PASSWORD_KEY,
-            selector=dict(db.selector),
-            storage_size=data_claim.spec.apply(
-                lambda spec: str(spec.resources.requests["storage"])
-            ),
-        )
 
     def _register(self, db: DatabaseParts, served: EngineOutputs) -> None:
         self.host = served.host
@@ -237,17 +163,13 @@ def _read_parts(
     )
 
 
-def _engine(name: str, args: PostgresDatabaseArgs) -> str:
+def _engine(name: str, args: PostgresDatabaseArgs) -> Engine:
     engine = known(args.get("engine"), "PostgresDatabase input 'engine'") or "statefulset"
     if engine not in ENGINES:
         raise pulumi.RunError(
             f"PostgresDatabase {name}: engine '{engine}' is not one of {', '.join(ENGINES)}"
         )
-    return engine
-
-
-def _cloudnative_pg(args: PostgresDatabaseArgs) -> CloudNativePg:
-    return known(args.get("cloudnative_pg"), "PostgresDatabase input 'cloudnativePg'") or {}
+    return _ENGINES[engine]
 
 
 def _monitoring(args: PostgresDatabaseArgs) -> Watching | None:
@@ -258,9 +180,3 @@ def _monitoring(args: PostgresDatabaseArgs) -> Watching | None:
             "database alerts read the postgres exporter's metrics"
         )
     return monitoring
-
-
-def _service_monitor(metrics: Metrics | None) -> bool:
-    return bool(
-        metrics and known(metrics.get("service_monitor"), "PostgresDatabase input 'metrics'")
-    )

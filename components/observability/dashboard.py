@@ -21,7 +21,8 @@ import hashlib
 import itertools
 from typing import Any
 
-from .dashboard_panels import Panel, rows
+from .dashboard_panels import rows
+from .panel import Panel
 
 # Grafana 11.0's dashboard JSON model.
 SCHEMA_VERSION = 39

@@ -1,6 +1,7 @@
 """WebService (`webapp:index:WebService`): its inputs (args), what they resolve to
-(parts), the Deployment, its autoscaler and disruption budget (workload), and the
-Service, Ingress and network policy (exposure)."""
+(parts), what its pods read (config), their containers (containers), the Deployment
+(workload), its autoscaler and disruption budget (scaling), its alert rules (alerts), and
+the Service, Ingress and network policy (exposure)."""
 
 from .args import Autoscaling, EgressRule, Ingress, WebServiceArgs
 from .component import WebService

@@ -5,7 +5,9 @@ import pulumi
 from .._shared.metadata import selector_labels
 from .._shared.package import component_options, component_type
 from .._shared.pods import PodDemand
+from .alerts import alert_rules
 from .args import WebServiceArgs
+from .config import credentials, service_account, settings
 from .exposure import (
     acme_solver_policy,
     ingress,
@@ -18,17 +20,8 @@ from .exposure import (
     warn_of_second_way_in,
 )
 from .parts import COMPONENT, read_parts
-from .workload import (
-    alert_rules,
-    autoscaler,
-    credentials,
-    deployment,
-    disruption_budget,
-    most_pods,
-    pod_spec,
-    service_account,
-    settings,
-)
+from .scaling import autoscaler, disruption_budget
+from .workload import deployment, most_pods, pod_spec
 
 
 class WebService(pulumi.ComponentResource):

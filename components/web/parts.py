@@ -18,6 +18,8 @@ from .args import Autoscaling, EgressRule, Ingress, WebServiceArgs
 COMPONENT = "web"
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A container's name, as Kubernetes takes it.
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # Variables the component sets itself from the database inputs.
 RESERVED_ENV_PREFIX = "DATABASE_"
 _SURGE = re.compile(r"^(?:[1-9]\d*|[1-9]\d?%|100%)$")

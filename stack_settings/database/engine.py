@@ -13,6 +13,7 @@ import pulumi
 
 from components import CloudNativePg, ContainerResources
 from components._shared.quantity import parse_quantity
+from components.database.engine import ENGINES
 
 from ..history import last_update
 from ..reader import PROJECT, BadValueError, ConfigError, Reader, fails, present
@@ -27,7 +28,6 @@ from ..values import (
     whole_number,
 )
 
-ENGINES = ("statefulset", "cloudnative-pg")
 SWITCH_CONFIRMATION = "statefulset-to-cloudnative-pg"
 _ARCHIVE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _TARGET_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")

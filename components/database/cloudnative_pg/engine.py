@@ -6,11 +6,13 @@ import pulumi
 import pulumi_random as random
 
 from ..._shared.package import known
-from ..args import DEFAULT_SLOW_STATEMENT_MS, Backups, CloudNativePg, Metrics
-from ..engine import EngineOutputs
+from ..._shared.pods import PodDemand
+from ..args import DEFAULT_SLOW_STATEMENT_MS, Backups, CloudNativePg, Metrics, PostgresDatabaseArgs
+from ..engine import Engine, EngineOutputs
 from ..parts import PASSWORD_KEY, DatabaseParts
 from .alert_rules import cnpg_alert_rules
 from .cluster import declare_cnpg_cluster
+from .pods import cnpg_pods
 from .settings import DEFAULT_IMAGE, CnpgSettings
 
 
@@ -114,3 +116,30 @@ def cnpg_engine(
         selector=dict(cluster.selector),
         storage_size=cluster.cluster.spec.apply(lambda spec: str(spec["storage"]["size"])),
     )
+
+
+def _engine_inputs(
+    args: PostgresDatabaseArgs,
+) -> tuple[CloudNativePg, str, Backups | None, Metrics | None]:
+    return (
+        known(args.get("cloudnative_pg"), "PostgresDatabase input 'cloudnativePg'") or {},
+        known(args["storage_size"], "PostgresDatabase input 'storageSize'"),
+        known(args.get("backups"), "PostgresDatabase input 'backups'"),
+        known(args.get("metrics"), "PostgresDatabase input 'metrics'"),
+    )
+
+
+def declare_cloudnative_pg(db: DatabaseParts, args: PostgresDatabaseArgs) -> EngineOutputs:
+    return cnpg_engine(
+        db,
+        *_engine_inputs(args),
+        known(args["client_selector"], "PostgresDatabase input 'clientSelector'"),
+        args.get("cluster_domain") or "cluster.local",
+    )
+
+
+def cloudnative_pg_pods(db: DatabaseParts, args: PostgresDatabaseArgs) -> list[PodDemand]:
+    return cnpg_pods(cnpg_settings(db, *_engine_inputs(args)))
+
+
+CLOUDNATIVE_PG = Engine(declare=declare_cloudnative_pg, pods=cloudnative_pg_pods)

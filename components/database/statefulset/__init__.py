@@ -1,7 +1,8 @@
-"""The statefulset engine: PostgreSQL as a StatefulSet of one (server), its roles and
-pg_hba (roles), the data owner check (owner), server logs (server_logs), the exporter,
-its Service and alert rules (metrics), dump backups and restores as Jobs (backups, jobs,
-backup_scripts) and its network policy (network). Its inputs are in database/args.py."""
+"""The statefulset engine (engine, its side of the seam): PostgreSQL as a StatefulSet of
+one (server), its roles and pg_hba (roles), the data owner check (owner), server logs
+(server_logs), the exporter, its Service and alert rules (metrics), dump backups and
+restores as Jobs (backups, jobs, waits, scripts/) and its network policy (network). Its
+inputs are in database/args.py."""
 
 from .backups import backups
 from .metrics import alert_rules, exporter_container, metrics_service

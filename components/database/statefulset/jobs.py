@@ -4,7 +4,7 @@ copies, and a restore.
 Dumps and restores use the database's own image, so pg_dump and pg_restore match the
 server's major version; object storage is reached with the AWS CLI image. Each connects
 over the client Service with its role's password from the database's Secret (by
-reference, never as a literal). The scripts are in backup_scripts.py.
+reference, never as a literal). The scripts they run are in scripts/.
 """
 
 import hashlib
@@ -19,53 +19,23 @@ from ..._shared.resources import BACKUP_RESOURCES, resource_requirements
 from ..._shared.security import container_security_context
 from ..args import ObjectStorage
 from ..object_storage import ACCESS_KEY_ID, SECRET_ACCESS_KEY
-from .backup_scripts import (
+from .roles import scratch_database
+from .scripts import (
     BACKUP_SCRIPT,
     DOWNLOAD_SCRIPT,
     RESTORE_SCRIPT,
     UPLOAD_SCRIPT,
 )
-from .roles import scratch_database
+from .waits import (
+    BACKUP_DEADLINE_SECONDS,
+    BACKUP_WAITS,
+    RESTORE_DEADLINE_SECONDS,
+    RESTORE_GRACE_SECONDS,
+    RESTORE_WAITS,
+    S3_WAITS,
+)
 
 BACKUP_MOUNT = "/backups"
-BACKUP_DEADLINE_SECONDS = 3 * 3600
-RESTORE_DEADLINE_SECONDS = 6 * 3600
-# Every wait of the job scripts, in seconds (docs/backups-and-restore.md lists them). Each
-# job's waits add up to less than its deadline, so a step that hangs fails with its own
-# message instead of the Job being killed mid-sentence.
-WAITS = {
-    # A connection attempt; then the login loop as a whole: long enough for a restart of
-    # the server, short enough that an outage shows up as a failed job.
-    "PGCONNECT_TIMEOUT": 10,
-    "WAIT_SECONDS": 300,
-    # A short statement (a check, a lookup), client- and server-side.
-    "STATEMENT_SECONDS": 60,
-    # Taking the database's locks: the app's tables for a restore, pg_dump's share locks.
-    "LOCK_SECONDS": 60,
-}
-BACKUP_WAITS = {
-    **WAITS,
-    # A backup yields to a restore or backup that holds the volume.
-    "VOLUME_LOCK_SECONDS": 600,
-    "DUMP_SECONDS": 3600,
-    "VERIFY_SECONDS": 3600,
-    "RESTORE_DEADLINE_SECONDS": RESTORE_DEADLINE_SECONDS,
-}
-RESTORE_WAITS = {
-    **WAITS,
-    # A restore waits for a running backup to finish.
-    "VOLUME_LOCK_SECONDS": 3600,
-    "RESTORE_SECONDS": 3 * 3600 + 1800,
-    # Each statement after a SIGTERM (the deadline, the pod deleted): ending the restore's
-    # session, asking what became of its transaction, opening the database again.
-    "STOP_SECONDS": 5,
-}
-# What a stopped restore has before SIGKILL. It takes four steps (ending its sessions from
-# the trap and once more after the pipeline, asking about its transaction, setting the
-# connection limit back), each at most STOP_SECONDS of attempts plus one attempt's client
-# bound (STOP_SECONDS + PGCONNECT_TIMEOUT + 5): 4 * 25 s at worst.
-RESTORE_GRACE_SECONDS = 120
-S3_WAITS = {"S3_CALL_SECONDS": 120, "S3_COPY_SECONDS": 3600}
 
 
 @dataclass(frozen=True)
@@ -307,7 +277,7 @@ def restore_job_spec(
             {
                 "RESTORE_FILE": restore_file,
                 # The restore reopens the database, and asks what became of its
-                # transaction, through the scratch database (see backup_scripts.py).
+                # transaction, through the scratch database (see scripts/restore_transaction.py).
                 "SCRATCH_DATABASE": pulumi.Output.from_input(pods.database).apply(scratch_database),
                 **restore_dir,
                 **_texts(RESTORE_WAITS),

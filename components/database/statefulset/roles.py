@@ -5,7 +5,7 @@ Secret.
 The hook is POSIX sh using only the tools of the official `postgres` image, reads its
 settings from environment variables, and says what it did in one line. The test suite runs
 this exact text, taken from the rendered objects, against a real PostgreSQL server; the
-job scripts are in backup_scripts.py.
+job scripts are in scripts/.
 """
 
 SUPERUSER = "postgres"
