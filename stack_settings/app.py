@@ -1,44 +1,36 @@
-"""The web app's settings: image, size, exposure, and what the app itself needs
-(environment, registry credentials, command, egress)."""
+"""The web app's settings: image, size, replicas and autoscaling, read here; how it is
+reached (app_exposure), what the app itself needs (app_env: environment, registry
+credentials, command, egress) and its sidecars (app_containers) beside."""
 
 from __future__ import annotations
 
-import ipaddress
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 
 from components import Autoscaling, ContainerResources, EgressRule, Ingress
-from components._shared.quantity import suggest_byte_quantity
 from components.web.args import Sidecar
-from components.web.parts import COMPONENT, ENV_NAME, RESERVED_ENV_PREFIX, SERVICE_TYPES
+from components.web.parts import SERVICE_TYPES
 
+from .app_containers import read_containers
+from .app_env import egress_rule, read_env, read_list
+from .app_exposure import check_exposure, read_ingress, suggest_service_type
 from .reader import INVALID, PROJECT, Feature, Reader, present
+from .resources import read_resources
 from .values import (
     BOOLEAN_ALLOWED,
-    BYTES_ALLOWED,
-    CPU_ALLOWED,
-    DNS_LABEL,
     DNS_SUBDOMAIN,
     IMAGE_ALLOWED,
     MAX_APP_NAME,
-    OPTIONAL_NAME_ALLOWED,
     app_name,
     boolean,
-    dns_label,
     http_path,
-    ingress_host,
     max_surge,
     one_of,
-    optional_name,
     pinned_image,
-    quantity,
     suggest_boolean,
-    suggest_choice,
     suggest_dns_label,
-    suggest_dns_subdomain,
     suggest_image,
     suggest_max_surge,
     suggest_whole_number,
@@ -114,40 +106,6 @@ class AppSettings:
         return inputs
 
 
-def read_resources(reader: Reader, prefix: str) -> ContainerResources | None:
-    keys = {
-        "cpu_request": f"{prefix}CpuRequest",
-        "cpu_limit": f"{prefix}CpuLimit",
-        "memory_request": f"{prefix}MemoryRequest",
-        "memory_limit": f"{prefix}MemoryLimit",
-    }
-    amounts = {
-        name: reader.read(
-            key,
-            quantity("container-cpu" if name.startswith("cpu") else "memory"),
-            CPU_ALLOWED if name.startswith("cpu") else BYTES_ALLOWED,
-            None if name.startswith("cpu") else suggest_byte_quantity,
-        )
-        for name, key in keys.items()
-    }
-    for resource in ("cpu", "memory"):
-        request, limit = amounts[f"{resource}_request"], amounts[f"{resource}_limit"]
-        if request is not None and limit is not None and request > limit:
-            request_key, limit_key = keys[f"{resource}_request"], keys[f"{resource}_limit"]
-            reader.fail(
-                request_key,
-                reader.raw(request_key),
-                f"a request must not exceed its limit {PROJECT}:{limit_key} "
-                f"('{reader.raw(limit_key)}')",
-                reader.raw(limit_key),
-            )
-            amounts[f"{resource}_request"] = None
-    if any(amount is None for amount in amounts.values()):
-        return None
-    # Quantities are kept as written: Kubernetes takes the text, the checks took numbers.
-    return ContainerResources(**{name: str(reader.raw(key)) for name, key in keys.items()})
-
-
 def _read_autoscaling(reader: Reader) -> Feature[Autoscaling]:
     enabled = reader.read("autoscaling", boolean, BOOLEAN_ALLOWED, suggest_boolean)
     replicas_allowed = f"it must be a whole number from 1 to {MAX_REPLICAS}"
@@ -182,338 +140,6 @@ def _read_autoscaling(reader: Reader) -> Feature[Autoscaling]:
     return Feature(settings)
 
 
-def _read_ingress(reader: Reader) -> Feature[Ingress]:
-    host = reader.read(
-        "ingressHost",
-        ingress_host,
-        "it must be empty (no Ingress) or a DNS host name such as app.example.com",
-        suggest_dns_subdomain,
-    )
-    names = {
-        key: reader.read(key, optional_name, OPTIONAL_NAME_ALLOWED, suggest_dns_subdomain)
-        for key in ("ingressClass", "ingressTlsSecret", "ingressClusterIssuer")
-    }
-    controller_namespace = reader.read(
-        "ingressControllerNamespace",
-        dns_label(63),
-        "it must be the namespace of the ingress controller, a DNS label",
-        suggest_dns_label,
-    )
-    if host is None or controller_namespace is None or None in names.values():
-        return INVALID
-    if names["ingressTlsSecret"] and names["ingressClusterIssuer"]:
-        reader.fail(
-            "ingressTlsSecret",
-            names["ingressTlsSecret"],
-            f"it must be empty when {PROJECT}:ingressClusterIssuer is set (cert-manager "
-            "then creates the certificate's Secret)",
-            "",
-        )
-        return INVALID
-    if not host:
-        return Feature(None)
-    settings = Ingress(host=host, controller_namespace=controller_namespace)
-    for key, field_name in (
-        ("ingressClass", "ingress_class"),
-        ("ingressTlsSecret", "tls_secret"),
-        ("ingressClusterIssuer", "cluster_issuer"),
-    ):
-        if names[key]:
-            settings[field_name] = names[key]  # type: ignore[literal-required]
-    return Feature(settings)
-
-
-def _exposure(
-    reader: Reader,
-    service_type: str,
-    ingress: Ingress | None,
-    allow_load_balancer: bool,
-    beside_ingress: bool,
-) -> bool:
-    """With an Ingress the app has one way in, through the ingress controller: a NodePort
-    or LoadBalancer Service beside it would be a second, in plain HTTP around the
-    controller and its TLS. The stack may ask for both, explicitly (the component then
-    warns on every preview of what it exposes). A LoadBalancer also needs its own allow.
-    One run names every key the rule needs: a LoadBalancer beside an Ingress is one
-    sentence whose fix (ClusterIP) settles both keys, and which names both for the stack
-    that keeps the load balancer, so no fix leads to a second refusal."""
-    missing_allow = service_type == "LoadBalancer" and not allow_load_balancer
-    if ingress is not None and service_type != "ClusterIP" and not beside_ingress:
-        unless = f"{PROJECT}:allowServiceBesideIngress is true"
-        if missing_allow:
-            unless = (
-                f"{PROJECT}:allowServiceBesideIngress and {PROJECT}:allowLoadBalancer are both true"
-            )
-        reader.fail(
-            "serviceType",
-            service_type,
-            f"with {PROJECT}:ingressHost set it must be ClusterIP, so the app is reached only "
-            f"through the ingress controller (a {service_type} Service beside the Ingress is a "
-            f"plain-HTTP way around it), unless {unless}",
-            "ClusterIP",
-        )
-        return False
-    valid = True
-    if missing_allow:
-        reader.fail(
-            "allowLoadBalancer",
-            "false",
-            f"it must be true when {PROJECT}:serviceType is LoadBalancer, which exposes the "
-            "app outside the cluster and costs a cloud load balancer",
-            "true",
-        )
-        valid = False
-    if beside_ingress and (ingress is None or service_type == "ClusterIP"):
-        reader.fail(
-            "allowServiceBesideIngress",
-            "true",
-            f"it allows a NodePort or LoadBalancer {PROJECT}:serviceType beside an Ingress, "
-            f"and this stack has {'no Ingress' if ingress is None else 'a ClusterIP Service'}",
-            fix=reader.remove_command("allowServiceBesideIngress"),
-        )
-        valid = False
-    return valid
-
-
-def _suggest_service_type(reader: Reader, raw: str) -> str | None:
-    """The type meant, unless the one way in would then refuse it: beside an Ingress only
-    ClusterIP goes without the allows (_exposure)."""
-    meant = suggest_choice(SERVICE_TYPES)(raw)
-    if meant in (None, "ClusterIP") or not reader.raw("ingressHost"):
-        return meant
-    allowed = reader.raw("allowServiceBesideIngress") == "true" and (
-        meant != "LoadBalancer" or reader.raw("allowLoadBalancer") == "true"
-    )
-    return meant if allowed else "ClusterIP"
-
-
-def _env_text(value: Any) -> str | None:
-    """A variable's value as text; `--path` may store numbers and booleans as such."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    return None
-
-
-def _read_env(reader: Reader, key: str, taken: dict[str, str]) -> dict[str, str] | None:
-    """`key`'s variables, their names checked. Values are never shown in a message."""
-    secret = key == "secretEnv"
-    target = f"--path '{PROJECT}:{key}.NAME'"
-    example = (
-        reader.secret_set(target)
-        if secret
-        else f"pulumi config set --stack {reader.stack} {target} value"
-    )
-    values = reader.read_json(
-        key, dict, "it must be an object of variable names and values", example
-    )
-    if values is None:
-        return None
-    if secret and values and not reader.is_secret(key):
-        reader.fail(
-            key,
-            "set in plaintext",
-            "its values must be set as secrets, so they are encrypted in the stack file",
-            fix=example,
-        )
-        return None
-    checked: dict[str, str] = {}
-    for name, value in values.items():
-        remove = f"pulumi config rm --stack {reader.stack} --path '{PROJECT}:{key}.{name}'"
-        problem = None
-        if not ENV_NAME.match(name):
-            problem = "variable names are letters, digits and '_', not starting with a digit"
-        elif name.upper().startswith(RESERVED_ENV_PREFIX):
-            problem = f"names starting with {RESERVED_ENV_PREFIX} are set from the database"
-        elif name in taken:
-            problem = f"{PROJECT}:env sets it too, and a variable has one value"
-        elif _env_text(value) is None:
-            problem = "a value is text, a number or a boolean"
-        if problem:
-            reader.errors.append(
-                f"{PROJECT}:{key} holds '{name}', but {problem}; fix it with: {remove}"
-            )
-        else:
-            checked[name] = present(_env_text(value))
-    return checked if len(checked) == len(values) else None
-
-
-def _read_list(reader: Reader, key: str, item: str, parse: Any) -> list[Any] | None:
-    """An array of strings, each checked by `parse` (None: the entry is bad)."""
-    fix = f"pulumi config set --stack {reader.stack} --path '{PROJECT}:{key}[0]' <{item}>"
-    values = reader.read_json(key, list, f"it must be a list of {item}s", fix)
-    if values is None:
-        return None
-    parsed = [parse(value) if isinstance(value, str) else None for value in values]
-    for index, (value, result) in enumerate(zip(values, parsed, strict=True)):
-        if result is None:
-            reader.errors.append(
-                f"{PROJECT}:{key} holds '{value}' at [{index}], but each entry must be a "
-                f"{item}; fix it with: pulumi config set --stack {reader.stack} --path "
-                f"'{PROJECT}:{key}[{index}]' <{item}>"
-            )
-    return None if None in parsed else parsed
-
-
-def egress_rule(text: str) -> EgressRule | None:
-    """CIDR:PORT, optionally /tcp or /udp: 203.0.113.0/24:443, 2001:db8::/32:53/udp."""
-    cidr, _, port_part = text.rpartition(":")
-    port, _, protocol = port_part.partition("/")
-    try:
-        network = ipaddress.ip_network(cidr, strict=True)
-    except ValueError:
-        return None
-    if "/" not in cidr or not port.isdigit() or not 1 <= int(port) <= 65535:
-        return None
-    if protocol.lower() not in ("", "tcp", "udp"):
-        return None
-    rule = EgressRule(cidr=str(network), port=int(port))
-    if protocol:
-        rule["protocol"] = protocol.upper()
-    return rule
-
-
-_SIDECAR_FIELDS = ("name", "image", "resources", "command", "args", "ports", "env")
-_SIDECAR_RESOURCES = {
-    "cpuRequest": ("cpu_request", "container-cpu", CPU_ALLOWED),
-    "cpuLimit": ("cpu_limit", "container-cpu", CPU_ALLOWED),
-    "memoryRequest": ("memory_request", "memory", BYTES_ALLOWED),
-    "memoryLimit": ("memory_limit", "memory", BYTES_ALLOWED),
-}
-
-
-def _container_item(
-    reader: Reader, list_key: str, index: int, item: Any, app_port: int
-) -> Sidecar | None:
-    """Item `index` of the container list `list_key` (sidecars), every field checked; the
-    first problem is reported, as one sentence that names the item's path."""
-
-    def fail(path: str, value: Any, allowed: str, example: str) -> None:
-        where = f"{PROJECT}:{list_key}[{index}]{path}"
-        fix = f"pulumi config set --stack {reader.stack} --path '{where}' {example}"
-        shown = value if isinstance(value, str) else json.dumps(value)
-        reader.errors.append(f"{where} is '{shown}', but {allowed}; fix it with: {fix}")
-
-    if not isinstance(item, dict):
-        fail("", item, "it must be an object with name, image and resources", "{}")
-        return None
-    unknown = sorted(set(item) - set(_SIDECAR_FIELDS))
-    if unknown:
-        fail(
-            f".{unknown[0]}",
-            item[unknown[0]],
-            f"a container has only {', '.join(_SIDECAR_FIELDS)}",
-            "''",
-        )
-        return None
-    name = item.get("name")
-    if (
-        not isinstance(name, str)
-        or not DNS_LABEL.match(name)
-        or len(name) > 63
-        or name == COMPONENT
-    ):
-        fail(
-            ".name",
-            name,
-            f"it must be a DNS label other than {COMPONENT} (the app's container)",
-            "log-shipper",
-        )
-        return None
-    try:
-        image = pinned_image(str(item.get("image", "")))
-    except ValueError:
-        fail(".image", item.get("image", ""), IMAGE_ALLOWED, "fluent/fluent-bit:3.1.9")
-        return None
-    resources = item.get("resources")
-    if not isinstance(resources, dict) or set(resources) != set(_SIDECAR_RESOURCES):
-        fail(".resources", resources, f"it must set {', '.join(_SIDECAR_RESOURCES)}", "'{}'")
-        return None
-    amounts = {}
-    for key, (_, kind, allowed) in _SIDECAR_RESOURCES.items():
-        try:
-            amounts[key] = quantity(kind)(str(resources[key]))
-        except ValueError:
-            fail(f".resources.{key}", resources[key], allowed, "100m" if "cpu" in key else "64Mi")
-            return None
-    for resource in ("cpu", "memory"):
-        if amounts[f"{resource}Request"] > amounts[f"{resource}Limit"]:
-            key = f"{resource}Request"
-            fail(
-                f".resources.{key}",
-                resources[key],
-                f"a request must not exceed its limit ('{resources[resource + 'Limit']}')",
-                str(resources[resource + "Limit"]),
-            )
-            return None
-    sidecar = Sidecar(
-        name=name,
-        image=image,
-        resources=ContainerResources(
-            **{field: str(resources[key]) for key, (field, _, _) in _SIDECAR_RESOURCES.items()}
-        ),  # type: ignore[typeddict-item]
-    )
-    for key in ("command", "args"):
-        value = item.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(text, str) for text in value):
-            fail(f".{key}", value, "it must be a list of strings", "'[]'")
-            return None
-        if value:
-            sidecar[key] = value  # type: ignore[literal-required]
-    ports = item.get("ports", [])
-    if not isinstance(ports, list) or not all(
-        isinstance(port, int) and 1024 <= port <= 65535 and port != app_port for port in ports
-    ):
-        fail(
-            ".ports",
-            ports,
-            f"it must be a list of ports from 1024 to 65535 other than the app's {app_port}",
-            "'[9090]'",
-        )
-        return None
-    if ports:
-        sidecar["ports"] = ports
-    env = item.get("env", {})
-    if not isinstance(env, dict) or not all(ENV_NAME.match(key) for key in env):
-        fail(
-            ".env",
-            env,
-            "it must be an object of variable names (letters, digits and '_') and values",
-            "'{}'",
-        )
-        return None
-    if env:
-        sidecar["env"] = {key: _env_text(value) or "" for key, value in env.items()}
-    return sidecar
-
-
-def _read_containers(reader: Reader, key: str, app_port: int | None) -> list[Sidecar] | None:
-    """A list of extra containers of the app's pod (`key`: sidecars), each checked."""
-    example = (
-        f"pulumi config set --stack {reader.stack} --path '{PROJECT}:{key}[0].name' log-shipper"
-    )
-    items = reader.read_json(key, list, "it must be a list of container objects", example)
-    if items is None or app_port is None:
-        return None
-    sidecars = [
-        _container_item(reader, key, index, item, app_port) for index, item in enumerate(items)
-    ]
-    if None in sidecars:
-        return None
-    names = [sidecar["name"] for sidecar in sidecars]  # type: ignore[index]
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:
-        index = len(names) - 1 - names[::-1].index(twice[0])
-        reader.errors.append(
-            f"{PROJECT}:{key}[{index}].name is '{twice[0]}', but each container needs a name "
-            f"of its own; fix it with: pulumi config set --stack {reader.stack} --path "
-            f"'{PROJECT}:{key}[{index}].name' {twice[0]}-2"
-        )
-        return None
-    return sidecars  # type: ignore[return-value]
-
-
 def read_app(reader: Reader) -> AppSettings | None:
     name = reader.read(
         "appName",
@@ -544,7 +170,7 @@ def read_app(reader: Reader) -> AppSettings | None:
         "serviceType",
         one_of(SERVICE_TYPES),
         f"it must be one of {', '.join(SERVICE_TYPES)}",
-        lambda raw: _suggest_service_type(reader, raw),
+        lambda raw: suggest_service_type(reader, raw),
     )
     allow_load_balancer = reader.read(
         "allowLoadBalancer", boolean, BOOLEAN_ALLOWED, suggest_boolean
@@ -577,19 +203,19 @@ def read_app(reader: Reader) -> AppSettings | None:
     )
     resources = read_resources(reader, "app")
     autoscaling = _read_autoscaling(reader)
-    ingress = _read_ingress(reader)
-    env = _read_env(reader, "env", {}) if not reader.is_secret("env") else None
-    secret_env = _read_env(reader, "secretEnv", env or {})
-    pull_secrets = _read_list(
+    ingress = read_ingress(reader)
+    env = read_env(reader, "env", {}) if not reader.is_secret("env") else None
+    secret_env = read_env(reader, "secretEnv", env or {})
+    pull_secrets = read_list(
         reader,
         "imagePullSecrets",
         "Secret name",
         lambda text: text if len(text) <= 253 and DNS_SUBDOMAIN.match(text) else None,
     )
-    command = _read_list(reader, "command", "string", lambda text: text)
-    args = _read_list(reader, "args", "string", lambda text: text)
-    egress = _read_list(reader, "egress", "CIDR:PORT such as 203.0.113.0/24:443", egress_rule)
-    sidecars = _read_containers(reader, "sidecars", port)
+    command = read_list(reader, "command", "string", lambda text: text)
+    args = read_list(reader, "args", "string", lambda text: text)
+    egress = read_list(reader, "egress", "CIDR:PORT such as 203.0.113.0/24:443", egress_rule)
+    sidecars = read_containers(reader, "sidecars", port)
     values = (name, image, replicas, port, service_port, service_type, allow_load_balancer)
     values += (health_path, readiness_path, user_id, drain, grace, surge, resources)
     values += (env, secret_env, pull_secrets, command, args, egress, beside_ingress, sidecars)
@@ -598,7 +224,7 @@ def read_app(reader: Reader) -> AppSettings | None:
     valid = None not in values and autoscaling.valid and ingress.valid
     exposure = (service_type, allow_load_balancer, beside_ingress)
     if None not in exposure and ingress.valid:
-        valid &= _exposure(
+        valid &= check_exposure(
             reader,
             present(service_type),
             ingress.value,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from stack_settings import ConfigError
-from stack_settings.database.engine import image_major
+from stack_settings.database.engine_guards import image_major
 from tests.harness import Mocks, ProgramRun, RecordingMonitor, run_main
 
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"

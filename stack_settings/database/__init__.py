@@ -1,15 +1,15 @@
 """The database's settings, laid out as components/database is: the database's own keys
 and the checks across them (settings), its backups (backups) with their object storage
 (object_storage), its metrics (metrics), the engine's keys beside them (engine: dbEngine
-and the cloudnative-pg engine's own keys, and the guards against an engine switch or a
-major upgrade into the same archive), the guards that keep a volume change from deleting
+and the cloudnative-pg engine's own keys; api_server: the API server's addresses), the
+guards against an engine switch or a major upgrade into the same archive
+(engine_guards), the guards that keep a volume change from deleting
 data (volume_guards), and the reminder that each instance needs a node (placement)."""
 
 from .backups import read_backups
-from .engine import (
-    EngineSettings,
+from .engine import EngineSettings, read_engine
+from .engine_guards import (
     image_major,
-    read_engine,
     refuse_engine_switch,
     refuse_major_upgrade_into_the_same_archive,
 )

@@ -13,8 +13,8 @@ from components import Backups, ContainerResources, Metrics
 from components._shared.quantity import suggest_byte_quantity
 from components.database.statefulset.roles import RESERVED_ROLES, UPGRADE_ROLE
 
-from ..app import read_resources
 from ..reader import PROJECT, Feature, Reader, fails, present
+from ..resources import read_resources
 from ..values import (
     BOOLEAN_ALLOWED,
     BYTES_ALLOWED,
