@@ -109,3 +109,18 @@ def test_a_stopped_restore_has_the_time_its_bounds_need(restore_run: ProgramRun)
     stop, connect = RESTORE_WAITS["STOP_SECONDS"], RESTORE_WAITS["PGCONNECT_TIMEOUT"]
     assert grace >= 4 * (stop + stop + connect + 5)
     assert f"(`terminationGracePeriodSeconds`, {grace} s)" in DOC.read_text()
+
+
+def _spoken(seconds: int) -> str:
+    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds} s"
+
+
+def test_the_readme_states_the_bounds_the_program_sets() -> None:
+    readme = (ROOT / "README.md").read_text()
+    said = (
+        f"a connection {_spoken(BACKUP_WAITS['PGCONNECT_TIMEOUT'])}, a statement "
+        f"{_spoken(BACKUP_WAITS['STATEMENT_SECONDS'])}, a dump "
+        f"{_spoken(BACKUP_WAITS['DUMP_SECONDS'])}, a restore "
+        f"{_spoken(RESTORE_WAITS['RESTORE_SECONDS'])}"
+    )
+    assert said in " ".join(readme.split()), said

@@ -659,32 +659,35 @@ def test_a_new_volume_s_dumps_stay_in_the_bucket_and_the_oldest_go(
     """A re-created stack or a new claim starts an empty backup volume, whose runs number
     their dumps from 1 again, while the bucket holds the earlier volume's dumps (and one
     an earlier version uploaded, ranked by its sequence alone). The bucket orders by the
-    uploads: each new dump stays, the oldest go, KEEP verified ones are kept."""
+    uploads: each new dump stays, the oldest go, `keep` verified ones are kept (two: each
+    backup run costs seconds of CLI start-ups, and two show the order as well as more)."""
+    keep = 2
+    overrides = {"KEEP": str(keep)}
     earlier = f"{DATABASE}-20261001T030000Z.dump"
     jobs.s3.put(jobs.bucket, f"dev/{earlier}", b"an earlier version's upload")
     digest = hashlib.sha256(b"an earlier version's upload").hexdigest()
     jobs.s3.put(jobs.bucket, f"dev/{earlier}.sha256", f"{digest}  {earlier}\n".encode())
     jobs.s3.put(jobs.bucket, f"dev/{earlier}.verified", b"sequence 40\n")
     first: list[str] = []
-    for _ in range(KEEP):
+    for _ in range(keep):
         if first:
             _a_second_after(first[-1])
-        jobs.backup_now()
+        jobs.backup_now(overrides)
         (made,) = set(jobs.local_dumps()) - set(first)
         first.append(made)
     assert jobs.remote_dumps() == first, "the earlier version's upload is the oldest"
     stored = jobs.s3.objects(jobs.bucket, "dev/")
     local = (jobs.backup_dir / f"{first[-1]}.verified").read_text()
-    assert stored[f"dev/{first[-1]}.verified"].decode() == f"{local}bucket-sequence {40 + KEEP}\n"
+    assert stored[f"dev/{first[-1]}.verified"].decode() == f"{local}bucket-sequence {40 + keep}\n"
 
     fresh = replace(jobs, backup_dir=owned_dir(tmp_path / "fresh-volume"))
     second: list[str] = []
-    for _ in range(KEEP - 1):
+    for _ in range(keep - 1):
         _a_second_after((second or first)[-1])
-        fresh.backup_now()
+        fresh.backup_now(overrides)
         (made,) = set(fresh.local_dumps()) - set(second)
         second.append(made)
-        assert jobs.remote_dumps() == (first + second)[-KEEP:], "the new dumps stay"
+        assert jobs.remote_dumps() == (first + second)[-keep:], "the new dumps stay"
     assert "sequence 1" in (fresh.backup_dir / f"{second[0]}.verified").read_text().splitlines()
     # A restore from the bucket takes the new volume's dump, record and all.
     restore = fresh.restore_pod(f"s3://{jobs.bucket}/dev/{second[-1]}")
@@ -979,6 +982,50 @@ def test_a_restore_killed_at_any_phase_leaves_the_database_as_it_was(
     assert database.sql("SELECT to_regclass('sneaked_in') IS NULL") == "t"
 
 
+def _restore_sessions(database: Deployed) -> str:
+    return database.sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'webapp-restore' "
+        f"AND datname = '{DATABASE}'",
+        database="postgres",
+    )
+
+
+def test_a_restore_whose_client_is_lost_frees_the_tables_and_the_next_run_ends_it(
+    bench: Bench, tmp_path: Path
+) -> None:
+    """A node lost with the restore's pod, or the network cut: the restore's session would
+    sit idle in its transaction, the app's tables locked, until TCP noticed (hours). The
+    server ends it after IDLE_SECONDS (rolling it back); and the next run on the volume
+    ends any restore session left before it opens the database again."""
+    jobs, database = bench.jobs, bench.jobs.database
+    before = database.fingerprint(without=("writes",))
+    restore = jobs.restore_pod(bench.dump)
+    # Between two statements: pg_restore sends nothing, the session is idle in the
+    # transaction (in the middle of a COPY it is not idle, and only keepalives tell).
+    phase = "during the indexes and constraints"
+    overrides = {**bench.pausing_overrides(restore, "restore", phase), "IDLE_SECONDS": "2"}
+    with _running(jobs, restore, "restore", overrides) as process:
+        bench.wait_for_pause(process, "restore", phase)
+        _wait_for("the server ending the idle restore", lambda: _restore_sessions(database) == "0")
+        assert database.fingerprint(without=("writes",)) == before
+    overrides = bench.pausing_overrides(restore, "restore", phase)
+    with _running(jobs, restore, "restore", overrides) as process:
+        bench.wait_for_pause(process, "restore", phase)
+        time.sleep(3)
+        assert _restore_sessions(database) == "1", "the default bound is minutes, not seconds"
+        # The next backup, where the volume went with its new node (the lost pod's lock of
+        # the volume went with the old node).
+        moved = owned_dir(tmp_path / "moved-volume")
+        gate = moved / ".connection-limit"
+        gate.write_bytes((jobs.backup_dir / ".connection-limit").read_bytes())
+        owned_file(gate)
+        repair = replace(jobs, backup_dir=moved).step(jobs.backup, "dump")
+        assert repair.returncode == 0, describe(repair)
+        assert f"{DATABASE} takes connections again" in repair.stdout
+        assert _restore_sessions(database) == "0"
+        assert database.fingerprint(without=("writes",)) == before
+
+
 @pytest.mark.parametrize("phase", ["before it began", "during the large objects"])
 def test_a_restore_stopped_by_sigterm_rolls_back_and_opens_the_database_at_once(
     bench: Bench, phase: str
@@ -1246,6 +1293,12 @@ def test_retention_orders_by_the_recorded_sequence_and_counts_only_verified_dump
     handmade.write_bytes(b"kept by hand")
     owned_file(handmade)
     jobs.s3.put(jobs.bucket, f"dev/{DATABASE}-20250101T030000Z.dump", b"copied in by hand")
+    # Another stack's dump copied in with its checksum to be restored (the docs' recipe):
+    # no record, so none of the runs' to count or delete.
+    borrowed = f"{DATABASE}-20200101T030000Z.dump"
+    jobs.s3.put(jobs.bucket, f"dev/{borrowed}", b"another stack's dump")
+    digest = hashlib.sha256(b"another stack's dump").hexdigest()
+    jobs.s3.put(jobs.bucket, f"dev/{borrowed}.sha256", f"{digest}  {borrowed}\n".encode())
     # What a delete request cut off leaves: the records of a dump that is gone.
     gone = f"dev/{DATABASE}-20240101T030000Z.dump"
     orphans = [f"{gone}.sha256", f"{gone}.verified"]
@@ -1256,7 +1309,7 @@ def test_retention_orders_by_the_recorded_sequence_and_counts_only_verified_dump
     # KEEP=2 verified: the new run's and the run before it (day 1, the newest run); the
     # unverified dump counted for nothing and, older than both, goes with the rest.
     assert jobs.local_dumps() == sorted([new, names[0], handmade.name])
-    assert jobs.remote_dumps() == sorted([new, names[0]])
+    assert jobs.remote_dumps() == sorted([new, names[0], borrowed])
     assert f"dev/{DATABASE}-20250101T030000Z.dump" in jobs.s3.objects(jobs.bucket, "dev/")
     assert not set(orphans) & set(jobs.s3.objects(jobs.bucket, "dev/")), "records left behind"
     # A restore from the bucket of a dump it lacks names the dumps a restore can take
@@ -1266,7 +1319,8 @@ def test_retention_orders_by_the_recorded_sequence_and_counts_only_verified_dump
     assert download.returncode != 0
     assert (
         f"(the dumps there with their checksum, the latest first: s3://{jobs.bucket}/dev/"
-        f"{names[0]}, s3://{jobs.bucket}/dev/{new}; set webapp:restoreFrom to one of them)"
+        f"{names[0]}, s3://{jobs.bucket}/dev/{new}, s3://{jobs.bucket}/dev/{borrowed}; set "
+        "webapp:restoreFrom to one of them)"
     ) in download.stderr, describe(download)
     # The next run's sequence follows the newest record, not the latest name (the bucket
     # orders by the same records).
@@ -1336,6 +1390,125 @@ def test_a_backup_in_the_second_of_another_takes_the_next_name(jobs: Jobs) -> No
     (new,) = set(jobs.local_dumps()) - taken
     assert new > max(taken)
     assert all((jobs.backup_dir / name).read_bytes() == b"made a moment ago" for name in taken)
+
+
+# --- killed between the renames, large schemas, pg_dump 17's list ---------------------------
+
+# An `mv` that does the rename, then SIGKILLs the script that ran it once the target ends
+# with KILL_AFTER: a pod killed between two renames, where no trap runs.
+KILLING_MV = r"""#!/bin/sh
+/bin/mv "$@" || exit
+case "$2" in *"$KILL_AFTER") kill -KILL "$PPID" ;; esac
+"""
+
+
+def _tool_dir(path: Path, name: str, text: str) -> Path:
+    """A PATH directory holding one executable script, for the unprivileged user."""
+    directory = owned_dir(path)
+    (directory / name).write_text(text)
+    (directory / name).chmod(0o755)
+    owned_file(directory / name)
+    return directory
+
+
+@pytest.mark.parametrize("after", [".dump.sha256", ".dump"], ids=["checksum", "dump"])
+def test_a_backup_killed_between_its_renames_leaves_what_the_next_run_cleans(
+    jobs: Jobs, tmp_path: Path, after: str
+) -> None:
+    """Killed after renaming the checksum, or the dump too: the next run removes a
+    checksum without its dump; a dump without its record counts for nothing (it is not
+    uploaded) and is pruned as such; no .partial file is left."""
+    killing = _tool_dir(tmp_path / "killing", "mv", KILLING_MV)
+    path = f"{killing}:{jobs.env(jobs.backup, 'dump')['PATH']}"
+    killed = jobs.step(jobs.backup, "dump", {"PATH": path, "KILL_AFTER": after})
+    assert killed.returncode == -signal.SIGKILL, describe(killed)
+    left = sorted(p.name for p in jobs.backup_dir.iterdir() if p.name != ".lock")
+    assert any(name.endswith(".partial") for name in left), left
+    jobs.backup_now()
+    names = sorted(p.name for p in jobs.backup_dir.iterdir() if p.name != ".lock")
+    assert not [name for name in names if name.endswith(".partial")], names
+    orphans = [n for n in names if n.endswith(".sha256") and n.removesuffix(".sha256") not in names]
+    assert not orphans, names
+    verified = [name for name in jobs.local_dumps() if f"{name}.verified" in names]
+    assert len(verified) == 1
+    assert jobs.remote_dumps() == verified, "only the verified dump is uploaded"
+    if after == ".dump":
+        (record_less,) = set(jobs.local_dumps()) - set(verified)
+        assert f"{record_less}.sha256" in names and f"{record_less}.verified" not in names
+
+
+LONG_NAME = "a_table_whose_name_is_long_enough_to_fill_the_list_"
+
+
+def test_a_schema_of_a_thousand_tables_backs_up_and_restores(jobs: Jobs) -> None:
+    """The dump's list of a thousand tables with long names is over the 128 KiB the
+    kernel takes in one argument: the clash check reads it from a file."""
+    jobs.database.sql(
+        "DO $$ BEGIN FOR i IN 1..1000 LOOP EXECUTE format("
+        "'CREATE TABLE %1$I (i int); COMMENT ON TABLE %1$I IS ''a table with a long name''', "
+        f"'{LONG_NAME}' || i); END LOOP; END $$",
+        user=APP_USER,
+    )
+    try:
+        made = jobs.step(jobs.backup, "dump")
+        assert made.returncode == 0, describe(made)
+        listed = sum(p.stat().st_size for p in (jobs.tmp / "dump").rglob("backup.list.entries"))
+        assert listed > 128 * 1024, "the list must not fit in one argument"
+        (dump,) = jobs.local_dumps()
+        restored = jobs.step(jobs.restore_pod(dump), "restore")
+        assert restored.returncode == 0, describe(restored)
+        count = f"SELECT count(*) FROM pg_class WHERE relname LIKE '{LONG_NAME}%' AND relkind = 'r'"
+        assert jobs.database.sql(count) == "1000"
+    finally:
+        jobs.database.sql(
+            "DO $$ DECLARE t text; BEGIN FOR t IN SELECT relname FROM pg_class WHERE relname "
+            f"LIKE '{LONG_NAME}%' AND relkind = 'r' LOOP "
+            "EXECUTE format('DROP TABLE %I', t); END LOOP; END $$",
+            user=APP_USER,
+        )
+
+
+# A pg_restore whose --list shows the large objects as pg_dump 17 and later group them,
+# one "BLOB METADATA" entry named <first>..<last> per owner; the rest runs unchanged (the
+# list's lines are read back by their ids alone).
+GROUPING_PG_RESTORE = r"""#!/bin/sh
+case " $* " in *" --list "*) ;; *) exec "$REAL_PG_RESTORE" "$@" ;; esac
+listed=$(mktemp)
+"$REAL_PG_RESTORE" "$@" > "$listed" || exit
+awk '
+  NR == FNR { if ($4 == "BLOB" && $5 == "-") { if (!($7 in low)) low[$7] = $6; high[$7] = $6 }
+    next }
+  $4 == "BLOB" && $5 == "-" { if (!($7 in done)) { done[$7] = 1
+      print $1, $2, $3, "BLOB METADATA -", low[$7] ".." high[$7], $7 }
+    next }
+  { print }' "$listed" "$listed"
+rm -f "$listed"
+"""
+
+
+def test_large_objects_of_the_superuser_are_caught_in_pg_dump_17_s_groups(
+    jobs: Jobs, tmp_path: Path
+) -> None:
+    grouping = _tool_dir(tmp_path / "grouping", "pg_restore", GROUPING_PG_RESTORE)
+    oids = "'{778001,778002,778003}'::oid[]"
+    jobs.database.sql(
+        f"SELECT lo_create(oid) FROM unnest({oids}) oid;"
+        "GRANT SELECT ON LARGE OBJECT 778001, 778002, 778003 TO app"
+    )
+    try:
+        overrides = {
+            "PATH": f"{grouping}:{jobs.env(jobs.backup, 'dump')['PATH']}",
+            "REAL_PG_RESTORE": str(jobs.database.server.bindir / "pg_restore"),
+            "KEEP": "1",
+        }
+        result = jobs.step(jobs.backup, "dump", overrides)
+        (listed,) = (jobs.tmp / "dump").rglob("backup.list")
+        assert " BLOB METADATA - 778001..778003 postgres" in listed.read_text()
+        assert result.returncode != 0
+        for oid in (778001, 778002, 778003):
+            assert f"large object {oid} belongs to postgres" in result.stderr, describe(result)
+    finally:
+        jobs.database.sql(f"SELECT lo_unlink(oid) FROM unnest({oids}) oid")
 
 
 # --- a full disk --------------------------------------------------------------------------

@@ -3,9 +3,12 @@ scripts read, the Jobs' deadlines, and a stopped restore's grace period."""
 
 BACKUP_DEADLINE_SECONDS = 3 * 3600
 RESTORE_DEADLINE_SECONDS = 6 * 3600
-# Every wait of the job scripts, in seconds (docs/backups-and-restore.md lists them). Each
-# job's waits add up to less than its deadline, so a step that hangs fails with its own
-# message instead of the Job being killed mid-sentence.
+# Every wait of the job scripts, in seconds (docs/backups-and-restore.md lists them). The
+# waits of a backup's dump step and of a restore add up to less than their Job's deadline,
+# so a step that hangs fails with its own message instead of the Job being killed
+# mid-sentence. The upload's are bounded per call (a copy to S3_COPY_SECONDS): catching
+# up several dumps may reach the deadline, and a copy it cuts off has no .sha256 object,
+# so it counts for nothing and the next run uploads it again.
 WAITS = {
     # A connection attempt; then the login loop as a whole: long enough for a restart of
     # the server, short enough that an outage shows up as a failed job.
@@ -15,6 +18,10 @@ WAITS = {
     "STATEMENT_SECONDS": 60,
     # Taking the database's locks: the app's tables for a restore, pg_dump's share locks.
     "LOCK_SECONDS": 60,
+    # A restore's session idle inside its transaction: its client is gone (the server then
+    # rolls it back and frees the tables); pg_restore never pauses this long between
+    # statements.
+    "IDLE_SECONDS": 300,
 }
 BACKUP_WAITS = {
     **WAITS,

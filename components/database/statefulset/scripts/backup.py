@@ -67,8 +67,11 @@ prune() {
   return 0
 }
 # store_dump <verified|unverified> <record>: the new dump, its checksum and its record
-# written beside it as .partial files, read back, then renamed into place together; a kill
-# between the renames leaves a dump its EXIT trap removes whole.
+# written beside it as .partial files, read back and flushed to the volume (a node that
+# loses power must not leave a renamed file empty), then renamed into place: the checksum,
+# the dump, the record last, so that a kill between the renames (SIGKILL, when no trap
+# runs) leaves what the next run cleans up: a checksum without its dump (removed), or a
+# dump without its record (which counts for nothing and is pruned as such).
 store_dump() {
   sum=$(sha256sum "$partial" | cut -d' ' -f1)
   checksum="$sum  $name"
@@ -77,10 +80,13 @@ store_dump() {
     && [ "$(cat "$BACKUP_DIR/$name.sha256.partial")" = "$checksum" ] \
     && [ "$(cat "$BACKUP_DIR/$name.$1.partial")" = "$2" ]; } 2> "$tmp/backup.err" \
     || full_or "cannot write the checksum beside the new dump; nothing was deleted"
+  sync "$partial" "$BACKUP_DIR/$name.sha256.partial" "$BACKUP_DIR/$name.$1.partial" \
+    2> "$tmp/backup.err" || full_or "cannot flush the new dump to $BACKUP_DIR; nothing was deleted"
   moved=yes
-  mv "$partial" "$BACKUP_DIR/$name"
   mv "$BACKUP_DIR/$name.sha256.partial" "$BACKUP_DIR/$name.sha256"
+  mv "$partial" "$BACKUP_DIR/$name"
   mv "$BACKUP_DIR/$name.$1.partial" "$BACKUP_DIR/$name.$1"
+  sync "$BACKUP_DIR" 2> /dev/null || true
   moved=""
   trap - EXIT
 }

@@ -63,6 +63,9 @@ BEGIN
     WHERE datname = pg_catalog.current_database() AND usename = current_user
       AND pid <> pg_catalog.pg_backend_pid();
   PERFORM pg_catalog.set_config('lock_timeout', lock_seconds || 's', true);
+  -- After the dump's own SET lines, which turn this off.
+  PERFORM pg_catalog.set_config('idle_in_transaction_session_timeout',
+    pg_catalog.current_setting('webapp.idle_seconds') || 's', true);
   PERFORM pg_catalog.set_config('client_min_messages', 'notice', true);
   RAISE NOTICE 'restore transaction % in backend %',
     pg_catalog.txid_current(), pg_catalog.pg_backend_pid();
@@ -101,16 +104,21 @@ restore_list() {
 # every catalog a dump's CREATE can collide in is looked up: schemas; tables, views,
 # sequences, materialized views, indexes and foreign tables with the types (a table's row
 # type shares its name); functions, procedures and aggregates by their argument types;
-# large objects by OID; collations, conversions, text search configurations and
-# dictionaries, statistics objects, event triggers, publications, foreign-data wrappers
-# and servers by name. Extensions are created IF NOT EXISTS, and constraints, triggers,
-# rules, policies, defaults and grants belong to an object above. A collision the list
-# cannot show (an operator, a cast) still only fails the restore's one transaction.
+# large objects by OID (pg_dump 17 lists them in groups, "<first>..<last>": every large
+# object of another owner in that range counts); collations, conversions, text search
+# configurations and dictionaries, statistics objects, event triggers, publications,
+# foreign-data wrappers and servers by name. Extensions are created IF NOT EXISTS, and
+# constraints, triggers, rules, policies, defaults and grants belong to an object above. A
+# collision the list cannot show (an operator, a cast) still only fails the restore's one
+# transaction.
 collisions() {
   # <id>; <catalog> <oid> <KIND> <schema or -> <tag> <owner>
   entry='^[0-9]+; ([0-9]+) [0-9]+ [A-Z][A-Z ]*[A-Z] ([^ ]+) (.*) [^ ]*$'
-  entries=$(sed -n -E "s/$entry/\1|\2|\3/p" "$1")
-  sql -v entries="$entries" -f - <<'SQL'
+  # psql reads the entries from a file, not from an argument: a schema of a few hundred
+  # tables lists more than the kernel takes in one argument (128 KiB).
+  sed -n -E "s/$entry/\1|\2|\3/p" "$1" > "$1.entries"
+  sql -v entries_file="$1.entries" -f - <<'SQL'
+\set entries `cat :'entries_file'`
 WITH entry AS (
   SELECT pg_catalog.split_part(e, '|', 1)::oid AS catalog,
       pg_catalog.split_part(e, '|', 2) AS nsp, pg_catalog.split_part(e, '|', 3) AS tag
@@ -163,6 +171,15 @@ SELECT pg_catalog.string_agg(DISTINCT found, ', ') FROM (
       pg_catalog.pg_get_userbyid(g.owner))
     FROM entry JOIN global g ON g.catalog = entry.catalog AND g.name = entry.tag
     WHERE g.owner <> (SELECT oid FROM me)
+  UNION ALL
+  SELECT pg_catalog.format('large object %s belongs to %s', l.oid,
+      pg_catalog.pg_get_userbyid(l.lomowner))
+    FROM entry JOIN pg_catalog.pg_largeobject_metadata l
+      ON entry.catalog = 'pg_largeobject'::regclass::oid
+        AND entry.tag ~ '^[0-9]+\.\.[0-9]+$'
+        AND l.oid BETWEEN pg_catalog.split_part(entry.tag, '..', 1)::oid
+          AND pg_catalog.split_part(entry.tag, '..', 2)::oid
+    WHERE l.lomowner <> (SELECT oid FROM me)
 ) collisions (found);
 SQL
 }
@@ -217,7 +234,12 @@ restore_into() {
     } | with_prelude
   } | {
     rc=0
-    PGAPPNAME="$RESTORE_APP" PGOPTIONS="-c webapp.lock_seconds=$LOCK_SECONDS" timeout "$4" \
+    # The server ends the restore's session, and so its transaction and locks, when its
+    # client is gone without a word (a node lost, a network cut): idle in the transaction
+    # for IDLE_SECONDS, or a connection whose keepalives go unanswered for about a minute.
+    PGAPPNAME="$RESTORE_APP" PGOPTIONS="-c webapp.lock_seconds=$LOCK_SECONDS \
+-c webapp.idle_seconds=$IDLE_SECONDS -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 \
+-c tcp_keepalives_count=3" timeout "$4" \
       psql -X -q -At -v ON_ERROR_STOP=1 -o /dev/null --dbname="$1" 2> "$tmp/restore.log" \
       || rc=$?
     echo "$rc" > "$tmp/psql.rc"

@@ -76,10 +76,14 @@ SQL
   rm -f "$GATE"
   echo "$PGDATABASE takes connections again (connection limit $now)"
 }
-# Before anything else: a restore killed earlier may have left the database closed.
+# Before anything else: a restore killed earlier may have left the database closed, and
+# its session alive (its pod lost with the node): that session is ended first, so its
+# transaction rolls back and its locks go before the app is let in again.
 repair_database() {
   [ -f "$GATE" ] || return 0
   wait_for_database "$SCRATCH_DATABASE"
+  end_restore_sessions "$PGDATABASE" || fail "a restore that was cut off left a session in" \
+    "$PGDATABASE that could not be ended within ${STATEMENT_SECONDS}s; nothing was changed"
   reopen_database || fail "a restore that was cut off left $PGDATABASE refusing connections" \
     "(connection limit 0), and it could not be set back to $(cat "$GATE"); as the" \
     "superuser: ALTER DATABASE $PGDATABASE CONNECTION LIMIT $(cat "$GATE"); nothing was changed"

@@ -12,7 +12,8 @@ from .shell import DUMP_NAMES, S3_COMMON
 # record gets a "bucket-sequence" line, one above the highest in the bucket (an object
 # an earlier version uploaded ranks by its sequence). Then the bucket is pruned like the
 # volume, by that order, counting only verified dumps, never the dump just uploaded;
-# objects without a .sha256 (an upload cut off, a dump copied in by hand) are neither
+# objects without a .sha256 (an upload cut off) or without a .verified record (a dump
+# copied in by hand with its checksum, or uploaded before the records) are neither
 # counted nor deleted. A failed upload deletes nothing. The bucket is listed once, its
 # records are read in one copy and the old dumps deleted in one request per thousand
 # objects: each CLI call costs its start-up, and a bucket holds many dumps.
@@ -91,8 +92,12 @@ done | sort -k1,1nr -k2,2r > "$work/bucket.order"
 kept=0
 : > "$work/removed"
 while read -r order key verified; do
+  # Without its record the dump is none of the runs' (copied in by hand with its checksum
+  # to be restored, or uploaded by a version before the records): neither counted nor
+  # deleted.
+  [ -n "$verified" ] || continue
   if [ "$kept" -lt "$KEEP" ] || [ "$key" = "$just_uploaded" ]; then
-    if [ -n "$verified" ]; then kept=$((kept + 1)); fi
+    kept=$((kept + 1))
     continue
   fi
   echo "$order $key" >> "$work/removed"
