@@ -181,21 +181,22 @@ def _raw_value(full_key: str) -> str | None:
     return pulumi.runtime.config.get_config(full_key)
 
 
+def _set_again(reader: Reader, full_key: str, target: str) -> str:
+    """The command that sets `full_key`'s value under `target`. A secret moves as a secret:
+    a plain `config set` would write it in clear, and its value is never shown."""
+    if pulumi.runtime.config.is_config_secret(full_key):
+        return reader.secret_set(target)
+    value = shlex.quote(_raw_value(full_key) or "")
+    return f"pulumi config set --stack {reader.stack} {target} {value}"
+
+
 def check_keys(reader: Reader, keys: list[str]) -> None:
     """Keys the program would silently ignore or whose secrecy would be lost."""
     declared = list(declared_config())
     for full_key in keys:
         namespace, _, key = full_key.partition(":")
         if namespace != PROJECT and namespace.lower().replace("-", "").replace("_", "") == PROJECT:
-            secret = pulumi.runtime.config.is_config_secret(full_key)
-            # A secret moves as a secret: a plain `config set` would write it in clear.
-            target = f"{PROJECT}:{key}"
-            set_command = (
-                reader.secret_set(target)
-                if secret
-                else f"pulumi config set --stack {reader.stack} {target} "
-                + shlex.quote(_raw_value(full_key) or "")
-            )
+            set_command = _set_again(reader, full_key, f"{PROJECT}:{key}")
             reader.errors.append(
                 f"{full_key} is set, but this program reads only keys of the {PROJECT}: "
                 f"namespace (all lowercase), so it would be ignored; move it with: pulumi "
@@ -211,14 +212,7 @@ def check_keys(reader: Reader, keys: list[str]) -> None:
             )
         elif key not in declared and key.partition(".")[0].partition("[")[0] in declared:
             # `config set webapp:env.X v` without --path sets a key named `env.X`.
-            secret = pulumi.runtime.config.is_config_secret(full_key)
-            target = f"--path '{full_key}'"
-            set_command = (
-                reader.secret_set(target)
-                if secret
-                else f"pulumi config set --stack {reader.stack} {target} "
-                + shlex.quote(_raw_value(full_key) or "")
-            )
+            set_command = _set_again(reader, full_key, f"--path '{full_key}'")
             reader.errors.append(
                 f"{full_key} is set, but it is not a setting of this program: a key of an "
                 "object or an item of a list is set with --path, without which the CLI took "

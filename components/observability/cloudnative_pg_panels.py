@@ -1,7 +1,7 @@
 """The cloudnative-pg engine's dashboard rows: the instance manager's metrics, the Barman
 Cloud plugin's, replication, and the kubelet's volumes."""
 
-from .panel import NO_BACKUPS, Panel, query, two_states, volumes_panel
+from .panel import NO_BACKUPS, Panel, cache_hit_panel, query, two_states, volumes_panel
 
 
 def cloudnative_pg_rows(namespace: str, rate: str, backups: bool) -> list[tuple[str, list[Panel]]]:
@@ -52,16 +52,7 @@ def cloudnative_pg_rows(namespace: str, rate: str, backups: bool) -> list[tuple[
             unit="ops",
             description="Over every instance; the standbys' are read-only transactions.",
         ),
-        Panel(
-            "Cache hit ratio",
-            "timeseries",
-            [query(f"{hits}\n/ ({hits}\n  + {reads})", "{{datname}}")],
-            8,
-            unit="percentunit",
-            description="Blocks found in shared buffers; below about 99% the working set "
-            "does not fit in memory.",
-            extra={"min": 0, "max": 1},
-        ),
+        cache_hit_panel(hits, reads),
         Panel(
             "Sessions waiting for a lock",
             "timeseries",

@@ -3,7 +3,7 @@ PromQL over the namespace's metrics; the app's and the statefulset engine's rows
 cloudnative-pg engine's in cloudnative_pg_panels.py."""
 
 from .cloudnative_pg_panels import cloudnative_pg_rows
-from .panel import NO_BACKUPS, Panel, query, two_states, volumes_panel
+from .panel import NO_BACKUPS, Panel, cache_hit_panel, query, two_states, volumes_panel
 
 
 def rows(
@@ -18,7 +18,6 @@ def rows(
     deployments = "max by (deployment)"
     autoscalers = "by (horizontalpodautoscaler)"
     databases = "sum by (datname)"
-    percent = {"min": 0, "max": 1}
     app = [
         Panel(
             "Ready pods",
@@ -128,16 +127,7 @@ def rows(
             9,
             unit="ops",
         ),
-        Panel(
-            "Cache hit ratio",
-            "timeseries",
-            [query(f"{hits}\n/ ({hits}\n  + {reads})", "{{datname}}")],
-            8,
-            unit="percentunit",
-            description="Blocks found in shared buffers; below about 99% the working set "
-            "does not fit in memory.",
-            extra=percent,
-        ),
+        cache_hit_panel(hits, reads),
         Panel(
             "Locks by mode",
             "timeseries",

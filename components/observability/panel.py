@@ -55,3 +55,17 @@ def volumes_panel(ns: str, description: str) -> Panel:
         description=description,
         extra={"min": 0, "max": 1},
     )
+
+
+def cache_hit_panel(hits: str, reads: str) -> Panel:
+    """The share of blocks found in shared buffers, from an engine's counters."""
+    return Panel(
+        "Cache hit ratio",
+        "timeseries",
+        [query(f"{hits}\n/ ({hits}\n  + {reads})", "{{datname}}")],
+        8,
+        unit="percentunit",
+        description="Blocks found in shared buffers; below about 99% the working set "
+        "does not fit in memory.",
+        extra={"min": 0, "max": 1},
+    )
