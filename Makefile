@@ -11,6 +11,8 @@
 #                             (tests/fixtures/webapp_schema.json) from the code
 #   make e2e-tools            build the real-engine toolchain (tools/e2e) into its cache
 #   make e2e                  the real-engine suite, tests/e2e (docs/testing.md)
+#   make stack STACK=dev      create the local stack (no cluster needed), for commands run
+#                             by hand on it
 #   make env                  the settings the targets give the CLI, for commands run by
 #                             hand on a local stack: eval "$(make -s env)"
 #   make help                 this list

@@ -35,14 +35,27 @@ def _container_item(
     """Item `index` of the container list `list_key` (sidecars), every field checked; the
     first problem is reported, as one sentence that names the item's path."""
 
-    def fail(path: str, value: Any, allowed: str, example: str) -> None:
-        where = f"{PROJECT}:{list_key}[{index}]{path}"
-        fix = f"pulumi config set --stack {reader.stack} --path '{where}' {example}"
+    item_path = f"{PROJECT}:{list_key}[{index}]"
+
+    def set_(path: str, value: str) -> str:
+        return f"pulumi config set --stack {reader.stack} --path '{item_path}{path}' {value}"
+
+    def rm_(path: str) -> str:
+        # A list or an object is set item by item with --path: a whole one given as a value
+        # would be stored as text.
+        return f"pulumi config rm --stack {reader.stack} --path '{item_path}{path}'"
+
+    def fail(path: str, value: Any, allowed: str, fix: str) -> None:
         shown = value if isinstance(value, str) else json.dumps(value)
-        reader.errors.append(f"{where} is '{shown}', but {allowed}; fix it with: {fix}")
+        reader.errors.append(f"{item_path}{path} is '{shown}', but {allowed}; fix it with: {fix}")
 
     if not isinstance(item, dict):
-        fail("", item, "it must be an object with name, image and resources", "{}")
+        fail(
+            "",
+            item,
+            "it must be an object with name, image and resources",
+            f"{rm_('')} && {set_('.name', 'log-shipper')}",
+        )
         return None
     unknown = sorted(set(item) - set(_SIDECAR_FIELDS))
     if unknown:
@@ -50,7 +63,7 @@ def _container_item(
             f".{unknown[0]}",
             item[unknown[0]],
             f"a container has only {', '.join(_SIDECAR_FIELDS)}",
-            "''",
+            rm_(f".{unknown[0]}"),
         )
         return None
     name = item.get("name")
@@ -64,24 +77,36 @@ def _container_item(
             ".name",
             name,
             f"it must be a DNS label other than {COMPONENT} (the app's container)",
-            "log-shipper",
+            set_(".name", "log-shipper"),
         )
         return None
     try:
         image = pinned_image(str(item.get("image", "")))
     except ValueError:
-        fail(".image", item.get("image", ""), IMAGE_ALLOWED, "fluent/fluent-bit:3.1.9")
+        fail(
+            ".image",
+            item.get("image", ""),
+            IMAGE_ALLOWED,
+            set_(".image", "fluent/fluent-bit:3.1.9"),
+        )
         return None
     resources = item.get("resources")
     if not isinstance(resources, dict) or set(resources) != set(_SIDECAR_RESOURCES):
-        fail(".resources", resources, f"it must set {', '.join(_SIDECAR_RESOURCES)}", "'{}'")
+        given = resources if isinstance(resources, dict) else {}
+        extra = sorted(set(given) - set(_SIDECAR_RESOURCES))
+        missing = [key for key in _SIDECAR_RESOURCES if key not in given or extra]
+        sets = [set_(f".resources.{key}", "100m" if "cpu" in key else "64Mi") for key in missing]
+        removal = [rm_(".resources")] if extra or not isinstance(resources, dict) else []
+        fix = " && ".join(removal + sets)
+        fail(".resources", resources, f"it must set {', '.join(_SIDECAR_RESOURCES)}", fix)
         return None
     amounts = {}
     for key, (_, kind, allowed) in _SIDECAR_RESOURCES.items():
         try:
             amounts[key] = quantity(kind)(str(resources[key]))
         except ValueError:
-            fail(f".resources.{key}", resources[key], allowed, "100m" if "cpu" in key else "64Mi")
+            example = "100m" if "cpu" in key else "64Mi"
+            fail(f".resources.{key}", resources[key], allowed, set_(f".resources.{key}", example))
             return None
     for resource in ("cpu", "memory"):
         if amounts[f"{resource}Request"] > amounts[f"{resource}Limit"]:
@@ -90,7 +115,7 @@ def _container_item(
                 f".resources.{key}",
                 resources[key],
                 f"a request must not exceed its limit ('{resources[resource + 'Limit']}')",
-                str(resources[resource + "Limit"]),
+                set_(f".resources.{key}", str(resources[resource + "Limit"])),
             )
             return None
     sidecar = Sidecar(
@@ -103,7 +128,12 @@ def _container_item(
     for key in ("command", "args"):
         value = item.get(key, [])
         if not isinstance(value, list) or not all(isinstance(text, str) for text in value):
-            fail(f".{key}", value, "it must be a list of strings", "'[]'")
+            fail(
+                f".{key}",
+                value,
+                "it must be a list of strings",
+                f"{rm_(f'.{key}')} && {set_(f'.{key}[0]', '<text>')}",
+            )
             return None
         if value:
             sidecar[key] = value  # type: ignore[literal-required]
@@ -115,7 +145,7 @@ def _container_item(
             ".ports",
             ports,
             f"it must be a list of ports from 1024 to 65535 other than the app's {app_port}",
-            "'[9090]'",
+            f"{rm_('.ports')} && {set_('.ports[0]', '9090')}",
         )
         return None
     if ports:
@@ -126,7 +156,7 @@ def _container_item(
             ".env",
             env,
             "it must be an object of variable names (letters, digits and '_') and values",
-            "'{}'",
+            f"{rm_('.env')} && {set_('.env.NAME', '<value>')}",
         )
         return None
     if env:

@@ -9,7 +9,7 @@ from typing import Any
 from components import EgressRule
 from components.web.parts import ENV_NAME, RESERVED_ENV_PREFIX
 
-from .reader import PROJECT, Reader, present
+from .reader import PROJECT, Reader, plaintext_flag, present
 
 
 def env_text(value: Any) -> str | None:
@@ -36,11 +36,19 @@ def read_env(reader: Reader, key: str, taken: dict[str, str]) -> dict[str, str] 
     if values is None:
         return None
     if secret and values and not reader.is_secret(key):
+        # Each variable removed, then set again as a secret (names are no secret; values
+        # are never shown).
+        names = sorted(values)
+        steps = [
+            f"pulumi config rm --stack {reader.stack} --path '{PROJECT}:{key}.{name}' && "
+            + reader.secret_set(f"--path '{PROJECT}:{key}.{name}'", hint=name == names[-1])
+            for name in names
+        ]
         reader.fail(
             key,
-            "set in plaintext",
+            f"set in plaintext ({', '.join(names)})",
             "its values must be set as secrets, so they are encrypted in the stack file",
-            fix=example,
+            fix=" && ".join(steps),
         )
         return None
     checked: dict[str, str] = {}
@@ -66,7 +74,8 @@ def read_env(reader: Reader, key: str, taken: dict[str, str]) -> dict[str, str] 
 
 def read_list(reader: Reader, key: str, item: str, parse: Any) -> list[Any] | None:
     """An array of strings, each checked by `parse` (None: the entry is bad)."""
-    fix = f"pulumi config set --stack {reader.stack} --path '{PROJECT}:{key}[0]' <{item}>"
+    flag = plaintext_flag(key)
+    fix = f"pulumi config set{flag} --stack {reader.stack} --path '{PROJECT}:{key}[0]' <{item}>"
     values = reader.read_json(key, list, f"it must be a list of {item}s", fix)
     if values is None:
         return None
@@ -75,7 +84,7 @@ def read_list(reader: Reader, key: str, item: str, parse: Any) -> list[Any] | No
         if result is None:
             reader.errors.append(
                 f"{PROJECT}:{key} holds '{value}' at [{index}], but each entry must be a "
-                f"{item}; fix it with: pulumi config set --stack {reader.stack} --path "
+                f"{item}; fix it with: pulumi config set{flag} --stack {reader.stack} --path "
                 f"'{PROJECT}:{key}[{index}]' <{item}>"
             )
     return None if None in parsed else parsed

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -74,6 +75,17 @@ def fails(raw: str) -> Any:
     raise ValueError(raw)
 
 
+# The CLI refuses a plain value that looks random under a key whose name says secret
+# (looksLikeSecret in pulumi's cmd/pulumi/config), unless told --plaintext: a Secret's
+# name such as webapp-backup-s3 is refused without it.
+_SECRET_LOOKING_KEY = re.compile(r"passwd|pass|password|pwd|secret|token", re.IGNORECASE)
+
+
+def plaintext_flag(key: str) -> str:
+    """` --plaintext` for a plain value of a key the CLI may take for a secret's."""
+    return " --plaintext" if _SECRET_LOOKING_KEY.search(key) else ""
+
+
 class Reader:
     """Reads raw config strings and collects one sentence per bad value."""
 
@@ -83,15 +95,21 @@ class Reader:
         self.errors: list[str] = []
 
     def fix_command(self, key: str, value: str) -> str:
-        return f"pulumi config set --stack {self.stack} {PROJECT}:{key} {shlex.quote(value)}"
+        return (
+            f"pulumi config set{plaintext_flag(key)} --stack {self.stack} {PROJECT}:{key} "
+            + shlex.quote(value)
+        )
 
-    def secret_set(self, target: str, value: str = "<value>") -> str:
+    def secret_set(self, target: str, value: str = "<value>", hint: bool = True) -> str:
         """`target` is a full key, or `--path '<key>.<name>'`. A local stack of the Makefile
         keeps its own secrets in its copy of the stack file: the tracked file's are
         encrypted for the Pulumi Cloud stack that CI deploys."""
+        command = f"pulumi config set --secret --stack {self.stack} {target} {value}"
+        if not hint:
+            return command
         return (
-            f"pulumi config set --secret --stack {self.stack} {target} {value} (on a local "
-            f"stack of make, add --config-file .pulumi-local/Pulumi.{self.stack}.yaml)"
+            f"{command} (on a local stack of make, add --config-file "
+            f".pulumi-local/Pulumi.{self.stack}.yaml)"
         )
 
     def remove_command(self, key: str) -> str:

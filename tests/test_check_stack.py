@@ -271,3 +271,18 @@ def test_check_names_the_sidecars_and_counts_them_in_the_quota(
     alone, beside = summary("dev"), summary("side")
     assert beside["app"] == alone["app"] + ", with sidecars log-shipper (fluent/fluent-bit:3.1.9)"
     assert alone["quota"] != beside["quota"]
+
+
+def test_check_refuses_a_salt_a_local_secret_left_in_the_tracked_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `pulumi config set --secret` on a local stack writes without --config-file: CI's
+    Pulumi Cloud stack would then ask for a passphrase."""
+    edit_stack_file(FIXTURE_STACKS / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml", {})
+    salted = tmp_path / "Pulumi.dev.yaml"
+    salted.write_text(salted.read_text() + "encryptionsalt: v1:c2FsdA==:v1:abc:def\n")
+    result = check_here(capsys, "dev", tmp_path)
+    assert result.returncode == 1
+    (line,) = result.stdout.splitlines()[1:]
+    assert line.startswith("  Pulumi.dev.yaml holds encryptionsalt, which a local stack's")
+    assert line.endswith("--config-file .pulumi-local/Pulumi.dev.yaml")

@@ -57,7 +57,8 @@ def _fixed(stack: str, overrides: dict[str, str], lines: list[str]) -> dict[str,
             command = command.replace(placeholder, value)
         assert "<" not in command, command
         for part in command.split(" && "):
-            words = shlex.split(part)
+            # --plaintext only tells the CLI not to take the value for a secret's.
+            words = [word for word in shlex.split(part) if word != "--plaintext"]
             assert words[:5] in (
                 ["pulumi", "config", "set", "--stack", stack],
                 ["pulumi", "config", "rm", "--stack", stack],

@@ -323,7 +323,7 @@ CREDENTIAL_ERRORS = [
         "exactly one way to the bucket: secret access keys (webapp:backupS3AccessKeyId and "
         "webapp:backupS3SecretAccessKey), an existing Secret (webapp:backupS3CredentialsSecret) "
         "or workload identity (webapp:backupS3IdentityAnnotation); "
-        f"{FIX} set --stack dev webapp:backupS3CredentialsSecret webapp-backup-s3",
+        f"{FIX} set --plaintext --stack dev webapp:backupS3CredentialsSecret webapp-backup-s3",
     ),
     (
         {"webapp:backupBucket": BUCKET, **ACCESS_KEYS},

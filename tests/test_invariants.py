@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,11 +77,20 @@ def test_every_container_has_requests_and_limits(stack_run: ProgramRun) -> None:
                 )
 
 
+def _sidecar_names(run: ProgramRun) -> set[str]:
+    """The user's own containers (webapp:sidecars): the input has no probes, their health
+    is theirs to define."""
+    return {sidecar["name"] for sidecar in json.loads(run.config.get("webapp:sidecars") or "[]")}
+
+
 def test_every_long_running_container_has_probes(stack_run: ProgramRun) -> None:
+    sidecars = _sidecar_names(stack_run)
     for record, template in _templates(stack_run):
         if record.manifest()["kind"] in ("Job", "CronJob"):
             continue
         for container in template["spec"]["containers"]:
+            if container["name"] in sidecars:
+                continue
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 assert container.get(probe), f"{record.name}/{container['name']} lacks {probe}"
 
@@ -100,7 +110,10 @@ def test_service_target_ports_exist_on_the_selected_pods(stack_run: ProgramRun) 
         spec = record.manifest()["spec"]
         selected = [pod for labels, pod in pods if spec["selector"].items() <= labels.items()]
         port_names = {
-            port.get("name") for pod in selected for c in pod["containers"] for port in c["ports"]
+            port.get("name")
+            for pod in selected
+            for c in pod["containers"]
+            for port in c.get("ports") or []
         }
         for port in spec["ports"]:
             assert port["targetPort"] in port_names, f"{record.name}: {port['targetPort']}"

@@ -254,7 +254,7 @@ def test_make_help_lists_every_target_a_user_runs() -> None:
     result = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     listed = set(re.findall(r"^make (\w+)", result.stdout, re.M))
-    user_targets = "test check preview up destroy render docs schema e2e env help"
+    user_targets = "test check preview up destroy render docs schema e2e stack env help"
     assert listed == set(user_targets.split())
     makefile = (ROOT / "Makefile").read_text()
     for target in listed:

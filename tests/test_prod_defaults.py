@@ -36,7 +36,7 @@ def test_cloudnative_pg_without_a_bucket_is_refused_with_the_fix(stack: str) -> 
         "be the S3 URL of a bucket you own, with one way to reach it and webapp:backupEnabled "
         "true (or webapp:acceptNoOffClusterBackups true to run without off-cluster backups); "
         f"fix it with: pulumi config set --stack {stack} webapp:backupBucket "
-        f"'s3://<bucket>/<prefix>' && pulumi config set --stack {stack} "
+        f"'s3://<bucket>/<prefix>' && pulumi config set --plaintext --stack {stack} "
         "webapp:backupS3CredentialsSecret webapp-backup-s3"
     )
 
@@ -76,7 +76,7 @@ def test_an_explicit_opt_out_runs_without_archive_and_warns() -> None:
         "cloudnative-pg database has no WAL archive and no base backups at all: a lost "
         "cluster or volume loses its data, and no point-in-time recovery is possible; send "
         "them off the cluster with: pulumi config set --stack prod webapp:backupBucket "
-        "'s3://<bucket>/<prefix>' && pulumi config set --stack prod "
+        "'s3://<bucket>/<prefix>' && pulumi config set --plaintext --stack prod "
         "webapp:backupS3CredentialsSecret webapp-backup-s3 && pulumi config rm --stack prod "
         "webapp:acceptNoOffClusterBackups"
     )

@@ -144,7 +144,8 @@ def test_max_surge_is_configurable() -> None:
 
 def test_stopping_pods_drain_before_shutdown(stack_run: ProgramRun) -> None:
     pod = _deployment(stack_run).manifest()["spec"]["template"]["spec"]
-    (container,) = pod["containers"]
+    # The app's container; sidecars (webapp:sidecars) stop with the pod.
+    container = next(c for c in pod["containers"] if c["name"] == "web")
     drain = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert drain == int(stack_run.config["webapp:drainSeconds"])
     assert pod["terminationGracePeriodSeconds"] > drain

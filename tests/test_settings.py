@@ -253,17 +253,18 @@ BAD_VALUES = [
     (
         "secretEnv",
         '{"API_KEY": "abc"}',
-        "webapp:secretEnv is 'set in plaintext', but its values must be set as secrets, so "
-        "they are encrypted in the stack file; fix it with: pulumi config set --secret --stack "
-        "dev --path 'webapp:secretEnv.NAME' <value> (on a local stack of make, add "
+        "webapp:secretEnv is 'set in plaintext (API_KEY)', but its values must be set as "
+        "secrets, so they are encrypted in the stack file; fix it with: pulumi config rm "
+        "--stack dev --path 'webapp:secretEnv.API_KEY' && pulumi config set --secret --stack "
+        "dev --path 'webapp:secretEnv.API_KEY' <value> (on a local stack of make, add "
         "--config-file .pulumi-local/Pulumi.dev.yaml)",
     ),
     (
         "imagePullSecrets",
         '["Reg_Cred"]',
         "webapp:imagePullSecrets holds 'Reg_Cred' at [0], but each entry must be a Secret name; "
-        "fix it with: pulumi config set --stack dev --path 'webapp:imagePullSecrets[0]' "
-        "<Secret name>",
+        "fix it with: pulumi config set --plaintext --stack dev --path "
+        "'webapp:imagePullSecrets[0]' <Secret name>",
     ),
     (
         "egress",
@@ -394,7 +395,8 @@ BAD_VALUES = [
         "Backup_Keys",
         "webapp:backupS3CredentialsSecret is 'Backup_Keys', but it must be empty or a "
         "Kubernetes object name (lowercase letters, digits, '-' and '.'); "
-        f"{FIX} webapp:backupS3CredentialsSecret backup-keys",
+        "fix it with: pulumi config set --plaintext --stack dev "
+        "webapp:backupS3CredentialsSecret backup-keys",
     ),
     (
         "backupS3Image",

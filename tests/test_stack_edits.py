@@ -28,6 +28,19 @@ FIVE_EDITS: dict[str, Any] = {
     "webapp:dbEngine": "cloudnative-pg",
     "webapp:backupBucket": "s3://acme-webapp-backups/dev",
     "webapp:backupS3CredentialsSecret": "webapp-backup-s3",
+    # And a sidecar, as docs/operations.md adds one.
+    "webapp:sidecars": [
+        {
+            "name": "log-shipper",
+            "image": "fluent/fluent-bit:3.1.9",
+            "resources": {
+                "cpuRequest": "50m",
+                "cpuLimit": "200m",
+                "memoryRequest": "64Mi",
+                "memoryLimit": "128Mi",
+            },
+        }
+    ],
 }
 PROD_EDIT: dict[str, Any] = {
     "webapp:maxReplicas": 8,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tools.local_stack_config import SECRETS_PROVIDER_KEYS
 from tools.stack_config import (
     PROJECT,
     ROOT,
@@ -74,6 +76,23 @@ def local_additions(tracked: Path, local: Path) -> list[str]:
     except LocalConfigError:
         return []  # `make preview` says what is wrong with the copy
     return sorted(set(copy.document["config"]) - set(copy.copied))
+
+
+def provider_state_errors(stack: str, directory: Path) -> list[str]:
+    """A secrets provider's state in the tracked file: a `pulumi config set --secret` run
+    on a local stack without its copy's --config-file writes a salt there, and the Pulumi
+    Cloud stack that CI deploys from the file would then ask for a passphrase."""
+    document = stack_file(stack, directory)
+    found = [key for key in SECRETS_PROVIDER_KEYS if key in document]
+    if not found:
+        return []
+    return [
+        f"Pulumi.{stack}.yaml holds {', '.join(found)}, which a local stack's `pulumi config "
+        "set --secret` wrote there without --config-file, so the Pulumi Cloud stack that CI "
+        "deploys from this file would ask for a passphrase; fix it with: remove those lines "
+        "and the values set with them from the file, and set the values again with "
+        f"--config-file {LOCAL_DIRECTORY}/Pulumi.{stack}.yaml"
+    ]
 
 
 def _shown(value: Any) -> str:
@@ -270,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        errors = type_errors(stack, directory)
+        errors = provider_state_errors(stack, directory) + type_errors(stack, directory)
     except StackFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -313,4 +332,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:
+        # `make check | head`: the reader has what it wanted.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
