@@ -137,8 +137,10 @@ sql --dbname="$SCRATCH_DATABASE" -c 'SELECT 1' > /dev/null \
     "creates it: restart that pod; nothing was changed"
 limit=$(sql -c 'SELECT datconnlimit FROM pg_database WHERE datname = current_database()') \
   || fail "cannot read the connection limit of $PGDATABASE; nothing was changed"
+# Flushed before the limit goes to 0: a node that loses power must not keep the closed
+# database and lose the record the next run opens it with.
 { printf '%s\n' "$limit" > "$GATE.partial" && [ "$(cat "$GATE.partial")" = "$limit" ] \
-  && mv "$GATE.partial" "$GATE"; } \
+  && sync "$GATE.partial" && mv "$GATE.partial" "$GATE" && sync "$BACKUP_DIR"; } \
   || fail "cannot record the connection limit of $PGDATABASE in $GATE (is the volume" \
     "full?); nothing was changed"
 phase=restoring

@@ -236,11 +236,14 @@ restore_into() {
     rc=0
     # The server ends the restore's session, and so its transaction and locks, when its
     # client is gone without a word (a node lost, a network cut): idle in the transaction
-    # for IDLE_SECONDS, or a connection whose keepalives go unanswered for about a minute.
+    # for IDLE_SECONDS, or a connection whose keepalives go unanswered for about a minute;
+    # and psql gives up on a server gone the same way, so the script goes on to find out
+    # what became of the transaction (its own keepalives, in the connection string).
     PGAPPNAME="$RESTORE_APP" PGOPTIONS="-c webapp.lock_seconds=$LOCK_SECONDS \
 -c webapp.idle_seconds=$IDLE_SECONDS -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 \
 -c tcp_keepalives_count=3" timeout "$4" \
-      psql -X -q -At -v ON_ERROR_STOP=1 -o /dev/null --dbname="$1" 2> "$tmp/restore.log" \
+      psql -X -q -At -v ON_ERROR_STOP=1 -o /dev/null 2> "$tmp/restore.log" \
+      --dbname="dbname=$1 keepalives_idle=30 keepalives_interval=10 keepalives_count=3" \
       || rc=$?
     echo "$rc" > "$tmp/psql.rc"
   } &
