@@ -8,8 +8,9 @@ components' registered outputs.
 
     venv/bin/python tools/render_dump.py OUT_DIR [VARIANT ...]
 
-Variants: dev, prod (the real stack files) and prod-statefulset (prod's settings with
-webapp:dbEngine statefulset); all three by default.
+Variants: dev, prod (the fixture stacks of tests/fixtures/stacks, which the test harness
+runs: the tracked files with what a deploy needs besides, such as prod's bucket) and
+prod-statefulset (prod's settings with webapp:dbEngine statefulset); all three by default.
 """
 
 from __future__ import annotations
