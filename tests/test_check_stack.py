@@ -208,11 +208,11 @@ def test_make_check_runs_the_tool_with_the_stack_and_render_dir() -> None:
     assert "tools/check_stack.py prod --render out/prod" in result.stdout
 
 
-def test_check_names_what_a_local_copy_adds_beside_the_tracked_file(
+def test_check_names_and_checks_what_a_local_copy_adds_beside_the_tracked_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`make preview` deploys the local copy, which may set keys the tracked file (what
-    this check and CI read) does not: the user is told which."""
+    """`make preview` deploys the local copy, which may set keys the tracked file (what CI
+    reads) does not: the user is told which, and they are checked too."""
     edit_stack_file(FIXTURE_STACKS / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml", {})
     local = tmp_path / ".pulumi-local" / "Pulumi.dev.yaml"
     local.parent.mkdir()
@@ -226,16 +226,23 @@ def test_check_names_what_a_local_copy_adds_beside_the_tracked_file(
         ".pulumi-local/Pulumi.dev.yaml",
         "adds",
         "webapp:kubeContext,",
-        "which",
+        "checked",
+        "too:",
         "`make",
         "preview",
         "STACK=dev`",
         "deploys",
-        "too;",
-        "not",
-        "checked",
-        "here",
+        "them",
     ]
+    # A secret set in the copy without --secret.
+    local.write_text("config:\n  webapp:secretEnv:\n    API_KEY: in-clear\n")
+    result = check_here(capsys, "dev", tmp_path)
+    assert result.returncode == 1
+    assert "with which `make preview STACK=dev` would not deploy: 1 config error(s)" in (
+        result.stdout
+    )
+    assert "webapp:secretEnv is 'set in plaintext (API_KEY)'" in result.stdout
+    assert "in-clear" not in result.stdout
     local.unlink()
     assert "local:" not in check_here(capsys, "dev", tmp_path).stdout
 

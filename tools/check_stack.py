@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -64,18 +65,37 @@ def type_errors(stack: str, directory: Path) -> list[str]:
     return errors
 
 
-def local_additions(tracked: Path, local: Path) -> list[str]:
-    """The keys a local stack of the Makefile sets besides the tracked file's: this check
-    reads the tracked file, which CI deploys."""
+def local_copy(tracked: Path, local: Path) -> tuple[list[str], dict[str, Any]]:
+    """The keys a local stack of the Makefile sets besides the tracked file's (which CI
+    deploys), and the config `make preview` deploys with them."""
     if not local.exists():
-        return []
+        return [], {}
     from tools.local_stack_config import LocalConfigError, build
 
     try:
         copy = build(tracked, local, {})
     except LocalConfigError:
-        return []  # `make preview` says what is wrong with the copy
-    return sorted(set(copy.document["config"]) - set(copy.copied))
+        return [], {}  # `make preview` says what is wrong with the copy
+    config = copy.document["config"]
+    return sorted(set(config) - set(copy.copied)), {"config": config}
+
+
+def local_errors(stack: str, document: dict[str, Any]) -> list[str]:
+    """The local copy's config checked as the tracked file is: its secrets provider's state
+    left out (it belongs there), secure values as placeholders."""
+    from stack_settings.reader import ConfigError
+    from tools.mock_engine import run_main
+
+    with tempfile.TemporaryDirectory() as scratch:
+        (Path(scratch) / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document))
+        errors = type_errors(stack, Path(scratch))
+        if errors:
+            return errors
+        try:
+            run_main(stack, stacks_dir=Path(scratch))
+        except ConfigError as error:
+            return str(error).splitlines()
+    return []
 
 
 def provider_state_errors(stack: str, directory: Path) -> list[str]:
@@ -315,12 +335,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {line}")
     for message in run.logs:
         print(f"  warning:   {message}")
-    additions = local_additions(path, directory / LOCAL_DIRECTORY / path.name)
+    additions, local_document = local_copy(path, directory / LOCAL_DIRECTORY / path.name)
     if additions:
-        print(
-            f"  local:     {LOCAL_DIRECTORY}/{path.name} adds {', '.join(additions)}, which "
-            f"`make preview STACK={stack}` deploys too; not checked here"
-        )
+        added = f"{LOCAL_DIRECTORY}/{path.name} adds {', '.join(additions)}"
+        wrong = local_errors(stack, local_document)
+        if wrong:
+            print(
+                f"  local:     {added}, with which `make preview STACK={stack}` would not "
+                f"deploy: {len(wrong)} config error(s) (set their fixes with --config-file "
+                f"{LOCAL_DIRECTORY}/{path.name}):"
+            )
+            for error in wrong:
+                print(f"  {error}")
+            return 1
+        print(f"  local:     {added}, checked too: `make preview STACK={stack}` deploys them")
     if options.render:
         count = render(run, options.render)
         print(f"  rendered:  {count} manifests in {options.render}/ (Secret values redacted)")
