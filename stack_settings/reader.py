@@ -205,7 +205,7 @@ def _set_again(reader: Reader, full_key: str, target: str) -> str:
     if pulumi.runtime.config.is_config_secret(full_key):
         return reader.secret_set(target)
     value = shlex.quote(_raw_value(full_key) or "")
-    return f"pulumi config set --stack {reader.stack} {target} {value}"
+    return f"pulumi config set{plaintext_flag(target)} --stack {reader.stack} {target} {value}"
 
 
 def check_keys(reader: Reader, keys: list[str]) -> None:

@@ -719,6 +719,16 @@ case " $* " in *" --list "*) exec "$REAL_PG_RESTORE" "$@" ;; esac
   { print; fflush() }'
 """
 
+
+def _tool_dir(path: Path, name: str, text: str) -> Path:
+    """A PATH directory holding one executable script, for the unprivileged user."""
+    directory = owned_dir(path)
+    (directory / name).write_text(text)
+    (directory / name).chmod(0o755)
+    owned_file(directory / name)
+    return directory
+
+
 # The app as a writer: one INSERT per connection, each attempt counted in TRIED before it
 # starts and each note logged in WRITTEN once committed; it stops when STOP exists. One
 # attempt at a time: once attempt n + 1 has started, attempt n is over and logged. The
@@ -900,10 +910,7 @@ def restore_bench(
             "CREATE TABLE added_later (i int); REVOKE SELECT ON orders FROM reporting",
             user=APP_USER,
         )
-        pausing = owned_dir(base / "pausing")
-        (pausing / "pg_restore").write_text(PAUSING_PG_RESTORE)
-        (pausing / "pg_restore").chmod(0o755)
-        owned_file(pausing / "pg_restore")
+        pausing = _tool_dir(base / "pausing", "pg_restore", PAUSING_PG_RESTORE)
         yield Bench(jobs, dump, dumped, {"in the dump"}, pausing)
     finally:
         for server in servers:
@@ -1400,15 +1407,6 @@ KILLING_MV = r"""#!/bin/sh
 /bin/mv "$@" || exit
 case "$2" in *"$KILL_AFTER") kill -KILL "$PPID" ;; esac
 """
-
-
-def _tool_dir(path: Path, name: str, text: str) -> Path:
-    """A PATH directory holding one executable script, for the unprivileged user."""
-    directory = owned_dir(path)
-    (directory / name).write_text(text)
-    (directory / name).chmod(0o755)
-    owned_file(directory / name)
-    return directory
 
 
 @pytest.mark.parametrize("after", [".dump.sha256", ".dump"], ids=["checksum", "dump"])
