@@ -156,7 +156,7 @@ from tests.servers import (  # noqa: E402
     PostgresFactory,
     PostgresServer,
     S3Server,
-    aws_cli,
+    aws_launcher_running,
     bucket_name,
     owned_dir,
     start_postgres,
@@ -202,11 +202,12 @@ def postgres_factory(tmp_path: Path) -> Iterator[PostgresFactory]:
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """One S3 API for the session (moto in server mode): tests keep to their own buckets
-    (see s3_bucket). The `aws` CLI the scripts call is checked here too."""
-    aws_cli()
-    server = start_s3(tmp_path_factory.mktemp("s3"))
-    yield server
-    server.stop()
+    (see s3_bucket). The `aws` CLI the scripts call is checked, and its launcher started,
+    here too."""
+    with aws_launcher_running():
+        server = start_s3(tmp_path_factory.mktemp("s3"))
+        yield server
+        server.stop()
 
 
 @pytest.fixture

@@ -39,6 +39,8 @@ from typing import Any, Literal, NoReturn, Protocol
 
 import pytest
 
+from tests import aws_launcher
+
 UNPRIVILEGED_USER = "webapp-test"
 # The venv running the tests: its bin holds the `aws` CLI the scripts call.
 VENV_BIN = Path(sys.executable).parent
@@ -662,7 +664,7 @@ class PostgresServer:
         """The whole environment for a script connecting over TCP as `user`, with the
         PostgreSQL client programs and the venv's `aws` on PATH."""
         env = {
-            "PATH": f"{self.bindir}:{VENV_BIN}:/usr/bin:/bin",
+            "PATH": f"{self.bindir}:{aws_bin()}:{VENV_BIN}:/usr/bin:/bin",
             "PGHOST": "127.0.0.1",
             "PGPORT": str(self.port),
             "PGUSER": user,
@@ -796,6 +798,40 @@ def aws_cli() -> Path:
             "by that user, or the machine must allow mount namespaces (unshare --mount)",
         )
     return aws
+
+
+@functools.cache
+def _launcher_socket() -> Path:
+    directory = _session_dir() / "aws-launcher"
+    directory.mkdir(mode=0o755, exist_ok=True)
+    return directory / "socket"
+
+
+@functools.cache
+def aws_bin() -> Path:
+    """The directory whose `aws` the scripts call, ahead of the venv's on PATH: the venv's
+    CLI, run by the launcher of this session when it is running (aws_launcher.py)."""
+    directory = _session_dir() / "aws-bin"
+    aws_launcher.write_shim(directory, _launcher_socket(), VENV_BIN / "aws")
+    return directory
+
+
+def aws_launcher_log() -> Path:
+    """A line for each call the launcher ran: its pid and arguments."""
+    return _launcher_socket().with_name("served.log")
+
+
+@contextlib.contextmanager
+def aws_launcher_running() -> Iterator[None]:
+    """The launcher that runs the scripts' `aws` calls without their start-up."""
+    aws_bin()
+    process = aws_launcher.start(_launcher_socket(), aws_cli(), aws_launcher_log())
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(10)
+        _launcher_socket().unlink(missing_ok=True)
 
 
 @dataclass(eq=False)

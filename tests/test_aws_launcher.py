@@ -1,0 +1,162 @@
+"""The scripts' `aws` through the launcher (tests/aws_launcher.py) answers as the venv's
+CLI run on its own does: output, exit code, stdin, signals, user, mount namespace."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import (
+    VENV_BIN,
+    S3Server,
+    _children,
+    aws_bin,
+    aws_env,
+    aws_launcher_log,
+    describe,
+    kill_session,
+    owned_dir,
+    run_unprivileged,
+    small_volume,
+    spawn_unprivileged,
+    unprivileged_ids,
+)
+
+SHIM = "through the launcher"
+ON_ITS_OWN = "on its own"
+
+
+@pytest.fixture
+def calls(s3_server: S3Server, s3_bucket: str, tmp_path: Path) -> dict[str, dict[str, str]]:
+    """The environment of a script's call, with the launcher's `aws` first on PATH or the
+    venv's alone."""
+    home = owned_dir(tmp_path / "home")
+    base = {**aws_env(s3_server), "HOME": str(home), "LC_ALL": "C.UTF-8"}
+    return {
+        SHIM: {**base, "PATH": f"{aws_bin()}:{VENV_BIN}:/usr/bin:/bin"},
+        ON_ITS_OWN: {**base, "PATH": f"{VENV_BIN}:/usr/bin:/bin"},
+    }
+
+
+def _served() -> int:
+    log = aws_launcher_log()
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def _run(env: dict[str, str], script: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return run_unprivileged(["/bin/sh", "-c", script], env, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "aws --version",
+        "aws s3api list-objects-v2 --bucket {bucket} --query 'Contents[].Key' --output text",
+        "printf 'from stdin' | aws s3 cp - s3://{bucket}/piped && "
+        "aws s3 cp s3://{bucket}/piped - | sha256sum",
+        "aws s3 cp /nonexistent/file s3://{bucket}/x",
+        "aws s3api head-object --bucket {bucket} --key missing",
+        "aws s3api no-such-operation",
+        "cd /tmp && umask 077 && aws s3 cp --only-show-errors s3://{bucket}/piped here && "
+        "stat -c %a here && rm here",
+    ],
+)
+def test_a_call_answers_as_the_cli_on_its_own(
+    calls: dict[str, dict[str, str]], s3_server: S3Server, s3_bucket: str, script: str
+) -> None:
+    s3_server.put(s3_bucket, "piped", b"from stdin")
+    text = script.format(bucket=s3_bucket)
+    before = _served()
+    via_launcher = _run(calls[SHIM], text)
+    assert _served() > before, "the launcher ran none of the calls"
+    on_its_own = _run(calls[ON_ITS_OWN], text)
+    assert (via_launcher.returncode, via_launcher.stdout, via_launcher.stderr) == (
+        on_its_own.returncode,
+        on_its_own.stdout,
+        on_its_own.stderr,
+    ), f"{describe(via_launcher)}\n{describe(on_its_own)}"
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+def test_timeout_s_sigterm_ends_the_call_as_it_ends_the_cli(
+    calls: dict[str, dict[str, str]], silent_port: int
+) -> None:
+    script = (
+        f"timeout 2 aws --endpoint-url http://127.0.0.1:{silent_port} "
+        "s3api list-buckets; echo exit $?"
+    )
+    for how in (SHIM, ON_ITS_OWN):
+        started = time.monotonic()
+        result = _run(calls[how], script)
+        assert result.stdout == "exit 124\n", describe(result)
+        assert time.monotonic() - started < 10
+
+
+def test_a_killed_caller_takes_its_call_with_it(
+    calls: dict[str, dict[str, str]], silent_port: int, tmp_path: Path
+) -> None:
+    launcher_pid = _launcher_pid()
+    logs = owned_dir(tmp_path / "logs")
+    out = os.open(logs / "out", os.O_WRONLY | os.O_CREAT)
+    caller = spawn_unprivileged(
+        ["aws", "--endpoint-url", f"http://127.0.0.1:{silent_port}", "s3api", "list-buckets"],
+        calls[SHIM],
+        stdout=out,
+        stderr=out,
+    )
+    os.close(out)
+    deadline = time.monotonic() + 20
+    while not _children(launcher_pid):
+        assert time.monotonic() < deadline, "the call never reached the launcher"
+        time.sleep(0.02)
+    kill_session(caller.pid)
+    caller.wait()
+    deadline = time.monotonic() + 2
+    while _children(launcher_pid):
+        assert time.monotonic() < deadline, "the call outlived its caller"
+        time.sleep(0.01)
+
+
+def _launcher_pid() -> int:
+    socket_path = aws_launcher_log().with_name("socket")
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if str(socket_path).encode() in command:
+                return int(entry.name)
+    raise AssertionError("no launcher running")
+
+
+def test_the_call_runs_as_the_caller_and_sees_its_mounts(
+    calls: dict[str, dict[str, str]], s3_server: S3Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    """A volume mounted after the launcher started, as a test's backup volume is: what
+    the call writes lands there, owned by the user the scripts run as."""
+    data = os.urandom(50_000)
+    s3_server.put(s3_bucket, "dump", data)
+    with small_volume(tmp_path / "volume", "1m") as volume:
+        download = _run(calls[SHIM], f"aws s3 cp s3://{s3_bucket}/dump {volume}/copy")
+        assert download.returncode == 0, describe(download)
+        copy = volume / "copy"
+        assert hashlib.sha256(copy.read_bytes()).digest() == hashlib.sha256(data).digest()
+        assert (copy.stat().st_uid, copy.stat().st_gid) == unprivileged_ids()
