@@ -39,6 +39,7 @@ from pathlib import Path
 # these would have started another Python (its stdio encoding), so it runs on its own.
 START_ENV = {"LC_ALL": "C.UTF-8"}
 CLONE_NEWNS = 0x00020000
+PR_SET_PDEATHSIG = 1
 HEADER = struct.Struct("!I")
 
 SHIM = """#!{python} -S
@@ -247,6 +248,10 @@ def _import_what_a_call_imports() -> None:
 
 
 def serve(socket_path: str, real: str, served_log: str) -> None:
+    # Ends with the test process that started it, even a killed one.
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:
+        return
     _import_what_a_call_imports()
     served = open(served_log, "a", buffering=1)  # noqa: SIM115 (open while it serves)
 

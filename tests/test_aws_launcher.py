@@ -99,7 +99,7 @@ def test_timeout_s_sigterm_ends_the_call_as_it_ends_the_cli(
     calls: dict[str, dict[str, str]], silent_port: int
 ) -> None:
     script = (
-        f"timeout 2 aws --endpoint-url http://127.0.0.1:{silent_port} "
+        f"timeout 1 aws --endpoint-url http://127.0.0.1:{silent_port} "
         "s3api list-buckets; echo exit $?"
     )
     for how in (SHIM, ON_ITS_OWN):
