@@ -216,10 +216,13 @@ def kill_session(leader: int) -> None:
     their own inside it (`timeout` makes one for the command it runs) included. Returns
     once none of them is left."""
     deadline = time.monotonic() + 10
-    while members := session_members(leader):
+    killed: set[int] = set()
+    # The `aws` calls the launcher runs for them live outside the session: they go too.
+    while members := session_members(leader) + aws_launcher_calls(killed):
         for pid in members:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+        killed.update(members)
         if time.monotonic() > deadline:
             raise ServerError(f"processes {members} of session {leader} outlived SIGKILL")
         time.sleep(0.02)
@@ -817,8 +820,24 @@ def aws_bin() -> Path:
 
 
 def aws_launcher_log() -> Path:
-    """A line for each call the launcher ran: its pid and arguments."""
+    """The launcher's record of its calls: `start <pid> <caller's pid> <arguments>` and
+    `end <pid> exit <code>` or `end <pid> signal <number>`."""
     return _launcher_socket().with_name("served.log")
+
+
+def aws_launcher_calls(callers: set[int]) -> list[int]:
+    """The live calls the launcher runs for `callers`."""
+    log = aws_launcher_log()
+    if not callers or not log.exists():
+        return []
+    running: dict[int, int] = {}
+    for line in log.read_text().splitlines():
+        fields = line.split()
+        if fields[:1] == ["start"]:
+            running[int(fields[1])] = int(fields[2])
+        elif fields[:1] == ["end"]:
+            running.pop(int(fields[1]), None)
+    return [pid for pid, caller in running.items() if caller in callers and not _dead(pid)]
 
 
 @contextlib.contextmanager

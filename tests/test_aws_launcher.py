@@ -45,9 +45,20 @@ def calls(s3_server: S3Server, s3_bucket: str, tmp_path: Path) -> dict[str, dict
     }
 
 
-def _served() -> int:
+def _log() -> list[list[str]]:
     log = aws_launcher_log()
-    return len(log.read_text().splitlines()) if log.exists() else 0
+    return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def _served() -> int:
+    return sum(1 for fields in _log() if fields[0] == "start")
+
+
+def _ends_since(count: int) -> list[str]:
+    """How the calls started after the first `count` ended, as the launcher saw it."""
+    started = [fields[1] for fields in _log() if fields[0] == "start"][count:]
+    ends = {fields[1]: " ".join(fields[2:]) for fields in _log() if fields[0] == "end"}
+    return [ends.get(pid, "running") for pid in started]
 
 
 def _run(env: dict[str, str], script: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -103,10 +114,52 @@ def test_timeout_s_sigterm_ends_the_call_as_it_ends_the_cli(
         "s3api list-buckets; echo exit $?"
     )
     for how in (SHIM, ON_ITS_OWN):
+        before = _served()
         started = time.monotonic()
         result = _run(calls[how], script)
         assert result.stdout == "exit 124\n", describe(result)
         assert time.monotonic() - started < 10
+        if how == SHIM:
+            assert _ends_since(before) == ["signal 15"], "SIGTERM was not passed on"
+
+
+def test_a_signal_the_caller_ignores_stays_ignored(
+    calls: dict[str, dict[str, str]], silent_port: int
+) -> None:
+    """A shell runs a background job with SIGINT ignored: `kill -INT` leaves it be, as it
+    leaves the CLI run on its own, until SIGTERM ends it."""
+    script = (
+        f"aws --endpoint-url http://127.0.0.1:{silent_port} s3api list-buckets & job=$!; "
+        "sleep 1; kill -INT $job; sleep 0.5; kill -TERM $job; wait $job; echo exit $?"
+    )
+    for how in (SHIM, ON_ITS_OWN):
+        result = _run({**calls[how]}, f"trap '' INT; {script}")
+        assert result.stdout == "exit 143\n", f"{how}: {describe(result)}"
+
+
+def test_a_caller_slow_to_ask_holds_up_no_other_call(calls: dict[str, dict[str, str]]) -> None:
+    stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stalled.connect(str(aws_launcher_log().with_name("socket")))
+    try:
+        before = _served()
+        started = time.monotonic()
+        result = _run(calls[SHIM], "aws --version")
+        assert result.returncode == 0, describe(result)
+        assert time.monotonic() - started < 5
+        assert _served() == before + 1
+    finally:
+        stalled.close()
+
+
+def test_a_caller_without_its_stdout_runs_the_cli_on_its_own(
+    calls: dict[str, dict[str, str]],
+) -> None:
+    """The CLI's own answer to a closed stdout, since the launcher's would differ."""
+    before = _served()
+    via_shim = _run(calls[SHIM], "aws --version >&-; echo exit $? >&2")
+    on_its_own = _run(calls[ON_ITS_OWN], "aws --version >&-; echo exit $? >&2")
+    assert via_shim.stderr == on_its_own.stderr, describe(via_shim)
+    assert _served() == before
 
 
 def test_a_killed_caller_takes_its_call_with_it(
@@ -155,8 +208,10 @@ def test_the_call_runs_as_the_caller_and_sees_its_mounts(
     data = os.urandom(50_000)
     s3_server.put(s3_bucket, "dump", data)
     with small_volume(tmp_path / "volume", "1m") as volume:
+        before = _served()
         download = _run(calls[SHIM], f"aws s3 cp s3://{s3_bucket}/dump {volume}/copy")
         assert download.returncode == 0, describe(download)
+        assert _served() == before + 1
         copy = volume / "copy"
         assert hashlib.sha256(copy.read_bytes()).digest() == hashlib.sha256(data).digest()
         assert (copy.stat().st_uid, copy.stat().st_gid) == unprivileged_ids()
