@@ -150,6 +150,7 @@ def prod_run() -> ProgramRun:
 
 # Real servers on 127.0.0.1 for the scripts the program renders (see tests/servers.py).
 import shutil  # noqa: E402
+import socket  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 from tests.servers import (  # noqa: E402
@@ -220,3 +221,15 @@ def s3_bucket(s3_server: S3Server, request: pytest.FixtureRequest) -> str:
 def unprivileged_tmp_path(tmp_path: Path) -> Path:
     """A directory the unprivileged user owns, for scripts' HOME and working files."""
     return owned_dir(tmp_path / "unprivileged")
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port on 127.0.0.1 that accepts connections and never says a word."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()

@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -95,22 +94,11 @@ def test_a_call_answers_as_the_cli_on_its_own(
     ), f"{describe(via_launcher)}\n{describe(on_its_own)}"
 
 
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
-
-
 def test_timeout_s_sigterm_ends_the_call_as_it_ends_the_cli(
-    calls: dict[str, dict[str, str]], silent_port: int
+    calls: dict[str, dict[str, str]], silent_server: int
 ) -> None:
     script = (
-        f"timeout 1 aws --endpoint-url http://127.0.0.1:{silent_port} "
+        f"timeout 1 aws --endpoint-url http://127.0.0.1:{silent_server} "
         "s3api list-buckets; echo exit $?"
     )
     for how in (SHIM, ON_ITS_OWN):
@@ -124,12 +112,12 @@ def test_timeout_s_sigterm_ends_the_call_as_it_ends_the_cli(
 
 
 def test_a_signal_the_caller_ignores_stays_ignored(
-    calls: dict[str, dict[str, str]], silent_port: int
+    calls: dict[str, dict[str, str]], silent_server: int
 ) -> None:
     """A shell runs a background job with SIGINT ignored: `kill -INT` leaves it be, as it
     leaves the CLI run on its own, until SIGTERM ends it."""
     script = (
-        f"aws --endpoint-url http://127.0.0.1:{silent_port} s3api list-buckets & job=$!; "
+        f"aws --endpoint-url http://127.0.0.1:{silent_server} s3api list-buckets & job=$!; "
         "sleep 1; kill -INT $job; sleep 0.5; kill -TERM $job; wait $job; echo exit $?"
     )
     for how in (SHIM, ON_ITS_OWN):
@@ -163,13 +151,13 @@ def test_a_caller_without_its_stdout_runs_the_cli_on_its_own(
 
 
 def test_a_killed_caller_takes_its_call_with_it(
-    calls: dict[str, dict[str, str]], silent_port: int, tmp_path: Path
+    calls: dict[str, dict[str, str]], silent_server: int, tmp_path: Path
 ) -> None:
     launcher_pid = _launcher_pid()
     logs = owned_dir(tmp_path / "logs")
     out = os.open(logs / "out", os.O_WRONLY | os.O_CREAT)
     caller = spawn_unprivileged(
-        ["aws", "--endpoint-url", f"http://127.0.0.1:{silent_port}", "s3api", "list-buckets"],
+        ["aws", "--endpoint-url", f"http://127.0.0.1:{silent_server}", "s3api", "list-buckets"],
         calls[SHIM],
         stdout=out,
         stderr=out,

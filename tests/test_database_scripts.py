@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -1339,18 +1338,6 @@ def test_retention_orders_by_the_recorded_sequence_and_counts_only_verified_dump
 
 
 # --- every wait bounded ------------------------------------------------------------------
-
-
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A port on 127.0.0.1 that accepts connections and never says a word."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
 
 
 def test_a_server_that_never_answers_fails_each_job_within_its_bound(
