@@ -139,11 +139,18 @@ def _numbers(field: bytes) -> list[int]:
     return [int(number) for number in field.split(b",") if number]
 
 
+def _still_wanted(data: bytes) -> int:
+    if len(data) < HEADER.size:
+        return HEADER.size - len(data)
+    return HEADER.size + HEADER.unpack_from(data)[0] - len(data)
+
+
 def _receive(connection: socket.socket) -> Call:
     fds: list[int] = []
     data = b""
-    while len(data) < HEADER.size or len(data) < HEADER.size + HEADER.unpack_from(data)[0]:
-        chunk, ancillary, _, _ = connection.recvmsg(1 << 16, socket.CMSG_SPACE(16))
+    while (wanted := _still_wanted(data)) > 0:
+        # Never past the request: a signal the caller passes on may follow it at once.
+        chunk, ancillary, _, _ = connection.recvmsg(wanted, socket.CMSG_SPACE(16))
         for level, kind, body in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds += list(struct.unpack(f"{len(body) // 4}i", body[: len(body) // 4 * 4]))
@@ -263,17 +270,18 @@ def _run_entry_point(real: str) -> int:
     return int(code)
 
 
-def _call(real: str, connection: socket.socket, served: TextIO) -> int:
-    connection.settimeout(RECEIVE_SECONDS)
-    call = _receive(connection)
-    connection.settimeout(None)
+def _caller(connection: socket.socket) -> int:
     credentials = connection.getsockopt(
         socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")
     )
-    caller = struct.unpack("3i", credentials)[0]
-    served.write(f"start {os.getpid()} {caller} {' '.join(call.args)}\n")
-    served.close()
-    _become(caller)
+    return int(struct.unpack("3i", credentials)[0])
+
+
+def _call(real: str, connection: socket.socket) -> int:
+    connection.settimeout(RECEIVE_SECONDS)
+    call = _receive(connection)
+    connection.settimeout(None)
+    _become(_caller(connection))
     for target, fd in enumerate(call.fds[:3]):
         os.dup2(fd, target)
     os.fchdir(call.fds[3])
@@ -307,12 +315,13 @@ def _report(
         if os.WIFSIGNALED(status)
         else f"exit {os.WEXITSTATUS(status)}"
     )
+    with lock:  # recorded before the caller hears it, so its caller may read it then
+        served.write(f"end {pid} {answer}\n")
     with contextlib.suppress(OSError):
         connection.sendall(f"{answer}\n".encode())
     with lock:
         calls.discard(connection)
         connection.close()
-        served.write(f"end {pid} {answer}\n")
 
 
 def _import_what_a_call_imports() -> None:
@@ -354,19 +363,24 @@ def serve(socket_path: str, real: str, served_log: str, parent: int) -> None:
         # The child takes the request, so a caller slow to send it holds up no other;
         # the lock keeps the set of the other calls' sockets, which it closes, still.
         with lock:
+            caller = _caller(connection)
             pid = os.fork()
             if pid == 0:
                 listener.close()
+                served.close()
                 for other in calls:
                     other.close()
                 code = 71  # EX_SOFTWARE: the launcher could not make the call
                 try:
-                    code = _call(real, connection, served)
+                    code = _call(real, connection)
+                except (ConnectionError, TimeoutError):
+                    pass  # the caller hung up or never asked: nobody to answer
                 except BaseException:
                     traceback.print_exc()
                 finally:
                     os._exit(code)
             calls.add(connection)
+            served.write(f"start {pid} {caller}\n")
         threading.Thread(
             target=_report, args=(pid, connection, served, lock, calls), daemon=True
         ).start()

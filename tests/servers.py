@@ -820,7 +820,7 @@ def aws_bin() -> Path:
 
 
 def aws_launcher_log() -> Path:
-    """The launcher's record of its calls: `start <pid> <caller's pid> <arguments>` and
+    """The launcher's record of its calls: `start <pid> <caller's pid>`, then
     `end <pid> exit <code>` or `end <pid> signal <number>`."""
     return _launcher_socket().with_name("served.log")
 
