@@ -4,13 +4,14 @@ forks a process per call, which becomes what `exec aws ...` would have been.
 Each `aws` call of a script costs about 0.6 s of CPU importing awscli, and a backup's
 upload makes seven: most of the database scripts' tests were spent there. The scripts
 still run the real CLI, its own entry point (venv/bin/aws) with the call's arguments,
-environment, working directory, umask, limits, groups, user and mount namespace, its
-stdin, stdout and stderr being the caller's. The `aws` the scripts find on PATH
-(shim_dir()) hands a call to the launcher over a Unix socket and exits as the call did:
-with its code, or killed by its signal. A signal sent to it is passed on; if it is
-killed, the call is killed too. When the launcher is not running, when the caller's
-environment would start Python differently (its locale, TZ or PYTHON* variables), or
-when one of its fds 0-2 is closed, the shim runs venv/bin/aws itself.
+environment, working directory, umask, limits, signal dispositions, groups, user and
+mount namespace, its stdin, stdout and stderr being the caller's. The `aws` the scripts
+find on PATH (tests/servers.py aws_bin()) hands a call to the launcher over a Unix
+socket and exits as the call did: with its code, or killed by its signal. A signal sent
+to it is passed on; if it is killed, the call is killed too. When the launcher is not
+running, when the caller's environment would start Python differently (its locale, TZ or
+PYTHON* variables), or when one of its fds 0-2 is closed, the shim runs venv/bin/aws
+itself.
 
 Known differences, none of which the scripts meet: every call shares the launcher's hash
 seed, and paths awscli derives from HOME when it is imported (its assume-role cache, its

@@ -825,19 +825,35 @@ def aws_launcher_log() -> Path:
     return _launcher_socket().with_name("served.log")
 
 
+@dataclass
+class LauncherCall:
+    pid: int
+    caller: int
+    end: str | None  # "exit <code>" or "signal <number>"; None while it runs
+
+
+def aws_launcher_record() -> list[LauncherCall]:
+    """The launcher's calls, in the order it started them."""
+    log = aws_launcher_log()
+    calls: dict[int, LauncherCall] = {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        kind, pid, *rest = line.split()
+        if kind == "start":
+            calls[int(pid)] = LauncherCall(int(pid), int(rest[0]), None)
+        elif kind == "end" and int(pid) in calls:
+            calls[int(pid)].end = " ".join(rest)
+    return list(calls.values())
+
+
 def aws_launcher_calls(callers: set[int]) -> list[int]:
     """The live calls the launcher runs for `callers`."""
-    log = aws_launcher_log()
-    if not callers or not log.exists():
+    if not callers:
         return []
-    running: dict[int, int] = {}
-    for line in log.read_text().splitlines():
-        fields = line.split()
-        if fields[:1] == ["start"]:
-            running[int(fields[1])] = int(fields[2])
-        elif fields[:1] == ["end"]:
-            running.pop(int(fields[1]), None)
-    return [pid for pid, caller in running.items() if caller in callers and not _dead(pid)]
+    return [
+        call.pid
+        for call in aws_launcher_record()
+        if call.end is None and call.caller in callers and not _dead(call.pid)
+    ]
 
 
 @contextlib.contextmanager

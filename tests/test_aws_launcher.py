@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -14,11 +15,14 @@ import pytest
 
 from tests.servers import (
     VENV_BIN,
+    LauncherCall,
     S3Server,
-    _children,
+    _dead,
     aws_bin,
     aws_env,
+    aws_launcher_calls,
     aws_launcher_log,
+    aws_launcher_record,
     describe,
     kill_session,
     owned_dir,
@@ -44,20 +48,21 @@ def calls(s3_server: S3Server, s3_bucket: str, tmp_path: Path) -> dict[str, dict
     }
 
 
-def _log() -> list[list[str]]:
-    log = aws_launcher_log()
-    return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
-
-
 def _served() -> int:
-    return sum(1 for fields in _log() if fields[0] == "start")
+    return len(aws_launcher_record())
 
 
 def _ends_since(count: int) -> list[str]:
     """How the calls started after the first `count` ended, as the launcher saw it."""
-    started = [fields[1] for fields in _log() if fields[0] == "start"][count:]
-    ends = {fields[1]: " ".join(fields[2:]) for fields in _log() if fields[0] == "end"}
-    return [ends.get(pid, "running") for pid in started]
+    return [call.end or "running" for call in aws_launcher_record()[count:]]
+
+
+def _call_of(caller: int) -> LauncherCall:
+    deadline = time.monotonic() + 20
+    while not (found := [c for c in aws_launcher_record() if c.caller == caller]):
+        assert time.monotonic() < deadline, "the call never reached the launcher"
+        time.sleep(0.02)
+    return found[0]
 
 
 def _run(env: dict[str, str], script: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -153,39 +158,36 @@ def test_a_caller_without_its_stdout_runs_the_cli_on_its_own(
 def test_a_killed_caller_takes_its_call_with_it(
     calls: dict[str, dict[str, str]], silent_server: int, tmp_path: Path
 ) -> None:
-    launcher_pid = _launcher_pid()
+    """The caller alone killed: its call ends by itself. Its session killed (a container's
+    end, a timeout): kill_session kills and waits for the call too."""
     logs = owned_dir(tmp_path / "logs")
-    out = os.open(logs / "out", os.O_WRONLY | os.O_CREAT)
-    caller = spawn_unprivileged(
-        ["aws", "--endpoint-url", f"http://127.0.0.1:{silent_server}", "s3api", "list-buckets"],
-        calls[SHIM],
-        stdout=out,
-        stderr=out,
-    )
-    os.close(out)
-    deadline = time.monotonic() + 20
-    while not _children(launcher_pid):
-        assert time.monotonic() < deadline, "the call never reached the launcher"
-        time.sleep(0.02)
-    kill_session(caller.pid)
+    command = [
+        "aws",
+        "--endpoint-url",
+        f"http://127.0.0.1:{silent_server}",
+        "s3api",
+        "list-buckets",
+    ]
+
+    def start_call() -> tuple[subprocess.Popen[bytes], LauncherCall]:
+        out = os.open(logs / "out", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        caller = spawn_unprivileged(command, calls[SHIM], stdout=out, stderr=out)
+        os.close(out)
+        return caller, _call_of(caller.pid)
+
+    caller, call = start_call()
+    os.kill(caller.pid, signal.SIGKILL)
     caller.wait()
     deadline = time.monotonic() + 2
-    while _children(launcher_pid):
+    while not _dead(call.pid):
         assert time.monotonic() < deadline, "the call outlived its caller"
         time.sleep(0.01)
-
-
-def _launcher_pid() -> int:
-    socket_path = aws_launcher_log().with_name("socket")
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if str(socket_path).encode() in command:
-                return int(entry.name)
-    raise AssertionError("no launcher running")
+    # What kill_session also waits for: the calls of the processes it killed.
+    caller, call = start_call()
+    assert aws_launcher_calls({caller.pid}) == [call.pid]
+    kill_session(caller.pid)
+    caller.wait()
+    assert aws_launcher_calls({caller.pid}) == [] and _dead(call.pid)
 
 
 def test_the_call_runs_as_the_caller_and_sees_its_mounts(
