@@ -24,8 +24,10 @@ from typing import Any
 
 import pulumi
 from google.protobuf import json_format
+from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.settings import SETTINGS, get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
@@ -263,6 +265,10 @@ class ProgramRun:
         return seen
 
 
+def _no_stack_trace() -> source_pb2.StackTrace:
+    return source_pb2.StackTrace()
+
+
 def _end_the_failed_run() -> None:
     """The SDK stops at a failed program's first error and keeps the rest of its output
     tasks in the runtime's settings, where the next run awaits them (a resource that waited
@@ -308,6 +314,11 @@ def run(
         return real_get(self, key, *args, **kwargs)
 
     pulumi.Config._get = recording_get  # type: ignore[method-assign]
+    # For each resource the SDK reads the whole Python stack, source lines and all, for
+    # the source position the engine shows in its messages. The mock monitor records
+    # none, and under pytest the stack is some sixty frames deep: a sixth of a run.
+    real_stack_trace = runtime_resource._get_stack_trace
+    runtime_resource._get_stack_trace = _no_stack_trace
     try:
         _sync_await(run_pulumi_func(program))
         outputs = {}
@@ -321,6 +332,7 @@ def run(
         raise
     finally:
         pulumi.Config._get = real_get  # type: ignore[method-assign]
+        runtime_resource._get_stack_trace = real_stack_trace
         logger.removeHandler(capture)
     return ProgramRun(
         stack=stack,
