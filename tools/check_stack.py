@@ -12,6 +12,7 @@ also asks the cluster, the state and the providers, which this cannot.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -360,9 +361,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # The program's event loop, closed before the interpreter exits: left to its exit, it
+    # was at times collected after its own sockets and printed a traceback to stderr.
+    event_loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(event_loop)
     try:
-        sys.exit(main())
+        code = main()
     except BrokenPipeError:
         # `make check | head`: the reader has what it wanted.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
+        code = 0
+    finally:
+        event_loop.close()
+    sys.exit(code)
