@@ -623,3 +623,14 @@ def test_integration_installs_what_the_cnpg_test_needs() -> None:
     env = effective_env(workflow_of("integration"), integration, all_steps[tests])
     assert str(env.get("WEBAPP_E2E_CNPG")) == "1"
     assert integration["timeout-minutes"] >= 45
+
+
+@pytest.mark.parametrize("job_id", ["deploy-dev", "deploy-prod"])
+def test_a_deploy_outlasts_the_longest_wait_of_its_update(job_id: str) -> None:
+    """A job GitHub kills mid-update leaves the stack with pending operations (`pulumi
+    cancel` and a state edit by hand): it must outlast the Cluster's wait for its
+    instances, with time for the steps around it."""
+    from components.database.cloudnative_pg.cluster import READY_TIMEOUT
+
+    assert READY_TIMEOUT.endswith("m")
+    assert job(job_id)["timeout-minutes"] >= int(READY_TIMEOUT[:-1]) + 20
