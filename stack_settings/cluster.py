@@ -71,6 +71,17 @@ def kubernetes_provider(name: str, cluster: ClusterSettings) -> k8s.Provider:
         # configured; rendering talks to no cluster, so a stack's kubeContext is left out.
         context=None if rendering else cluster.context,
         render_yaml_to_directory=cluster.render_yaml_to,
+        # Since pulumi-kubernetes 4.29 a create is a plain create, which fails with
+        # AlreadyExists where the object exists: a namespace made beforehand for a Secret
+        # the stack file names, or the namespace and database a teardown kept. The stack
+        # counts on a create that applies over what exists: the namespace's apply then
+        # shows another stack's field managers, which the program refuses
+        # (stack_settings/retained.py), and webapp:adoptExisting takes such objects over.
+        # What the plain create guards against, a renamed resource's create and delete of
+        # one object, does not arise: every object keeps its URN across versions
+        # (aliases, tests/test_stack_history.py) and a named object is replaced
+        # delete-first by the provider.
+        upsert_existing_objects=True,
     )
 
 

@@ -219,6 +219,14 @@ RUNBOOK_LINKS = {
         ("webappunavailable", "webappreplicasunavailable", "webappautoscaleratmax")
     )
 }
+# A create applies over an object that exists (a namespace made beforehand, one a teardown
+# kept), as it did before pulumi-kubernetes 4.29 made it a plain create.
+UPSERT = {
+    "resources.pulumi:providers:kubernetes::kubernetes.state.upsertExistingObjects": (
+        ABSENT,
+        "true",
+    )
+}
 EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
     "dev": {
         **{path: (REWRITTEN, REWRITTEN) for path in REWRITTEN_CONTENT["dev"]},
@@ -231,6 +239,7 @@ EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
         **ONE_WAY_IN["dev"],
         **UPGRADE_GUARD["dev"],
         **INSTANCES["dev"],
+        **UPSERT,
         # The quota follows the workload: 2 app pods (1 and a rollout's surge), the
         # database with its exporter and a backup, plus 25%, where it was fixed at 4 CPUs,
         # 4Gi and 20 pods; the volumes are 2Gi, plus 25%.
@@ -250,6 +259,7 @@ EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
         **ONE_WAY_IN["prod"],
         **UPGRADE_GUARD["prod"],
         **INSTANCES["prod"],
+        **UPSERT,
         # The LimitRange gives containers without resources the app's own, where it gave
         # them fixed defaults (dev's app has the same as those defaults).
         f"{LIMITS}.default.cpu": ("500m", "1"),
