@@ -206,8 +206,28 @@ def test_a_major_downgrade_is_refused_with_the_running_image() -> None:
     assert str(raised.value) == (
         f"webapp:cnpgImage is '{IMAGE_17}', but the database runs PostgreSQL 18 and "
         "CloudNativePG cannot downgrade a major version, so the change is not applied; fix it "
-        f"with: pulumi config set --stack prod webapp:cnpgImage {IMAGE_18}"
+        f"with: pulumi config set --stack prod webapp:cnpgImage {IMAGE_18} (or, if the upgrade "
+        "to 18 failed and the data is still PostgreSQL 17: pulumi config set --stack prod "
+        "webapp:cnpgMajorUpgrade 18-to-17)"
     )
+
+
+def test_the_way_back_from_a_failed_upgrade_is_confirmed_and_then_said_to_be_done() -> None:
+    # `up` returned with the Cluster on 18 and the operator's pg_upgrade failed after it:
+    # the stack's outputs say 18, the data is still 17.
+    failed = {**PREVIOUS_17, "databaseImage": IMAGE_18, "databaseArchive": "webapp-db-pg18"}
+    back = {"webapp:cnpgImage": IMAGE_17, "webapp:dbArchiveName": "webapp-db"}
+    run = _run({**back, "webapp:cnpgMajorUpgrade": "18-to-17"}, failed)
+    cluster = run.one(CLUSTER, "webapp-db-cluster").manifest()
+    assert cluster["spec"]["imageName"] == IMAGE_17
+    assert run.outputs["databaseArchive"].value == "webapp-db"
+    # Once back on 17, the confirmation confirms nothing and is said to be left set.
+    after = _run({**back, "webapp:cnpgMajorUpgrade": "18-to-17"}, PREVIOUS_17)
+    assert [log for log in after.logs if "webapp:cnpgMajorUpgrade" in log] == [
+        "webapp:cnpgMajorUpgrade is still '18-to-17', but the database runs PostgreSQL 17 "
+        "already, so the upgrade it confirmed is done and the key confirms nothing now; "
+        "remove it with: pulumi config rm --stack prod webapp:cnpgMajorUpgrade"
+    ]
 
 
 def test_a_bad_confirmation_is_one_sentence() -> None:
@@ -216,8 +236,9 @@ def test_a_bad_confirmation_is_one_sentence() -> None:
     assert str(raised.value) == (
         "webapp:cnpgMajorUpgrade is 'yes', but it must be empty or <old major>-to-<new major> "
         "such as 17-to-18, which confirms that a major upgrade keeps the archive because the "
-        "data moves another way (docs/operations.md, Major upgrades); fix it with: pulumi "
-        "config set --stack prod webapp:cnpgMajorUpgrade 17-to-18"
+        "data moves another way, or such as 18-to-17, the way back from an upgrade that failed "
+        "(docs/operations.md, Major upgrades); fix it with: pulumi config set --stack prod "
+        "webapp:cnpgMajorUpgrade 17-to-18"
     )
 
 

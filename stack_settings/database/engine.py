@@ -129,8 +129,9 @@ def read_engine(
         "cnpgMajorUpgrade",
         lambda raw: raw if raw == "" or MAJOR_UPGRADE.match(raw) else fails(raw),
         "it must be empty or <old major>-to-<new major> such as 17-to-18, which confirms that "
-        "a major upgrade keeps the archive because the data moves another way "
-        "(docs/operations.md, Major upgrades)",
+        "a major upgrade keeps the archive because the data moves another way, or such as "
+        "18-to-17, the way back from an upgrade that failed (docs/operations.md, Major "
+        "upgrades)",
         lambda raw: "17-to-18",
     )
     values = (engine, instances, image, operator, retention, archive, source, target, switch)

@@ -75,14 +75,18 @@ def refuse_major_upgrade_into_the_same_archive(
         if engine_before != "cloudnative-pg" or before is None or wanted is None:
             return image
         _warn_of_a_done_confirmation(stack, engine.major_upgrade, before, wanted)
-        if wanted < before:
+        confirmed = engine.major_upgrade == f"{before}-to-{wanted}"
+        # The last update's image is the one it asked for: an upgrade that failed after
+        # `up` returned left the data on the old major, and going back is the way out.
+        if wanted < before and not confirmed:
             raise ConfigError(
                 f"{PROJECT}:cnpgImage is '{image}', but the database runs PostgreSQL {before} "
                 "and CloudNativePG cannot downgrade a major version, so the change is not "
                 f"applied; fix it with: pulumi config set --stack {stack} {PROJECT}:cnpgImage "
-                f"{image_before}"
+                f"{image_before} (or, if the upgrade to {before} failed and the data is still "
+                f"PostgreSQL {wanted}: pulumi config set --stack {stack} "
+                f"{PROJECT}:cnpgMajorUpgrade {before}-to-{wanted})"
             )
-        confirmed = engine.major_upgrade == f"{before}-to-{wanted}"
         if wanted > before and archive == archive_before and not confirmed:
             raise ConfigError(
                 f"{PROJECT}:cnpgImage is '{image}', but the database runs PostgreSQL {before}, "
