@@ -193,6 +193,32 @@ def test_the_claims_ignore_a_new_storage_class_unless_the_change_is_allowed() ->
         assert claim.ignore_changes == []
 
 
+def test_a_storage_class_change_is_refused_while_the_volumes_are_protected() -> None:
+    # A protected claim is kept when replaced, and the new one of its name could not
+    # change the kept one's class: the update would stop half-way.
+    change = {
+        "webapp:dbEngine": "statefulset",
+        "webapp:storageClass": "fast",
+        "webapp:allowStorageClassChange": "true",
+    }
+    with pytest.raises(ConfigError) as raised:
+        run_main("prod", {**change, "webapp:protectData": "true"})
+    assert str(raised.value) == (
+        "webapp:allowStorageClassChange is 'true', but webapp:protectData is true, which "
+        "keeps the old volumes when they are replaced, so new ones of the same names could "
+        "not be made; turn it off for this update (docs/operations.md, Changing the storage "
+        "class); fix it with: pulumi config set --stack prod webapp:protectData false"
+    )
+    fixed = run_main(
+        "prod",
+        {**change, "webapp:protectData": "false"},
+        monitor=RecordingMonitor(AssignedByKubernetes(existing_storage_class="standard")),
+    )
+    for claim in fixed.of_type("kubernetes:core/v1:PersistentVolumeClaim"):
+        assert claim.ignore_changes == []
+        assert not claim.protect and not claim.retain_on_delete
+
+
 # --- the component's own checks, for programs in other languages ----------------------
 
 RESOURCES = ContainerResources(

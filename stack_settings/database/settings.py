@@ -189,6 +189,20 @@ def read_database(
             fix=reader.remove_command("restoreFrom"),
         )
         valid = False
+    protected = (reader.raw("protectData") or reader.example("protectData")) == "true"
+    if engine_name == "statefulset" and allow_change and protected:
+        # A protected claim is kept in the cluster when it is replaced (retainOnDelete), and
+        # the new claim, of the same name, cannot give the kept one another class: the
+        # update would stop half-way, the StatefulSet on the old volume.
+        reader.fail(
+            "allowStorageClassChange",
+            reader.raw("allowStorageClassChange"),
+            f"{PROJECT}:protectData is true, which keeps the old volumes when they are "
+            "replaced, so new ones of the same names could not be made; turn it off for "
+            "this update (docs/operations.md, Changing the storage class)",
+            fix=reader.fix_command("protectData", "false"),
+        )
+        valid = False
     if not valid:
         return None
     return DatabaseSettings(
