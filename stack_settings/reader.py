@@ -240,10 +240,16 @@ def check_keys(reader: Reader, keys: list[str]) -> None:
         elif key not in declared:
             close = difflib.get_close_matches(key, declared, n=1)
             hint = f"did you mean {PROJECT}:{close[0]}? " if close else ""
+            remove = f"pulumi config rm --stack {reader.stack} {full_key}"
+            # The likely key keeps the value the user meant for it.
+            fix = (
+                f"move it with: {remove} && {_set_again(reader, full_key, f'{PROJECT}:{close[0]}')}"
+                if close
+                else f"remove it with: {remove}"
+            )
             reader.errors.append(
                 f"{full_key} is set, but it is not a setting of this program ({hint}every "
-                "setting is listed in Pulumi.yaml); remove it with: pulumi config rm "
-                f"--stack {reader.stack} {full_key}"
+                f"setting is listed in Pulumi.yaml); {fix}"
             )
         elif key not in SECRET_KEYS and reader.is_secret(key):
             _lost_secrecy(reader, key)

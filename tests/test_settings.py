@@ -450,8 +450,22 @@ def test_misspelled_key_is_named_with_the_likely_intended_one() -> None:
         run_main("dev", {"webapp:replica": "3"})
     assert str(raised.value) == (
         "webapp:replica is set, but it is not a setting of this program (did you mean "
-        "webapp:replicas? every setting is listed in Pulumi.yaml); remove it with: "
-        "pulumi config rm --stack dev webapp:replica"
+        "webapp:replicas? every setting is listed in Pulumi.yaml); move it with: "
+        "pulumi config rm --stack dev webapp:replica && pulumi config set --stack dev "
+        "webapp:replicas 3"
+    )
+    # The move keeps the value the user meant.
+    moved = run_main("dev", {"webapp:replicas": "3"})
+    deployment = moved.one("kubernetes:apps/v1:Deployment", "webapp-deployment").manifest()
+    assert deployment["spec"]["replicas"] == 3
+
+
+def test_a_key_like_no_setting_is_removed() -> None:
+    with pytest.raises(ConfigError) as raised:
+        run_main("dev", {"webapp:zzzqqq": "3"})
+    assert str(raised.value) == (
+        "webapp:zzzqqq is set, but it is not a setting of this program (every setting is "
+        "listed in Pulumi.yaml); remove it with: pulumi config rm --stack dev webapp:zzzqqq"
     )
 
 
