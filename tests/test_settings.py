@@ -447,17 +447,28 @@ def test_valid_backup_schedules_are_accepted(schedule: str) -> None:
 
 def test_misspelled_key_is_named_with_the_likely_intended_one() -> None:
     with pytest.raises(ConfigError) as raised:
-        run_main("dev", {"webapp:replica": "3"})
+        run_main("dev", {"webapp:appCpuLimt": "2"})
     assert str(raised.value) == (
-        "webapp:replica is set, but it is not a setting of this program (did you mean "
-        "webapp:replicas? every setting is listed in Pulumi.yaml); move it with: "
-        "pulumi config rm --stack dev webapp:replica && pulumi config set --stack dev "
-        "webapp:replicas 3"
+        "webapp:appCpuLimt is set, but it is not a setting of this program (did you mean "
+        "webapp:appCpuLimit? every setting is listed in Pulumi.yaml); move it with: "
+        "pulumi config set --stack dev webapp:appCpuLimit 2 && pulumi config rm --stack dev "
+        "webapp:appCpuLimt"
     )
     # The move keeps the value the user meant.
-    moved = run_main("dev", {"webapp:replicas": "3"})
+    moved = run_main("dev", {"webapp:appCpuLimit": "2"})
     deployment = moved.one("kubernetes:apps/v1:Deployment", "webapp-deployment").manifest()
-    assert deployment["spec"]["replicas"] == 3
+    (web,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "web"]
+    assert web["resources"]["limits"]["cpu"] == "2"
+
+
+def test_a_misspelled_key_beside_its_set_key_is_removed_and_the_set_value_kept() -> None:
+    with pytest.raises(ConfigError) as raised:
+        run_main("dev", {"webapp:replica": "1", "webapp:replicas": "3"})
+    assert str(raised.value).endswith(
+        "(did you mean webapp:replicas? every setting is listed in Pulumi.yaml); remove it "
+        "with: pulumi config rm --stack dev webapp:replica (webapp:replicas is set already, "
+        "to '3')"
+    )
 
 
 def test_a_key_like_no_setting_is_removed() -> None:
