@@ -206,8 +206,9 @@ def test_a_storage_class_change_is_refused_while_the_volumes_are_protected() -> 
     assert str(raised.value) == (
         "webapp:allowStorageClassChange is 'true', but webapp:protectData is true, which "
         "keeps the old volumes when they are replaced, so new ones of the same names could "
-        "not be made; turn it off for this update (docs/operations.md, Changing the storage "
-        "class); fix it with: pulumi config set --stack prod webapp:protectData false"
+        "not be made; turn it off first, in an update of its own (docs/operations.md, "
+        "Changing the storage class); fix it with: pulumi config set --stack prod "
+        "webapp:protectData false"
     )
     fixed = run_main(
         "prod",

@@ -149,7 +149,8 @@ def test_every_object_of_the_database_is_kept_by_name(prod_run: ProgramRun) -> N
 def test_dev_destroys_everything(dev_run: ProgramRun) -> None:
     outcome = destroy(dev_run)
     assert outcome.refused == [] and outcome.kept == []
-    assert not any(r.name.endswith("deletion-guard") for r in dev_run.registrations)
+    (guard,) = [r for r in dev_run.registrations if r.name.endswith("deletion-guard")]
+    assert not guard.protect
 
 
 @pytest.mark.parametrize("variant", ["prod", "prod-statefulset"])
@@ -275,3 +276,21 @@ def test_a_bad_adopt_value_stops_the_program_with_one_sentence() -> None:
         "webapp:adoptExisting is 'yes', but it must be true or false; fix it with: pulumi "
         "config set --stack dev webapp:adoptExisting true"
     )
+
+
+@pytest.mark.parametrize("variant", ["prod", "prod-statefulset"])
+def test_turning_protection_off_is_an_update_the_engine_accepts(variant: str) -> None:
+    """docs/engines.md (point-in-time recovery, the move to cloudnative-pg) and
+    docs/operations.md (the storage class) turn webapp:protectData off with `pulumi up`.
+    The engine fails an update that drops an object its state records as protected (a
+    delete step checks the old state's flag), so every protected object stays in the
+    program with its flag off."""
+    protected = _variant(variant)
+    overrides = {"webapp:protectData": "false"}
+    if variant.endswith("-statefulset"):
+        overrides["webapp:dbEngine"] = "statefulset"
+    unprotected = run_main("prod", overrides)
+    kept = {record.urn for record in unprotected.registrations}
+    assert [r.name for r in protected.registrations if r.protect and r.urn not in kept] == []
+    assert [r.name for r in unprotected.registrations if r.protect] == []
+    assert any(record.protect for record in protected.registrations)

@@ -240,6 +240,8 @@ EXPECTED: dict[str, dict[str, tuple[Any, Any]]] = {
         **UPGRADE_GUARD["dev"],
         **INSTANCES["dev"],
         **UPSERT,
+        # Unprotected, so that turning webapp:protectData on or off is a plain update.
+        **DELETION_GUARD,
         # The quota follows the workload: 2 app pods (1 and a rollout's surge), the
         # database with its exporter and a backup, plus 25%, where it was fixed at 4 CPUs,
         # 4Gi and 20 pods; the volumes are 2Gi, plus 25%.
@@ -371,6 +373,11 @@ def test_only_the_component_tokens_changed_in_the_urns(
         new_objects = (*CNPG_ENGINE_OBJECTS, DELETION_GUARD_OBJECT, ACME_SOLVER_OBJECT)
         renamed |= {urn for urn in snapshot(run)["urns"] if _object_key(urn) in new_objects}
         assert len(renamed & set(snapshot(run)["urns"])) > len(new_objects)
+    else:
+        # An unprotected database keeps its guard too, unprotected (DELETION_GUARD).
+        renamed |= {
+            urn for urn in snapshot(run)["urns"] if _object_key(urn) == DELETION_GUARD_OBJECT
+        }
     assert set(snapshot(run)["urns"]) == renamed
 
 

@@ -105,7 +105,11 @@ def adopt(run: ProgramRun, old_urns: set[str]) -> dict[str, str]:
 
 
 # With a ClusterIssuer: the ingress controller's way to cert-manager's solver pods (issue 17).
-ADDED_SINCE = {"kubernetes:networking.k8s.io/v1:NetworkPolicy::webapp-acme-solver-netpol"}
+ADDED_SINCE = {
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy::webapp-acme-solver-netpol",
+    # Every database has its guard since an unprotected one keeps it, unprotected.
+    DELETION_GUARD_OBJECT,
+}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -83,8 +83,7 @@ class PostgresDatabase(pulumi.ComponentResource):
         served = _engine(name, args).declare(db, args)
         self.restore_job = served.restore_job
         self.data_storage_class = served.data_storage_class
-        if db.protect:
-            deletion_guard(self, db.name, db.namespace, db.labels)
+        deletion_guard(self, db.name, db.namespace, db.labels, db.protect)
         self._register(db, served)
 
     def _register(self, db: DatabaseParts, served: EngineOutputs) -> None:

@@ -6,7 +6,12 @@ it, and it goes on past a refused (protected) deletion, keeping only what the re
 object depends on (pulumi's step_executor.go and deployment_executor.go). A protected
 Cluster or volume alone would therefore let the engine delete the server, its network
 policies, backups and alerts first and leave the data running unguarded. The guard is
-deleted first and refused, so a refused destroy deletes nothing of the component."""
+deleted first and refused, so a refused destroy deletes nothing of the component.
+
+An unprotected component keeps its guard, unprotected: a protected object that leaves
+the program fails the update that drops it (the engine checks the protection recorded in
+the state before it deletes), so turning protection off must change the flag of an object
+that stays."""
 
 from collections.abc import Mapping
 
@@ -20,6 +25,10 @@ WHY = (
     "keeps the database and everything guarding it. To delete on purpose: "
     "docs/operations.md, Teardown."
 )
+WHY_NOT = (
+    "The Pulumi stack does not protect this database: pulumi destroy deletes it with "
+    "everything else. Turning protection on makes this object stop a destroy."
+)
 
 
 def deletion_guard(
@@ -27,6 +36,7 @@ def deletion_guard(
     name: str,
     namespace: pulumi.Input[str],
     labels: Mapping[str, str],
+    protect: bool,
 ) -> k8s.core.v1.ConfigMap:
     """Declares `<name>-deletion-guard` as the last child of `component`."""
     # Every child declared so far; `depends_on` expands a local component the same way.
@@ -34,6 +44,6 @@ def deletion_guard(
     return k8s.core.v1.ConfigMap(
         f"{name}-deletion-guard",
         metadata=object_meta(labels, namespace, f"{name}-deletion-guard"),
-        data={"why": WHY},
-        opts=pulumi.ResourceOptions(parent=component, protect=True, depends_on=others),
+        data={"why": WHY if protect else WHY_NOT},
+        opts=pulumi.ResourceOptions(parent=component, protect=protect, depends_on=others),
     )

@@ -198,8 +198,8 @@ def read_database(
             "allowStorageClassChange",
             reader.raw("allowStorageClassChange"),
             f"{PROJECT}:protectData is true, which keeps the old volumes when they are "
-            "replaced, so new ones of the same names could not be made; turn it off for "
-            "this update (docs/operations.md, Changing the storage class)",
+            "replaced, so new ones of the same names could not be made; turn it off first, "
+            "in an update of its own (docs/operations.md, Changing the storage class)",
             fix=reader.fix_command("protectData", "false"),
         )
         valid = False
