@@ -628,7 +628,7 @@ def test_integration_installs_what_the_cnpg_test_needs() -> None:
 @pytest.mark.parametrize("job_id", ["deploy-dev", "deploy-prod"])
 def test_a_deploy_outlasts_the_longest_wait_of_its_update(job_id: str) -> None:
     """A job GitHub kills mid-update leaves the stack with pending operations (`pulumi
-    cancel` and a state edit by hand): it must outlast the Cluster's wait for its
+    cancel`, then a refresh that settles them): it must outlast the Cluster's wait for its
     instances, with time for the steps around it."""
     from components.database.cloudnative_pg.cluster import READY_TIMEOUT
 
