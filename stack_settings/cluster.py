@@ -77,10 +77,12 @@ def kubernetes_provider(name: str, cluster: ClusterSettings) -> k8s.Provider:
         # counts on a create that applies over what exists: the namespace's apply then
         # shows another stack's field managers, which the program refuses
         # (stack_settings/retained.py), and webapp:adoptExisting takes such objects over.
-        # What the plain create guards against, a renamed resource's create and delete of
-        # one object, does not arise: every object keeps its URN across versions
-        # (aliases, tests/test_stack_history.py) and a named object is replaced
-        # delete-first by the provider.
+        # What the plain create guards against is a create that lands on an object the
+        # same update then deletes: a renamed resource (every object here keeps its URN
+        # across versions: aliases, tests/test_package_aliases.py), a named object replaced
+        # create-first (the provider replaces a named object delete-first on a change, and
+        # the Cluster, which docs/engines.md replaces with --replace, says so itself), or a
+        # stack moved into another's namespace (refused, stack_settings/retained.py).
         upsert_existing_objects=True,
     )
 
