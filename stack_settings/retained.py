@@ -61,30 +61,17 @@ def refuse_other_stacks_objects(
     never completed an update and the namespace is another stack's."""
     if cluster.adopt_existing or cluster.render_yaml_to is not None:
         return namespace.namespace_name
-    own = last_update(stack)
-    # A deployed stack whose namespace changes is checked too: the creates in the new
-    # namespace apply over whatever is there (stack_settings/cluster.py, upsert).
-    deployed_in = pulumi.Output.all(own.deployed(), own.get_output("namespace")).apply(
-        lambda values: str(values[1] or "") if values[0] else None
-    )
+    deployed = last_update(stack).deployed()
 
     def read(values: list[Any]) -> pulumi.Output[dict[str, Any]] | dict[str, Any]:
-        before, name, component_urn = values
-        if before is not None and before in ("", name):
+        already, _name, component_urn = values
+        if already:
             return {}
         return pulumi.runtime.invoke_output(GET_RESOURCE, {"urn": namespace_urn(component_urn)})
 
     def check(values: list[Any]) -> str:
-        name, found, before = values
+        name, found = values
         others = other_stacks_managers((found or {}).get("state") or {})
-        if others and before:
-            raise ConfigError(
-                f"{PROJECT}:namespace is '{name}', but that namespace holds the objects of "
-                f"another stack (field manager {', '.join(others)}), and this stack's objects "
-                f"are in '{before}', so its update would apply them over that stack's and "
-                f"share them with it; fix it with: pulumi config set --stack {stack} "
-                f"{PROJECT}:namespace {before}"
-            )
         if others:
             raise ConfigError(
                 f"{PROJECT}:namespace is '{name}', but that namespace holds the objects of "
@@ -98,8 +85,6 @@ def refuse_other_stacks_objects(
 
     # The namespace's name resolves once its Namespace has been applied (or, in a preview,
     # dry-run), so the engine holds that object's answer by then.
-    found = pulumi.Output.all(deployed_in, namespace.namespace_name, namespace.urn).apply(read)
+    found = pulumi.Output.all(deployed, namespace.namespace_name, namespace.urn).apply(read)
     # Field managers are no secret: the name handed on must not become one.
-    return pulumi.Output.all(
-        namespace.namespace_name, pulumi.Output.unsecret(found), deployed_in
-    ).apply(check)
+    return pulumi.Output.all(namespace.namespace_name, pulumi.Output.unsecret(found)).apply(check)

@@ -86,25 +86,6 @@ def test_the_stack_goes_on_where_nothing_would_conflict(
     assert any(r.type == "kubernetes:postgresql.cnpg.io/v1:Cluster" for r in run_.registrations)
 
 
-def test_a_deployed_stack_moved_into_another_stacks_namespace_stops_with_one_sentence() -> None:
-    # Its creates there would apply over the other stack's objects and share them: a
-    # destroy of either would then delete the other's.
-    moved = LiveNamespace(
-        [EARLIER, OWN], {"namespace": "webapp-old", "databaseStorageSize": "20Gi"}
-    )
-    with pytest.raises(ConfigError) as raised:
-        _run("prod", moved)
-    assert str(raised.value) == (
-        f"webapp:namespace is 'webapp-prod', but that namespace holds the objects of another "
-        f"stack (field manager {EARLIER}), and this stack's objects are in 'webapp-old', so "
-        "its update would apply them over that stack's and share them with it; fix it with: "
-        "pulumi config set --stack prod webapp:namespace webapp-old"
-    )
-    # Moved into a namespace of its own, it goes on.
-    alone = _run("prod", LiveNamespace([OWN], {"namespace": "webapp-old"}))
-    assert alone.outputs["namespace"].value == "webapp-prod"
-
-
 def test_the_namespace_is_found_under_the_urn_the_engine_gives_it() -> None:
     """The engine leaves the root Stack out of a qualified type (Pulumi's mocks keep it)."""
     engine = "urn:pulumi:prod::webapp::webapp:index:AppNamespace::webapp"
