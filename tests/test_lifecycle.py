@@ -294,3 +294,8 @@ def test_turning_protection_off_is_an_update_the_engine_accepts(variant: str) ->
     assert [r.name for r in protected.registrations if r.protect and r.urn not in kept] == []
     assert [r.name for r in unprotected.registrations if r.protect] == []
     assert any(record.protect for record in protected.registrations)
+    # Only the flags change: nothing protected is replaced on the way (the guard's data is
+    # the same either way; a ConfigMap whose data changes is replaced).
+    after = unprotected.by_urn()
+    replaced = [r.name for r in protected.registrations if r.protect and replaces(r, after[r.urn])]
+    assert replaced == []

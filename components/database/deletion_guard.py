@@ -20,14 +20,12 @@ import pulumi_kubernetes as k8s
 
 from .._shared.metadata import object_meta
 
+# The same text whether or not the database is protected: a ConfigMap whose data changes
+# is replaced, and the guard's protection changes in place.
 WHY = (
-    "The Pulumi stack protects this database: pulumi destroy stops at this object and "
+    "While the Pulumi stack protects this database, pulumi destroy stops at this object and "
     "keeps the database and everything guarding it. To delete on purpose: "
     "docs/operations.md, Teardown."
-)
-WHY_NOT = (
-    "The Pulumi stack does not protect this database: pulumi destroy deletes it with "
-    "everything else. Turning protection on makes this object stop a destroy."
 )
 
 
@@ -44,6 +42,6 @@ def deletion_guard(
     return k8s.core.v1.ConfigMap(
         f"{name}-deletion-guard",
         metadata=object_meta(labels, namespace, f"{name}-deletion-guard"),
-        data={"why": WHY if protect else WHY_NOT},
+        data={"why": WHY},
         opts=pulumi.ResourceOptions(parent=component, protect=protect, depends_on=others),
     )
