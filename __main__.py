@@ -17,6 +17,7 @@ from stack_settings import (
     load_settings,
     refuse_engine_switch,
     refuse_major_upgrade_into_the_same_archive,
+    refuse_namespace_move,
     refuse_other_stacks_objects,
     refuse_storage_class_change,
     refuse_storage_shrink,
@@ -36,10 +37,11 @@ provider = kubernetes_provider("kubernetes", settings.cluster)
 # children through `parent`.
 on_cluster = cluster_options(settings.cluster, provider)
 
+# The name comes through the namespace-move check: a refused move is never registered.
 namespace = AppNamespace(
     app.name,
     AppNamespaceArgs(
-        namespace=settings.namespace.name,
+        namespace=refuse_namespace_move(settings.stack, settings.namespace),
         app=app.name,
         quota=settings.namespace.quota,
         container_defaults=settings.namespace.container_defaults,

@@ -28,6 +28,7 @@ from .database import (
     remind_of_nodes,
 )
 from .namespace import NamespaceSettings, read_namespace, settle_namespace
+from .namespace_move import refuse_namespace_move
 from .observability import ObservabilitySettings, read_observability
 from .reader import PROJECT, ConfigError, Reader, check_keys, present_config_keys
 from .retained import refuse_other_stacks_objects
@@ -85,6 +86,7 @@ __all__ = [
     "load_settings",
     "refuse_engine_switch",
     "refuse_major_upgrade_into_the_same_archive",
+    "refuse_namespace_move",
     "refuse_other_stacks_objects",
     "refuse_storage_class_change",
     "refuse_storage_shrink",

@@ -56,6 +56,8 @@ class NamespaceSettings:
     container_defaults: ContainerResources
     # Protect the namespace and the data volumes from deletion and replacement.
     protect: bool
+    # The namespace a confirmed move leaves (webapp:namespaceMovedFrom), "" for none.
+    moved_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class NamespaceConfig:
     name: str
     caps: dict[str, Decimal | None]
     protect: bool
+    # webapp:namespaceMovedFrom: the namespace a confirmed move leaves ("" for none).
+    moved_from: str = ""
 
 
 def _optional(parse: Callable[[str], Decimal]) -> Callable[[str], Decimal | None]:
@@ -95,13 +99,21 @@ def read_namespace(reader: Reader) -> NamespaceConfig | None:
         "it must be a whole number from 1 to 10000, or 0 to follow the workload",
     )
     protect = reader.read("protectData", boolean, BOOLEAN_ALLOWED, suggest_boolean)
+    moved_from = reader.read(
+        "namespaceMovedFrom",
+        lambda raw: raw if raw == "" else namespace(raw),
+        "it must be empty or the namespace the stack's objects are in now, which confirms "
+        "moving them to webapp:namespace",
+        lambda raw: suggest_namespace(raw) or "",
+    )
     read_ok = all(caps[key] is not None or reader.raw(key) == "" for key in caps)
-    if None in (name, pods, protect) or not read_ok:
+    if None in (name, pods, protect, moved_from) or not read_ok:
         return None
     return NamespaceConfig(
         name=present(name),
         caps={**caps, "quotaPods": Decimal(present(pods)) if pods else None},
         protect=present(protect),
+        moved_from=present(moved_from),
     )
 
 
@@ -258,4 +270,5 @@ def settle_namespace(
         ),
         container_defaults=app.resources,
         protect=config.protect,
+        moved_from=config.moved_from,
     )

@@ -1,0 +1,78 @@
+"""A deployed stack's namespace changes only when webapp:namespaceMovedFrom names the one
+it leaves (stack_settings/namespace_move.py): a new namespace replaces the old one, which
+is deleted first with the database's volumes."""
+
+from __future__ import annotations
+
+import pytest
+
+from stack_settings import ConfigError
+from tests.harness import Mocks, ProgramRun, RecordingMonitor, run_main
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+DEPLOYED_IN_OLD = {"namespace": "webapp-old", "databaseEngine": "statefulset"}
+REFUSAL = (
+    "webapp:namespace is 'webapp-dev', but this stack's objects are in 'webapp-old', and a "
+    "new namespace replaces them: 'webapp-old' is deleted first, with the database's "
+    "volumes, and the objects are created in 'webapp-dev' over any that another stack keeps "
+    "there; fix it with: pulumi config set --stack dev webapp:namespace webapp-old (or, to "
+    "move on purpose once the data is backed up and 'webapp-dev' is no other stack's: "
+    "pulumi config set --stack dev webapp:namespaceMovedFrom webapp-old)"
+)
+
+
+def _run(
+    overrides: dict[str, str], outputs: dict[str, str], monitor: RecordingMonitor | None = None
+) -> ProgramRun:
+    return run_main(
+        "dev", overrides, monitor=monitor or RecordingMonitor(Mocks(stack_outputs=outputs))
+    )
+
+
+def _namespace(run: ProgramRun) -> str:
+    (namespace,) = run.of_type(NAMESPACE)
+    return namespace.manifest()["metadata"]["name"]
+
+
+def test_an_unconfirmed_move_stops_before_anything_is_declared_in_either_namespace() -> None:
+    monitor = RecordingMonitor(Mocks(stack_outputs=DEPLOYED_IN_OLD))
+    with pytest.raises(ConfigError) as raised:
+        _run({}, DEPLOYED_IN_OLD, monitor)
+    assert str(raised.value) == REFUSAL
+    assert [r.name for r in monitor.registrations if r.type.startswith("kubernetes:")] == []
+
+
+def test_each_fix_the_refusal_names_goes_on() -> None:
+    back = _run({"webapp:namespace": "webapp-old"}, DEPLOYED_IN_OLD)
+    assert _namespace(back) == "webapp-old"
+    moved = _run({"webapp:namespaceMovedFrom": "webapp-old"}, DEPLOYED_IN_OLD)
+    assert _namespace(moved) == "webapp-dev"
+    assert [log for log in moved.logs if "namespaceMovedFrom" in log] == []
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [{}, {"namespace": "webapp-dev"}, {"databaseEngine": "statefulset"}],
+    ids=["new-stack", "same-namespace", "deployed-before-the-namespace-output"],
+)
+def test_a_stack_that_stays_where_it_is_goes_on(outputs: dict[str, str]) -> None:
+    assert _namespace(_run({}, outputs)) == "webapp-dev"
+
+
+def test_a_confirmation_left_set_after_its_move_is_said_and_changes_nothing() -> None:
+    left = _run({"webapp:namespaceMovedFrom": "webapp-old"}, {"namespace": "webapp-dev"})
+    assert [log for log in left.logs if "namespaceMovedFrom" in log] == [
+        "webapp:namespaceMovedFrom is still 'webapp-old', but the stack's objects are in "
+        "'webapp-dev' already, so the key confirms nothing now; remove it with: pulumi config "
+        "rm --stack dev webapp:namespaceMovedFrom"
+    ]
+    assert _namespace(left) == "webapp-dev"
+
+
+def test_a_bad_confirmation_is_one_sentence() -> None:
+    with pytest.raises(ConfigError) as raised:
+        _run({"webapp:namespaceMovedFrom": "Webapp_Old"}, {})
+    assert str(raised.value).startswith("webapp:namespaceMovedFrom is 'Webapp_Old', but ")
+    assert "; fix it with: pulumi config set --stack dev webapp:namespaceMovedFrom " in str(
+        raised.value
+    )
