@@ -82,7 +82,8 @@ def kubernetes_provider(name: str, cluster: ClusterSettings) -> k8s.Provider:
         # across versions: aliases, tests/test_package_aliases.py), a named object replaced
         # create-first (the provider replaces a named object delete-first on a change, and
         # the Cluster, which docs/engines.md replaces with --replace, says so itself), or a
-        # stack moved into another's namespace (refused, stack_settings/retained.py).
+        # deployed stack moved into another's namespace (refused unless confirmed,
+        # stack_settings/namespace_move.py).
         upsert_existing_objects=True,
     )
 
