@@ -1,7 +1,7 @@
 """The guard of a deployed stack's namespace. A new webapp:namespace replaces the
-Namespace, and the provider replaces a named object delete-first: the old namespace goes
-with every volume in it, and the objects are then created in the new one over whatever
-another stack keeps there. So a deployed stack's namespace changes only when
+Namespace and every object in it: the new ones are created first, over whatever another
+stack keeps in that namespace, and at the end of the update the old namespace is deleted
+with every volume in it. So a deployed stack's namespace changes only when
 webapp:namespaceMovedFrom names the namespace it leaves. The name the components get is
 this check's output, so a refused move never registers the Namespace, not even under
 `pulumi up --skip-preview`."""
@@ -18,7 +18,7 @@ from .reader import PROJECT, ConfigError
 def refuse_namespace_move(stack: str, namespace: NamespaceSettings) -> pulumi.Output[str]:
     """The namespace's name, failing the program when a deployed stack would move to
     another namespace unconfirmed."""
-    wanted, moved_from = namespace.name, namespace.moved_from
+    wanted, moved_from, protect = namespace.name, namespace.moved_from, namespace.protect
     own = last_update(stack)
 
     def check(values: list[object]) -> str:
@@ -35,14 +35,18 @@ def refuse_namespace_move(stack: str, namespace: NamespaceSettings) -> pulumi.Ou
             return wanted
         if moved_from == before:
             return wanted
+        on_purpose = (
+            f"{PROJECT}:protectData false in an update of its own first, then " if protect else ""
+        )
         raise ConfigError(
             f"{PROJECT}:namespace is '{wanted}', but this stack's objects are in '{before}', "
-            f"and a new namespace replaces them: '{before}' is deleted first, with the "
-            f"database's volumes, and the objects are created in '{wanted}' over any that another "
-            f"stack keeps there; fix it with: pulumi config set --stack {stack} "
-            f"{PROJECT}:namespace {before} (or, to move on purpose once the data is backed up "
-            f"and '{wanted}' is no other stack's: pulumi config set --stack {stack} "
-            f"{PROJECT}:namespaceMovedFrom {before})"
+            f"and a new namespace replaces them: they are created in '{wanted}' over any "
+            f"that another stack keeps there, and '{before}' is deleted with the database's "
+            f"volumes; fix it with: pulumi config set --stack {stack} {PROJECT}:namespace "
+            f"{before} (or, to move on purpose once the data is backed up and '{wanted}' is "
+            f"no other stack's, {on_purpose}pulumi config set --stack {stack} "
+            f"{PROJECT}:namespaceMovedFrom {before}: docs/operations.md, Moving to another "
+            "namespace)"
         )
 
     return pulumi.Output.all(own.deployed(), own.get_output("namespace")).apply(check)

@@ -299,3 +299,17 @@ def test_turning_protection_off_is_an_update_the_engine_accepts(variant: str) ->
     after = unprotected.by_urn()
     replaced = [r.name for r in protected.registrations if r.protect and replaces(r, after[r.urn])]
     assert replaced == []
+
+
+def test_the_guard_keeps_the_text_protected_stacks_have_deployed() -> None:
+    """The guard's data as prod stacks have deployed it since the guard came (905447f): a
+    new text would replace it, which the engine refuses while it is protected, and every
+    protected stack's next update would stop there."""
+    deployed = (
+        "The Pulumi stack protects this database: pulumi destroy stops at this object and "
+        "keeps the database and everything guarding it. To delete on purpose: "
+        "docs/operations.md, Teardown."
+    )
+    for variant in ("prod", "prod-statefulset", "dev"):
+        (guard,) = [r for r in _variant(variant).registrations if r.name.endswith("-guard")]
+        assert guard.inputs["data"] == {"why": deployed}, variant

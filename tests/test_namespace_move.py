@@ -13,11 +13,12 @@ NAMESPACE = "kubernetes:core/v1:Namespace"
 DEPLOYED_IN_OLD = {"namespace": "webapp-old", "databaseEngine": "statefulset"}
 REFUSAL = (
     "webapp:namespace is 'webapp-dev', but this stack's objects are in 'webapp-old', and a "
-    "new namespace replaces them: 'webapp-old' is deleted first, with the database's "
-    "volumes, and the objects are created in 'webapp-dev' over any that another stack keeps "
-    "there; fix it with: pulumi config set --stack dev webapp:namespace webapp-old (or, to "
-    "move on purpose once the data is backed up and 'webapp-dev' is no other stack's: "
-    "pulumi config set --stack dev webapp:namespaceMovedFrom webapp-old)"
+    "new namespace replaces them: they are created in 'webapp-dev' over any that another "
+    "stack keeps there, and 'webapp-old' is deleted with the database's volumes; fix it "
+    "with: pulumi config set --stack dev webapp:namespace webapp-old (or, to move on "
+    "purpose once the data is backed up and 'webapp-dev' is no other stack's, pulumi config "
+    "set --stack dev webapp:namespaceMovedFrom webapp-old: docs/operations.md, Moving to "
+    "another namespace)"
 )
 
 
@@ -40,6 +41,15 @@ def test_an_unconfirmed_move_stops_before_anything_is_declared_in_either_namespa
         _run({}, DEPLOYED_IN_OLD, monitor)
     assert str(raised.value) == REFUSAL
     assert [r.name for r in monitor.registrations if r.type.startswith("kubernetes:")] == []
+
+
+def test_a_protected_stack_is_told_to_unprotect_first() -> None:
+    with pytest.raises(ConfigError) as raised:
+        _run({"webapp:protectData": "true"}, DEPLOYED_IN_OLD)
+    assert (
+        "no other stack's, webapp:protectData false in an update of its own first, then "
+        "pulumi config set --stack dev webapp:namespaceMovedFrom webapp-old:"
+    ) in str(raised.value)
 
 
 def test_each_fix_the_refusal_names_goes_on() -> None:

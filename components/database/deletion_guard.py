@@ -20,10 +20,11 @@ import pulumi_kubernetes as k8s
 
 from .._shared.metadata import object_meta
 
-# The same text whether or not the database is protected: a ConfigMap whose data changes
-# is replaced, and the guard's protection changes in place.
+# The text protected stacks have deployed since the guard came, whether or not the
+# database is protected: a ConfigMap whose data changes is replaced, and the engine
+# refuses to replace an object protected before and after (tests/test_lifecycle.py).
 WHY = (
-    "While the Pulumi stack protects this database, pulumi destroy stops at this object and "
+    "The Pulumi stack protects this database: pulumi destroy stops at this object and "
     "keeps the database and everything guarding it. To delete on purpose: "
     "docs/operations.md, Teardown."
 )
