@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import pulumi
 
+from .cluster import ClusterSettings
 from .history import last_update
 from .namespace import NamespaceSettings
 from .reader import PROJECT, ConfigError
 
 
-def refuse_namespace_move(stack: str, namespace: NamespaceSettings) -> pulumi.Output[str]:
+def refuse_namespace_move(
+    stack: str, namespace: NamespaceSettings, cluster: ClusterSettings
+) -> pulumi.Output[str] | str:
     """The namespace's name, failing the program when a deployed stack would move to
-    another namespace unconfirmed."""
+    another namespace unconfirmed. Rendering manifests moves nothing."""
     wanted, moved_from, protect = namespace.name, namespace.moved_from, namespace.protect
+    if cluster.render_yaml_to is not None:
+        return wanted
     own = last_update(stack)
 
     def check(values: list[object]) -> str:

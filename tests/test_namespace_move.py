@@ -69,6 +69,11 @@ def test_a_stack_that_stays_where_it_is_goes_on(outputs: dict[str, str]) -> None
     assert _namespace(_run({}, outputs)) == "webapp-dev"
 
 
+def test_rendering_manifests_moves_nothing_and_is_not_refused() -> None:
+    rendered = _run({"webapp:renderYamlTo": "rendered/dev"}, DEPLOYED_IN_OLD)
+    assert _namespace(rendered) == "webapp-dev"
+
+
 def test_a_confirmation_left_set_after_its_move_is_said_and_changes_nothing() -> None:
     left = _run({"webapp:namespaceMovedFrom": "webapp-old"}, {"namespace": "webapp-dev"})
     assert [log for log in left.logs if "namespaceMovedFrom" in log] == [
