@@ -243,18 +243,14 @@ def check_keys(reader: Reader, keys: list[str]) -> None:
             remove = f"pulumi config rm --stack {reader.stack} {full_key}"
             # The likely key gets the value the user meant for it, where it has none of its
             # own and the value can be shown (a secret's would be typed in again).
-            movable = (
-                close
-                and not reader.changed(close[0])
-                and not pulumi.runtime.config.is_config_secret(full_key)
-            )
+            taken = bool(close) and reader.changed(close[0])
             fix = (
                 f"move it with: {_set_again(reader, full_key, f'{PROJECT}:{close[0]}')} && "
                 f"{remove}"
-                if movable
+                if close and not taken and not reader.is_secret(key)
                 else f"remove it with: {remove}"
             )
-            if close and reader.changed(close[0]) and not reader.is_secret(close[0]):
+            if taken and not reader.is_secret(close[0]):
                 fix += f" ({PROJECT}:{close[0]} is set already, to '{reader.raw(close[0])}')"
             reader.errors.append(
                 f"{full_key} is set, but it is not a setting of this program ({hint}every "

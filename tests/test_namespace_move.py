@@ -1,6 +1,6 @@
 """A deployed stack's namespace changes only when webapp:namespaceMovedFrom names the one
 it leaves (stack_settings/namespace_move.py): a new namespace replaces the old one, which
-is deleted first with the database's volumes."""
+is deleted at the end of the update with the database's volumes."""
 
 from __future__ import annotations
 
