@@ -345,12 +345,57 @@ def _import_what_a_call_imports() -> None:
         os.environ.update(saved)
 
 
+# awscli's JSON models a call loads, parsed once here: path -> (size, mtime, document).
+_PARSED_MODELS: dict[str, tuple[int, int, Any]] = {}
+
+
+def _parse_the_models_once() -> None:
+    """A call parses awscli's JSON models (its endpoints and S3's, megabytes, each object
+    made an OrderedDict in Python): half of its CPU. The files the warm-up loaded are
+    parsed here once more, and no one here touches that parse: a call takes a file's
+    document the first time it loads the file, as it would have parsed it (the file's
+    size and mtime unchanged), and parses the file itself on any later load."""
+    import awscli  # noqa: F401  (its finder serves `botocore` from awscli/botocore)
+    from botocore import loaders
+
+    original = loaders.JSONFileLoader._load_file
+    loaded: list[str] = []
+
+    def recording(self: Any, full_path: str, open_method: Any) -> Any:
+        loaded.append(full_path)
+        return original(self, full_path, open_method)
+
+    loaders.JSONFileLoader._load_file = recording  # type: ignore[method-assign]
+    try:
+        _import_what_a_call_imports()
+    finally:
+        loaders.JSONFileLoader._load_file = original  # type: ignore[method-assign]
+    reader = loaders.JSONFileLoader()
+    for path in dict.fromkeys(loaded):
+        for extension, open_method in loaders._JSON_OPEN_METHODS.items():
+            if path.endswith(extension) and os.path.isfile(path):
+                info = os.stat(path)
+                document = original(reader, path, open_method)
+                _PARSED_MODELS[path] = (info.st_size, info.st_mtime_ns, document)
+
+    def parsed_once(self: Any, full_path: str, open_method: Any) -> Any:
+        if full_path in _PARSED_MODELS and os.path.isfile(full_path):
+            size, mtime, document = _PARSED_MODELS.pop(full_path)
+            info = os.stat(full_path)
+            if (info.st_size, info.st_mtime_ns) == (size, mtime):
+                loaders.logger.debug("Loading JSON file: %s", full_path)
+                return document
+        return original(self, full_path, open_method)
+
+    loaders.JSONFileLoader._load_file = parsed_once  # type: ignore[method-assign]
+
+
 def serve(socket_path: str, real: str, served_log: str, parent: int) -> None:
     # Ends with the test process that started it, even a killed one.
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:
         return
-    _import_what_a_call_imports()
+    _parse_the_models_once()
     served = open(served_log, "a", buffering=1)  # noqa: SIM115 (open while it serves)
     lock = threading.Lock()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
