@@ -4,7 +4,9 @@ test passes the user's (USER_STACKS), whose values it must not."""
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,12 @@ def cli_config(
     return mock_engine.cli_config(stack, overrides, secret_overrides, directory)
 
 
+# Runs without a monitor of the test's own, by the config the program was handed: many
+# tests render the same variant, and the mocks answer a run by its config alone. Kept
+# pickled, so each caller gets objects of its own, as from a run of its own.
+_RENDERED: dict[str, bytes] = {}
+
+
 def run_main(
     stack: str,
     overrides: dict[str, str] | None = None,
@@ -78,4 +86,12 @@ def run_main(
     stacks_dir: Path = FIXTURE_STACKS,
 ) -> ProgramRun:
     """The real `__main__.py` on the fixture stack `stack` (or the one in `stacks_dir`)."""
-    return mock_engine.run_main(stack, overrides, monitor, secret_overrides, stacks_dir)
+    if monitor is not None:
+        return mock_engine.run_main(stack, overrides, monitor, secret_overrides, stacks_dir)
+    config, secret_keys = cli_config(stack, overrides, secret_overrides, stacks_dir)
+    key = json.dumps([stack, config, sorted(secret_keys)], sort_keys=True, default=repr)
+    if key not in _RENDERED:
+        run_ = mock_engine.run_main(stack, overrides, None, secret_overrides, stacks_dir)
+        _RENDERED[key] = pickle.dumps(run_)
+        return run_
+    return pickle.loads(_RENDERED[key])
