@@ -91,7 +91,7 @@ def run_main(
     config, secret_keys = cli_config(stack, overrides, secret_overrides, stacks_dir)
     key = json.dumps([stack, config, sorted(secret_keys)], sort_keys=True, default=repr)
     if key not in _RENDERED:
-        run_ = mock_engine.run_main(stack, overrides, None, secret_overrides, stacks_dir)
+        run_ = mock_engine.run_main_on(stack, config, secret_keys)
         _RENDERED[key] = pickle.dumps(run_)
         return run_
     return pickle.loads(_RENDERED[key])

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.crd_schema import CEL_RULES, CRDS, CustomResourceSchema, load_crd, load_crds
+from tests.crd_schema import (
+    CEL_RULES,
+    CRDS,
+    YAML_LOADER,
+    CustomResourceSchema,
+    load_crd,
+    load_crds,
+)
 
 CLUSTER_CRD = CRDS / "cloudnative-pg-1.30.0" / "postgresql.cnpg.io_clusters.yaml"
 STORE_CRD = CRDS / "plugin-barman-cloud-0.14.0" / "barmancloud.cnpg.io_objectstores.yaml"
@@ -104,7 +111,7 @@ def test_every_cel_rule_of_the_vendored_crds_is_written_out() -> None:
                 collect(value)
 
     for path in CRDS.rglob("*.yaml"):
-        collect(yaml.safe_load(path.read_text()))
+        collect(yaml.load(path.read_text(), Loader=YAML_LOADER))
     assert {rule for rule in rules if "oldSelf" not in rule} <= set(CEL_RULES)
 
 

@@ -356,6 +356,16 @@ def run_main(
     Pulumi.<stack>.yaml in `stacks_dir`); `secret_overrides` are set as `pulumi config set
     --secret` would."""
     config, secret_keys = cli_config(stack, overrides, secret_overrides, stacks_dir)
+    return run_main_on(stack, config, secret_keys, monitor)
+
+
+def run_main_on(
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+    monitor: RecordingMonitor | None = None,
+) -> ProgramRun:
+    """Runs the real `__main__.py` with `config` as the CLI hands it over (see cli_config)."""
     return run(
         stack,
         lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
