@@ -85,7 +85,9 @@ def test_check_reports_each_everyday_edit_in_a_few_lines(edited: Path) -> None:
     # counts, as timeit counts the best of its rounds.
     rounds = [cpu]
     while min(rounds) >= 3 and len(rounds) < 3:
-        rounds.append(check_cpu("edited", edited)[1])
+        retry, retry_cpu = check_cpu("edited", edited)
+        assert (retry.returncode, retry.stdout, retry.stderr) == (0, result.stdout, ""), retry
+        rounds.append(retry_cpu)
     assert min(rounds) < 3, f"{', '.join(f'{cpu:.1f}' for cpu in rounds)} s of CPU"
 
 

@@ -167,7 +167,8 @@ def test_a_pending_restore_survives_a_password_rotation(pending_restore: Program
 def test_each_new_restore_request_is_a_new_job(pending_restore: ProgramRun) -> None:
     other = run_main("dev", {"webapp:restoreFrom": "app-20261126T030000Z.dump"})
     assert _would_replace(_restore_job(pending_restore), _restore_job(other))
-    again = run_main("dev", {"webapp:restoreFrom": DUMP})
+    # Rendered anew (a monitor of its own), not handed the memoized copy of the first run.
+    again = run_main("dev", {"webapp:restoreFrom": DUMP}, monitor=RecordingMonitor(Mocks()))
     assert not _would_replace(_restore_job(pending_restore), _restore_job(again))
 
 
