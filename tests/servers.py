@@ -320,12 +320,12 @@ def _drop_privileges(
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         return [], uid, gid
-    # setpriv drops the ids in the command's own process. Popen(user=...) would do it
-    # between fork and exec, and that fork copies the whole test process (hundreds of
-    # megabytes of page tables: 40 ms a command) where Popen otherwise uses vfork.
     if shutil.which(program, path=env.get("PATH", os.defpath)) is None:
         # As Popen would raise for a program it cannot find: setpriv would only exit 127.
         raise FileNotFoundError(errno.ENOENT, "no such program", program)
+    # setpriv drops the ids in the command's own process. Popen(user=...) would do it
+    # between fork and exec, and that fork copies the whole test process (hundreds of
+    # megabytes of page tables: 40 ms a command) where Popen otherwise uses vfork.
     drop = [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]
     # A mount namespace costs a command eight more processes; only the venv needs one.
     setup = _namespace_setup() if _may_start_the_venv(program, env) else None

@@ -78,7 +78,7 @@ def test_check_reports_each_everyday_edit_in_a_few_lines(edited: Path) -> None:
     assert "database:  cloudnative-pg, 3 instance(s) of 5Gi each" in text
     assert "Ingress dev.example.com" in text
     assert "to s3://acme-webapp-backups/dev" in text
-    # The CPU it takes: under 3 s, the goal. Measured at 2.2-2.5 s on an idle two-core
+    # The CPU it takes: under 3 s, the goal. Measured at 2.2-2.8 s on an idle two-core
     # machine without bytecode caches, over half of it importing pulumi_kubernetes' types.
     # The suite's other worker shares the cores' caches, which can add a third to a
     # run's CPU: a run over the goal is taken again, up to three in all, and the best
