@@ -91,3 +91,16 @@ def test_a_bad_confirmation_is_one_sentence() -> None:
     assert "; fix it with: pulumi config set --stack dev webapp:namespaceMovedFrom " in str(
         raised.value
     )
+
+
+def test_a_moved_ingress_frees_its_host_before_the_new_namespace_claims_it() -> None:
+    """ingress-nginx's admission webhook refuses an Ingress for a host and path that another
+    Ingress serves in any namespace: the Ingress in the old namespace must go first, or the
+    move's `up` stops at the new one (tests/e2e/test_namespace_move.py, on a real engine)."""
+    moved = _run(
+        {"webapp:namespaceMovedFrom": "webapp-old", "webapp:ingressHost": "app.test.example"},
+        DEPLOYED_IN_OLD,
+    )
+    (ingress,) = moved.of_type("kubernetes:networking.k8s.io/v1:Ingress")
+    assert ingress.manifest()["metadata"]["namespace"] == "webapp-dev"
+    assert ingress.delete_before_replace

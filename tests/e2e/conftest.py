@@ -20,6 +20,7 @@ import pytest
 
 from tests.e2e import control_plane as cp
 from tests.e2e.engine import ROOT, Toolchain, engine_env, write_policy_pack_launcher
+from tests.e2e.ingress_admission import IngressAdmission
 from tests.e2e.stand_ins import StandIns, cloudnative_pg_operator_present
 
 CONTEXT_VARIABLE = "WEBAPP_E2E_CONTEXT"
@@ -87,9 +88,16 @@ def cluster(work: Path, bin_dir: Path | None) -> Iterator[cp.ControlPlane]:
     operator = context is not None and cloudnative_pg_operator_present(plane.kubectl)
     plane.stand_ins = StandIns(plane.kubectl, operator=not operator, volumes=context is None)
     plane.stand_ins.start()
+    admission = None
     try:
+        if context is None:
+            admission = IngressAdmission(
+                plane.kubectl, work / "ingress-admission", plane.stand_ins.errors
+            ).start()
         yield plane
     finally:
+        if admission is not None:
+            admission.stop()
         plane.stand_ins.stop()
         plane.stop()
 

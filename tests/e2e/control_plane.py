@@ -7,7 +7,9 @@ container ever runs).
 What a real cluster's add-ons would do is done here, by the harness:
 - a default StorageClass with pre-created PersistentVolumes, which the PV controller binds;
 - stand-ins (tests/e2e/stand_ins.py) for a load balancer controller, an ingress controller
-  and the CloudNativePG operator, which only write status.
+  and the CloudNativePG operator, which only write status;
+- ingress-nginx's admission webhook's refusal of a host and path another Ingress serves
+  (tests/e2e/ingress_admission.py), which the API server calls on 127.0.0.1.
 
 Every process is started in a process group of its own and stopped with it, by the session
 fixture's finalizer and, should that never run, by atexit. Nothing listens anywhere but on

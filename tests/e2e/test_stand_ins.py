@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.e2e.control_plane import Kubectl
+from tests.e2e.ingress_admission import overlap
 from tests.e2e.stand_ins import CnpgOperatorStandIn, Errors, StandInRefusalError, Watch
 
 
@@ -110,3 +111,25 @@ def test_an_edited_cluster_is_unsettled_until_the_operator_stand_in_acts_on_it()
     assert operator.unsettled("ns") == ["cluster/db: generation 2 not acted on (last 1)"]
     operator.settle(cluster)
     assert operator.unsettled("ns") == []
+
+
+def _ingress(namespace: str, name: str, host: str | None, path: str | None) -> dict:
+    rule: dict = {"http": {"paths": [{"path": path} if path is not None else {}]}}
+    if host is not None:
+        rule["host"] = host
+    return {"metadata": {"namespace": namespace, "name": name}, "spec": {"rules": [rule]}}
+
+
+def test_the_ingress_admission_stand_in_refuses_only_a_host_and_path_served_elsewhere() -> None:
+    served = [_ingress("old", "webapp", "app.example.com", "/")]
+    assert overlap(_ingress("new", "webapp", "app.example.com", "/"), served) == (
+        'host "app.example.com" and path "/" is already defined in ingress old/webapp'
+    )
+    # An update of the Ingress itself, another path or another host is no overlap.
+    assert overlap(_ingress("old", "webapp", "app.example.com", "/"), served) is None
+    assert overlap(_ingress("new", "webapp", "app.example.com", "/api"), served) is None
+    assert overlap(_ingress("new", "webapp", "other.example.com", "/"), served) is None
+    # ingress-nginx names an empty host "_" and an empty path "/".
+    assert overlap(_ingress("b", "x", None, None), [_ingress("a", "y", None, "/")]) == (
+        'host "_" and path "/" is already defined in ingress a/y'
+    )

@@ -1,0 +1,84 @@
+"""A namespace move (docs/operations.md, Moving to another namespace) of a stack with an
+Ingress, through the real engine, on an API server that refuses a second Ingress for a
+host and path, as ingress-nginx's admission webhook does (tests/e2e/ingress_admission.py):
+the move's preview and `up` go through, the Ingress frees its host before the new
+namespace claims it, the old namespace goes at the end, and the next `up` changes nothing.
+The tests of this module run in order on one deployment of the dev stack."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e import checks, stacks
+from tests.e2e.control_plane import ControlPlane
+from tests.e2e.engine import Deployment, Toolchain
+from tests.e2e.ingress_admission import CONFIGURATION
+
+STACK = "dev"
+OLD, NEW = "webapp-move-old", "webapp-move-new"
+HOST = "move.e2e.example.com"
+INGRESS = "webapp-ingress"
+
+
+@pytest.fixture(scope="module")
+def moving(toolchain: Toolchain, cluster: ControlPlane) -> Iterator[Deployment]:
+    config = {**stacks.overrides(STACK, cluster, OLD), "webapp:ingressHost": HOST}
+    deployment = Deployment(
+        toolchain, STACK, config, directory=toolchain.work / f"project-move-{STACK}"
+    )
+    try:
+        yield deployment
+    finally:
+        deployment.clear_away(cluster.kubectl, NEW)
+        cluster.kubectl.run("delete", "namespace", OLD, "--ignore-not-found", "--wait=false")
+
+
+def test_up_in_the_old_namespace(moving: Deployment, cluster: ControlPlane) -> None:
+    moving.up()
+    checks.assert_ready(cluster, OLD)
+
+
+def test_the_api_server_refuses_a_second_ingress_for_the_host(
+    moving: Deployment, cluster: ControlPlane
+) -> None:
+    kubectl = cluster.kubectl
+    if kubectl.run("get", "validatingwebhookconfiguration", CONFIGURATION, check=False).returncode:
+        pytest.skip("on a user's cluster the ingress controller's own admission rules apply")
+    ingress = kubectl.json("get", "ingress", "webapp", "-n", OLD)
+    second = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "webapp", "namespace": "default"},
+        "spec": ingress["spec"],
+    }
+    tried = kubectl.run(
+        "create", "--dry-run=server", "-f", "-", input=json.dumps(second), check=False
+    )
+    assert tried.returncode != 0
+    assert f'host "{HOST}" and path "/" is already defined in ingress {OLD}/webapp' in (
+        tried.stderr
+    ), tried.stderr
+
+
+def test_the_move_frees_the_host_first_and_leaves_nothing_in_the_old_namespace(
+    moving: Deployment, cluster: ControlPlane
+) -> None:
+    moving.set_config({"webapp:namespace": NEW, "webapp:namespaceMovedFrom": OLD})
+    preview = moving.preview()
+    assert "replace" in {s.op for s in preview.steps if s.name == INGRESS}, preview.describe()
+    run = moving.up()
+    ops = [s.op for s in run.steps if s.name == INGRESS]
+    assert ops.index("delete-replaced") < ops.index("create-replacement"), run.describe()
+    assert run.outputs["namespace"] == NEW
+    checks.assert_ready(cluster, NEW)
+    ingress = cluster.kubectl.json("get", "ingress", "webapp", "-n", NEW)
+    assert [rule["host"] for rule in ingress["spec"]["rules"]] == [HOST]
+    assert checks.remaining(cluster.kubectl, OLD) == []
+
+
+def test_up_after_the_move_changes_nothing(moving: Deployment) -> None:
+    moving.remove_config(["webapp:namespaceMovedFrom"])
+    checks.assert_no_changes(moving.up(expect_no_changes=True), "after the move")
