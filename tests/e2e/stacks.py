@@ -56,6 +56,14 @@ NAMESPACE_WHY = (
     "a scenario beside the main stacks (the engine defects, the kubectl baseline) takes a "
     "namespace of its own, so none touches another's objects"
 )
+# ...and a host of their own where the stack file names one (webapp:ingressHost): the suite's
+# API server refuses a second Ingress for a host, as ingress-nginx's admission webhook does
+# (tests/e2e/ingress_admission.py), and a namespace a module deleted may still hold its
+# Ingress when the next module on the same control plane starts.
+INGRESS_HOST_WHY = (
+    "a scenario beside the main stacks takes a host of its own, <namespace>.<the stack "
+    "file's host>: ingress-nginx refuses a second Ingress for a host in any namespace"
+)
 CREDENTIALS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
@@ -78,6 +86,9 @@ def overrides(stack: str, cluster: ControlPlane, namespace: str | None = None) -
     config = {KUBE_CONTEXT[0]: cluster.context}
     if namespace is not None:
         config["webapp:namespace"] = namespace
+        host = tracked_config(stack).get("webapp:ingressHost")
+        if host:
+            config["webapp:ingressHost"] = f"{namespace}.{host}"
     if stack.startswith("prod"):
         config.update({key: o.value for key, o in PROD_OVERRIDES.items()})
         if real_operator(cluster):
