@@ -28,7 +28,7 @@ from .database import (
     remind_of_nodes,
 )
 from .namespace import NamespaceSettings, read_namespace, settle_namespace
-from .namespace_move import refuse_namespace_move
+from .namespace_move import hold_the_ingress_during_a_move, refuse_namespace_move
 from .observability import ObservabilitySettings, read_observability
 from .reader import PROJECT, ConfigError, Reader, check_keys, present_config_keys
 from .retained import refuse_other_stacks_objects
@@ -67,7 +67,7 @@ def load_settings() -> Settings:
         stack=stack,
         cluster=cluster,
         namespace=settled,
-        app=app,
+        app=hold_the_ingress_during_a_move(stack, settled, app),
         database=database,
         observability=observability,
     )

@@ -8,8 +8,11 @@ this check's output, so a refused move never registers the Namespace, not even u
 
 from __future__ import annotations
 
+import dataclasses
+
 import pulumi
 
+from .app import AppSettings
 from .cluster import ClusterSettings
 from .history import last_update
 from .namespace import NamespaceSettings
@@ -55,3 +58,24 @@ def refuse_namespace_move(
         )
 
     return pulumi.Output.all(own.deployed(), own.get_output("namespace")).apply(check)
+
+
+def hold_the_ingress_during_a_move(
+    stack: str, namespace: NamespaceSettings, app: AppSettings
+) -> AppSettings:
+    """While webapp:namespaceMovedFrom is set the stack declares no Ingress. ingress-nginx's
+    admission webhook refuses an Ingress for a host and path that another Ingress, in any
+    namespace, serves: the new namespace's Ingress would be refused while the old one
+    stands, at `up` and, when the new namespace exists already, at `preview` (its server-side
+    dry run). The move deletes the old Ingress; the next update, once the key is removed,
+    creates the new one, after the data is restored."""
+    if not namespace.moved_from or app.ingress is None:
+        return app
+    pulumi.log.warn(
+        f"{PROJECT}:namespaceMovedFrom is set, so the stack declares no Ingress for "
+        f"'{app.ingress['host']}' in this update (ingress-nginx refuses a second Ingress for "
+        f"a host while '{namespace.moved_from}' keeps its own); once the move is done and the "
+        f"data restored, create it in '{namespace.name}' with: pulumi config rm --stack "
+        f"{stack} {PROJECT}:namespaceMovedFrom && pulumi up --stack {stack}"
+    )
+    return dataclasses.replace(app, ingress=None)

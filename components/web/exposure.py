@@ -81,10 +81,7 @@ def ingress(web: WebParts, target: k8s.core.v1.Service) -> None:
                 )
             ],
         ),
-        # It is replaced only when its namespace changes (a namespace move), and its host and
-        # path must be free first: ingress-nginx's admission webhook refuses a second Ingress
-        # for a host and path that another Ingress, in any namespace, already serves.
-        opts=web.opts(delete_before_replace=True),
+        opts=web.opts(),
     )
 
 
