@@ -41,7 +41,9 @@ on_cluster = cluster_options(settings.cluster, provider)
 namespace = AppNamespace(
     app.name,
     AppNamespaceArgs(
-        namespace=refuse_namespace_move(settings.stack, settings.namespace, settings.cluster),
+        namespace=refuse_namespace_move(
+            settings.stack, settings.namespace, settings.cluster, app.held_ingress_host
+        ),
         app=app.name,
         quota=settings.namespace.quota,
         container_defaults=settings.namespace.container_defaults,

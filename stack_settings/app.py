@@ -66,6 +66,9 @@ class AppSettings:
     args: list[str] = field(default_factory=list)
     egress: list[EgressRule] = field(default_factory=list)
     sidecars: list[Sidecar] = field(default_factory=list)
+    # The host of an Ingress the stack holds back while webapp:namespaceMovedFrom is set
+    # (stack_settings/namespace_move.py).
+    held_ingress_host: str | None = None
 
     @property
     def most_replicas(self) -> int:

@@ -96,13 +96,18 @@ def test_a_bad_confirmation_is_one_sentence() -> None:
 
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 HOST = {"webapp:ingressHost": "app.test.example"}
-HELD = (
-    "webapp:namespaceMovedFrom is set, so the stack declares no Ingress for "
-    "'app.test.example' in this update (ingress-nginx refuses a second Ingress for a host "
-    "while 'webapp-old' keeps its own); once the move is done and the data restored, create "
-    "it in 'webapp-dev' with: pulumi config rm --stack dev webapp:namespaceMovedFrom && "
-    "pulumi up --stack dev"
+MOVED = {"namespace": "webapp-dev", "databaseEngine": "statefulset"}
+DURING = (
+    "webapp:namespaceMovedFrom moves the stack from 'webapp-old' to 'webapp-dev', so it "
+    "declares no Ingress for 'app.test.example' in this update: ingress-nginx refuses a "
+    "second Ingress for a host while the one in 'webapp-old' stands, which the move deletes; "
+    "once the data is restored, create it in 'webapp-dev' with: pulumi config rm --stack dev "
+    "webapp:namespaceMovedFrom, then run up again (make up STACK=dev)"
 )
+
+
+def _warnings(run: ProgramRun) -> list[str]:
+    return [log for log in run.logs if "namespaceMovedFrom" in log]
 
 
 def test_a_move_declares_no_ingress_and_says_how_to_get_it_back() -> None:
@@ -111,12 +116,42 @@ def test_a_move_declares_no_ingress_and_says_how_to_get_it_back() -> None:
     stands (tests/e2e/test_namespace_move.py shows it through the real engine)."""
     moved = _run({"webapp:namespaceMovedFrom": "webapp-old", **HOST}, DEPLOYED_IN_OLD)
     assert moved.of_type(INGRESS) == []
-    assert HELD in moved.logs
+    assert _warnings(moved) == [DURING]
     assert _namespace(moved) == "webapp-dev"
 
 
+def test_a_move_without_an_ingress_says_nothing() -> None:
+    moved = _run({"webapp:namespaceMovedFrom": "webapp-old"}, DEPLOYED_IN_OLD)
+    assert _warnings(moved) == []
+
+
+def test_a_confirmation_left_set_holds_the_ingress_back_and_says_so_once() -> None:
+    left = _run({"webapp:namespaceMovedFrom": "webapp-old", **HOST}, MOVED)
+    assert left.of_type(INGRESS) == []
+    assert _warnings(left) == [
+        "webapp:namespaceMovedFrom is still 'webapp-old', but the stack's objects are in "
+        "'webapp-dev' already, so the key confirms nothing now, and the stack declares no "
+        "Ingress for 'app.test.example' while it is set; remove it with: pulumi config rm "
+        "--stack dev webapp:namespaceMovedFrom, then run up again (make up STACK=dev) for it"
+    ]
+    new_stack = _run({"webapp:namespaceMovedFrom": "webapp-old", **HOST}, {})
+    assert new_stack.of_type(INGRESS) == []
+    assert [w.split(", so ")[0] for w in _warnings(new_stack)] == [
+        "webapp:namespaceMovedFrom is still 'webapp-old', but the stack is not deployed yet"
+    ]
+
+
+def test_the_key_naming_the_stack_s_own_namespace_holds_nothing_back() -> None:
+    """The refusal's first fix, `webapp:namespace` set back to where the objects are,
+    leaves the key naming that namespace: there is no move, and the Ingress stays."""
+    back = _run({"webapp:namespace": "webapp-old", "webapp:namespaceMovedFrom": "webapp-old",
+                 **HOST}, DEPLOYED_IN_OLD)  # fmt: skip
+    (ingress,) = back.of_type(INGRESS)
+    assert ingress.manifest()["metadata"]["namespace"] == "webapp-old"
+
+
 def test_once_the_confirmation_is_removed_the_ingress_is_in_the_new_namespace() -> None:
-    after = _run(HOST, {"namespace": "webapp-dev", "databaseEngine": "statefulset"})
+    after = _run(HOST, MOVED)
     (ingress,) = after.of_type(INGRESS)
     assert ingress.manifest()["metadata"]["namespace"] == "webapp-dev"
-    assert [log for log in after.logs if "namespaceMovedFrom" in log] == []
+    assert _warnings(after) == []
