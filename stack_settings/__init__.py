@@ -67,7 +67,7 @@ def load_settings() -> Settings:
         stack=stack,
         cluster=cluster,
         namespace=settled,
-        app=hold_the_ingress_during_a_move(settled, app),
+        app=hold_the_ingress_during_a_move(settled, app, cluster),
         database=database,
         observability=observability,
     )

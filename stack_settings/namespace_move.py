@@ -89,15 +89,17 @@ def refuse_namespace_move(
 
 
 
-def hold_the_ingress_during_a_move(namespace: NamespaceSettings, app: AppSettings) -> AppSettings:
+def hold_the_ingress_during_a_move(
+    namespace: NamespaceSettings, app: AppSettings, cluster: ClusterSettings
+) -> AppSettings:
     """While webapp:namespaceMovedFrom names another namespace the stack declares no
     Ingress. ingress-nginx's admission webhook refuses an Ingress for a host and path that
     another Ingress, in any namespace, serves: the new namespace's would be refused while
     the old one stands, at `up` and, when the new namespace exists already, at `preview`
     (its server-side dry run). The move deletes the old Ingress; the next update, once the
     key is removed, creates the new one, after the data is restored. refuse_namespace_move
-    says so."""
+    says so. Rendering manifests moves nothing, and renders the Ingress."""
     moving = namespace.moved_from and namespace.moved_from != namespace.name
-    if not moving or app.ingress is None:
+    if not moving or app.ingress is None or cluster.render_yaml_to is not None:
         return app
     return dataclasses.replace(app, ingress=None, held_ingress_host=app.ingress["host"])

@@ -74,6 +74,17 @@ def test_rendering_manifests_moves_nothing_and_is_not_refused() -> None:
     assert _namespace(rendered) == "webapp-dev"
 
 
+def test_rendering_a_move_renders_the_ingress_and_says_nothing() -> None:
+    rendered = _run(
+        {"webapp:renderYamlTo": "rendered/dev", "webapp:namespaceMovedFrom": "webapp-old",
+         "webapp:ingressHost": "app.test.example"},
+        DEPLOYED_IN_OLD,
+    )  # fmt: skip
+    (ingress,) = rendered.of_type("kubernetes:networking.k8s.io/v1:Ingress")
+    assert ingress.manifest()["metadata"]["namespace"] == "webapp-dev"
+    assert [log for log in rendered.logs if "namespaceMovedFrom" in log] == []
+
+
 def test_a_confirmation_left_set_after_its_move_is_said_and_changes_nothing() -> None:
     left = _run({"webapp:namespaceMovedFrom": "webapp-old"}, {"namespace": "webapp-dev"})
     assert [log for log in left.logs if "namespaceMovedFrom" in log] == [
