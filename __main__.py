@@ -15,6 +15,7 @@ from stack_settings import (
     cluster_options,
     kubernetes_provider,
     load_settings,
+    refuse_app_rename,
     refuse_engine_switch,
     refuse_major_upgrade_into_the_same_archive,
     refuse_namespace_move,
@@ -37,12 +38,18 @@ provider = kubernetes_provider("kubernetes", settings.cluster)
 # children through `parent`.
 on_cluster = cluster_options(settings.cluster, provider)
 
-# The name comes through the namespace-move check: a refused move is never registered.
+# The name comes through the namespace-move and app-rename checks: a refused move or
+# rename registers nothing in the namespace.
 namespace = AppNamespace(
     app.name,
     AppNamespaceArgs(
-        namespace=refuse_namespace_move(
-            settings.stack, settings.namespace, settings.cluster, app.held_ingress_host
+        namespace=refuse_app_rename(
+            settings.stack,
+            app.name,
+            settings.cluster,
+            refuse_namespace_move(
+                settings.stack, settings.namespace, settings.cluster, app.held_ingress_host
+            ),
         ),
         app=app.name,
         quota=settings.namespace.quota,

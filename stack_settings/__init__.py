@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pulumi
 
 from .app import AppSettings, read_app
+from .app_rename import refuse_app_rename
 from .cluster import ClusterSettings, cluster_options, kubernetes_provider, read_cluster
 from .database import (
     DatabaseSettings,
@@ -84,6 +85,7 @@ __all__ = [
     "cluster_options",
     "kubernetes_provider",
     "load_settings",
+    "refuse_app_rename",
     "refuse_engine_switch",
     "refuse_major_upgrade_into_the_same_archive",
     "refuse_namespace_move",

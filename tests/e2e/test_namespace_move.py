@@ -5,8 +5,8 @@ into a namespace created beforehand (as a cloudnative-pg move needs, and where t
 provider's preview of a create is a server-side dry run the webhook answers): the move's
 preview and `up` go through and delete the old Ingress with the old namespace; once
 webapp:namespaceMovedFrom is removed the next `up` creates the Ingress in the new one, and
-the one after changes nothing. The tests of this module run in order on one deployment of
-the dev stack."""
+a rename stops at preview, and the next `up` changes nothing. The tests of this module run
+in order on one deployment of the dev stack."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e import checks, stacks
 from tests.e2e.control_plane import ControlPlane
-from tests.e2e.engine import Deployment, Toolchain
+from tests.e2e.engine import Deployment, EngineError, Toolchain
 from tests.e2e.ingress_admission import CONFIGURATION
 
 STACK = "dev"
@@ -91,6 +91,20 @@ def test_without_the_confirmation_the_ingress_comes_back_in_the_new_namespace(
     ingress = cluster.kubectl.json("get", "ingress", "webapp", "-n", NEW)
     assert [rule["host"] for rule in ingress["spec"]["rules"]] == [HOST]
     checks.assert_ready(cluster, NEW)
+
+
+def test_a_rename_stops_at_preview_with_one_sentence(moving: Deployment) -> None:
+    """The app-name guard reads the last update's outputs through the real engine, as the
+    namespace guard does."""
+    moving.set_config({"webapp:appName": "shop"})
+    try:
+        with pytest.raises(EngineError) as caught:
+            moving.preview()
+    finally:
+        moving.remove_config(["webapp:appName"])
+    sentence = "webapp:appName is 'shop', but this stack's objects are named after 'webapp'"
+    assert sentence in caught.value.text, caught.value.text
+    assert not caught.value.run.changed(), "a refused rename must stop before any step"
 
 
 def test_up_after_the_move_changes_nothing(moving: Deployment) -> None:
