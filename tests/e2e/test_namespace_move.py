@@ -4,9 +4,9 @@ host and path, as ingress-nginx's admission webhook does (tests/e2e/ingress_admi
 into a namespace created beforehand (as a cloudnative-pg move needs, and where the
 provider's preview of a create is a server-side dry run the webhook answers): the move's
 preview and `up` go through and delete the old Ingress with the old namespace; once
-webapp:namespaceMovedFrom is removed the next `up` creates the Ingress in the new one, and
-a rename stops at preview, and the next `up` changes nothing. The tests of this module run
-in order on one deployment of the dev stack."""
+webapp:namespaceMovedFrom is removed the next `up` creates the Ingress in the new one; a
+rename stops at preview; and the next `up` changes nothing. The tests of this module run in
+order on one deployment of the dev stack."""
 
 from __future__ import annotations
 
