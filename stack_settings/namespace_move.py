@@ -88,7 +88,6 @@ def refuse_namespace_move(
     return pulumi.Output.all(own.deployed(), own.get_output("namespace")).apply(check)
 
 
-
 def hold_the_ingress_during_a_move(
     namespace: NamespaceSettings, app: AppSettings, cluster: ClusterSettings
 ) -> AppSettings:

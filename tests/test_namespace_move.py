@@ -11,6 +11,9 @@ from tests.harness import Mocks, ProgramRun, RecordingMonitor, run_main
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 DEPLOYED_IN_OLD = {"namespace": "webapp-old", "databaseEngine": "statefulset"}
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+HOST = {"webapp:ingressHost": "app.test.example"}
+MOVED = {"namespace": "webapp-dev", "databaseEngine": "statefulset"}
 REFUSAL = (
     "webapp:namespace is 'webapp-dev', but this stack's objects are in 'webapp-old', and a "
     "new namespace replaces them: they are created in 'webapp-dev' over any that another "
@@ -19,6 +22,13 @@ REFUSAL = (
     "purpose once the data is backed up and 'webapp-dev' is no other stack's, pulumi config "
     "set --stack dev webapp:namespaceMovedFrom webapp-old: docs/operations.md, Moving to "
     "another namespace)"
+)
+DURING = (
+    "webapp:namespaceMovedFrom moves the stack from 'webapp-old' to 'webapp-dev', so it "
+    "declares no Ingress for 'app.test.example' in this update: ingress-nginx refuses a "
+    "second Ingress for a host while the one in 'webapp-old' stands, which the move deletes; "
+    "once the data is restored, create it in 'webapp-dev' with: pulumi config rm --stack dev "
+    "webapp:namespaceMovedFrom, then run up again (make up STACK=dev)"
 )
 
 
@@ -33,6 +43,10 @@ def _run(
 def _namespace(run: ProgramRun) -> str:
     (namespace,) = run.of_type(NAMESPACE)
     return namespace.manifest()["metadata"]["name"]
+
+
+def _warnings(run: ProgramRun) -> list[str]:
+    return [log for log in run.logs if "namespaceMovedFrom" in log]
 
 
 def test_an_unconfirmed_move_stops_before_anything_is_declared_in_either_namespace() -> None:
@@ -57,7 +71,7 @@ def test_each_fix_the_refusal_names_goes_on() -> None:
     assert _namespace(back) == "webapp-old"
     moved = _run({"webapp:namespaceMovedFrom": "webapp-old"}, DEPLOYED_IN_OLD)
     assert _namespace(moved) == "webapp-dev"
-    assert [log for log in moved.logs if "namespaceMovedFrom" in log] == []
+    assert _warnings(moved) == []
 
 
 @pytest.mark.parametrize(
@@ -77,17 +91,17 @@ def test_rendering_manifests_moves_nothing_and_is_not_refused() -> None:
 def test_rendering_a_move_renders_the_ingress_and_says_nothing() -> None:
     rendered = _run(
         {"webapp:renderYamlTo": "rendered/dev", "webapp:namespaceMovedFrom": "webapp-old",
-         "webapp:ingressHost": "app.test.example"},
+         **HOST},
         DEPLOYED_IN_OLD,
     )  # fmt: skip
-    (ingress,) = rendered.of_type("kubernetes:networking.k8s.io/v1:Ingress")
+    (ingress,) = rendered.of_type(INGRESS)
     assert ingress.manifest()["metadata"]["namespace"] == "webapp-dev"
-    assert [log for log in rendered.logs if "namespaceMovedFrom" in log] == []
+    assert _warnings(rendered) == []
 
 
 def test_a_confirmation_left_set_after_its_move_is_said_and_changes_nothing() -> None:
     left = _run({"webapp:namespaceMovedFrom": "webapp-old"}, {"namespace": "webapp-dev"})
-    assert [log for log in left.logs if "namespaceMovedFrom" in log] == [
+    assert _warnings(left) == [
         "webapp:namespaceMovedFrom is still 'webapp-old', but the stack's objects are in "
         "'webapp-dev' already, so the key confirms nothing now; remove it with: pulumi config "
         "rm --stack dev webapp:namespaceMovedFrom"
@@ -102,23 +116,6 @@ def test_a_bad_confirmation_is_one_sentence() -> None:
     assert "; fix it with: pulumi config set --stack dev webapp:namespaceMovedFrom " in str(
         raised.value
     )
-
-
-
-INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
-HOST = {"webapp:ingressHost": "app.test.example"}
-MOVED = {"namespace": "webapp-dev", "databaseEngine": "statefulset"}
-DURING = (
-    "webapp:namespaceMovedFrom moves the stack from 'webapp-old' to 'webapp-dev', so it "
-    "declares no Ingress for 'app.test.example' in this update: ingress-nginx refuses a "
-    "second Ingress for a host while the one in 'webapp-old' stands, which the move deletes; "
-    "once the data is restored, create it in 'webapp-dev' with: pulumi config rm --stack dev "
-    "webapp:namespaceMovedFrom, then run up again (make up STACK=dev)"
-)
-
-
-def _warnings(run: ProgramRun) -> list[str]:
-    return [log for log in run.logs if "namespaceMovedFrom" in log]
 
 
 def test_a_move_declares_no_ingress_and_says_how_to_get_it_back() -> None:
