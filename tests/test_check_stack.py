@@ -321,3 +321,114 @@ def test_check_refuses_a_salt_a_local_secret_left_in_the_tracked_file(
     (line,) = result.stdout.splitlines()[1:]
     assert line.startswith("  Pulumi.dev.yaml holds encryptionsalt, which a local stack's")
     assert line.endswith("--config-file .pulumi-local/Pulumi.dev.yaml")
+
+
+def stack_with_lines(directory: Path, lines: list[str]) -> Path:
+    """The fixture dev stack file with `lines` written under config: as a user types them
+    (unquoted), each replacing the fixture's line for the same key."""
+    keys = {line.removeprefix("webapp:").split(":")[0] for line in lines if ":" in line}
+    kept = [
+        line
+        for line in (FIXTURE_STACKS / "Pulumi.dev.yaml").read_text().splitlines()
+        if not any(line.startswith(f"  webapp:{key}:") for key in keys)
+    ]
+    (directory / "Pulumi.dev.yaml").write_text(
+        "\n".join(kept + [f"  {line}" for line in lines]) + "\n"
+    )
+    return directory
+
+
+def test_a_key_without_a_namespace_is_the_project_s_as_the_cli_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI reads `replicas: 2` as webapp:replicas (stackConfigNamespacedWithProject):
+    the check deploys what the CLI would, and a misspelt one is refused by its full name."""
+    stack_with_lines(tmp_path, ["replicas: 2"])
+    result = check_here(capsys, "dev", tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "app:       2 replica(s)" in result.stdout
+    stack_with_lines(tmp_path, ["replica: 5"])
+    result = check_here(capsys, "dev", tmp_path)
+    assert result.returncode == 1
+    assert "webapp:replica is set, but it is not a setting of this program" in result.stdout
+    # Both spellings of one key: the CLI keeps either value.
+    stack_with_lines(tmp_path, ["replicas: 2", "webapp:replicas: 3"])
+    result = check_here(capsys, "dev", tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: Pulumi.dev.yaml sets webapp:replicas twice, as replicas and webapp:replicas "
+        "(the CLI reads a key without a namespace as webapp:<key>, and either value could "
+        "win); keep one of them in Pulumi.dev.yaml"
+    )
+
+
+def test_a_plaintext_secret_beside_an_encrypted_one_is_refused_by_its_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One value set with --secret makes the CLI hand the program the whole key as
+    secret, so only the stack file shows the one set without it."""
+    stack_with_lines(
+        tmp_path,
+        ["webapp:secretEnv:", "  API_KEY:", "    secure: AAABAKx0", "  TOKEN: in-clear"],
+    )
+    result = check_here(capsys, "dev", tmp_path)
+    assert result.returncode == 1, result.stdout
+    (line,) = [text.strip() for text in result.stdout.splitlines() if "webapp:secretEnv" in text]
+    assert line == (
+        "webapp:secretEnv is 'set in plaintext (TOKEN)' beside encrypted values, but its "
+        "values must be set as secrets, so they are encrypted in the stack file; fix it "
+        "with: pulumi config rm --stack dev --path 'webapp:secretEnv.TOKEN' && pulumi config "
+        "set --secret --stack dev --path 'webapp:secretEnv.TOKEN' <value> (on a local stack "
+        "of make, add --config-file .pulumi-local/Pulumi.dev.yaml to the set)"
+    )
+    assert "in-clear" not in result.stdout
+    stack_with_lines(tmp_path, ["webapp:secretEnv:", "  API_KEY:", "    secure: AAABAKx0"])
+    assert check_here(capsys, "dev", tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("line", "fix"),
+    [
+        # YAML 1.1's booleans are text to the CLI; the fix keeps what was meant.
+        ("webapp:protectData: yes", "pulumi config set --stack dev webapp:protectData true"),
+        ("webapp:protectData: off", "pulumi config set --stack dev webapp:protectData false"),
+        (
+            "webapp:protectData: maybe",
+            "pulumi config set --stack dev webapp:protectData <true or false>",
+        ),
+        # One value where a list belongs: it becomes the first item.
+        (
+            "webapp:egress: 203.0.113.0/24:443",
+            "pulumi config rm --stack dev webapp:egress && pulumi config set --stack dev "
+            "--type string --path 'webapp:egress[0]' -- 203.0.113.0/24:443",
+        ),
+        (
+            "webapp:imagePullSecrets: regcred",
+            "pulumi config rm --stack dev webapp:imagePullSecrets && pulumi config set "
+            "--stack dev --plaintext --path 'webapp:imagePullSecrets[0]' -- regcred",
+        ),
+        # `--path 'webapp:args[1]' 8080` stores a number, which a list of strings refuses.
+        (
+            "webapp:args: [--port, 8080]",
+            "pulumi config set --stack dev --type string --path 'webapp:args[1]' -- 8080",
+        ),
+    ],
+)
+def test_a_wrong_type_s_fix_sets_what_was_meant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, fix: str
+) -> None:
+    result = check_here(capsys, "dev", stack_with_lines(tmp_path, [line]))
+    assert result.returncode == 1, result.stdout
+    (error,) = [text.strip() for text in result.stdout.splitlines() if "must be of type" in text]
+    assert error.endswith(f"(the CLI stops here); fix it with: {fix}"), error
+
+
+def test_an_encrypted_item_of_a_list_is_text_to_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI checks types on decrypted values: an encrypted item of a list of strings
+    passes its check, and the program says what it makes of a secret there."""
+    stack_with_lines(tmp_path, ["webapp:args:", "  - --token", "  - secure: AAABAKx0"])
+    result = check_here(capsys, "dev", tmp_path)
+    assert "must be of type" not in result.stdout
+    assert "webapp:args is 'set as a secret', but it is not secret" in result.stdout

@@ -15,6 +15,7 @@ from stack_settings.reader import SECRET_KEYS
 from tests.conftest import user_stack_outcome
 from tests.harness import PROJECT, USER_STACKS, ProgramRun, project_file, stack_file, stack_names
 from tests.test_engine_rules import cli_accepts
+from tools.stack_config import leaf_paths
 
 pytestmark = pytest.mark.stack_files
 
@@ -84,13 +85,7 @@ def test_stack_file_values_are_declared_and_typed(stack: str) -> None:
 
 def _plaintext(value: Any) -> list[str]:
     """Paths of the values in `value` not encrypted (`secure:`) by the CLI."""
-    if isinstance(value, dict) and set(value) == {"secure"}:
-        return []
-    if isinstance(value, dict):
-        return [f".{key}{path}" for key, item in value.items() for path in _plaintext(item)]
-    if isinstance(value, list):
-        return [f"[{i}]{path}" for i, item in enumerate(value) for path in _plaintext(item)]
-    return [""]
+    return [path for path, secure in leaf_paths(value) if not secure]
 
 
 @pytest.mark.parametrize("stack", USER_STACK_NAMES)

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -32,8 +33,11 @@ from tools.stack_config import (
     ROOT,
     StackFileError,
     cli_accepts,
+    leaf_paths,
     project_file,
     stack_file,
+    with_placeholders,
+    yaml_text,
 )
 
 if TYPE_CHECKING:
@@ -45,7 +49,8 @@ LOCAL_DIRECTORY = ".pulumi-local"
 
 
 def type_errors(stack: str, directory: Path) -> list[str]:
-    """What the CLI refuses before the program runs: a value of the wrong declared type."""
+    """What the CLI refuses before the program runs: a value of the wrong declared type. The
+    CLI checks decrypted values; an encrypted one is text, as its placeholder is."""
     declared = project_file().get("config") or {}
     errors = []
     for full_key, value in (stack_file(stack, directory).get("config") or {}).items():
@@ -53,17 +58,58 @@ def type_errors(stack: str, directory: Path) -> list[str]:
         spec = declared.get(key)
         if namespace != PROJECT or not isinstance(spec, dict):
             continue
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            continue
-        if not cli_accepts(spec, value):
-            kind = spec["type"]
+        plain, _ = with_placeholders(value)
+        if not cli_accepts(spec, plain):
             errors.append(
                 f"Stack '{stack}' with configuration key '{full_key}' must be of type "
-                f"'{kind}', but it is {_shown(value)} (the CLI stops here); fix it with: "
-                f"pulumi config set --stack {stack} "
-                f"{full_key} {_example(spec)}"
+                f"'{_type_name(spec)}', but it is {_shown(value)} (the CLI stops here); fix "
+                f"it with: {_type_fix(stack, full_key, spec, value)}"
             )
     return errors
+
+
+def _type_name(spec: dict[str, Any]) -> str:
+    """As the CLI names it (workspace.InferFullTypeName)."""
+    if "items" in spec:
+        return f"array<{_type_name(spec['items'])}>"
+    return str(spec["type"])
+
+
+# YAML 1.1's other booleans, which the CLI reads as text (tools/stack_config.CliYamlLoader).
+_MEANT_TRUE = {"yes", "y", "on"}
+_MEANT_FALSE = {"no", "n", "off"}
+
+
+def _type_fix(stack: str, full_key: str, spec: dict[str, Any], value: Any) -> str:
+    """The command that sets what the value was most likely meant to be."""
+    set_key = f"pulumi config set --stack {stack} {full_key}"
+    if spec["type"] == "boolean":
+        word = str(value).lower()
+        meant = "true" if word in _MEANT_TRUE else "false" if word in _MEANT_FALSE else None
+        return f"{set_key} {meant or '<true or false>'}"
+    if spec["type"] == "array":
+        from stack_settings.reader import plaintext_flag
+
+        # --type string keeps an item that looks like a number text (the CLI allows no
+        # --type beside the --plaintext that a secret-looking key's value needs).
+        typed = plaintext_flag(full_key) or (
+            " --type string" if spec["items"].get("type") == "string" else ""
+        )
+        placeholder = f"<{_type_name(spec['items'])}>"
+        if isinstance(value, list):
+            return " && ".join(
+                f"pulumi config set --stack {stack}{typed} --path '{full_key}[{index}]' -- "
+                + (shlex.quote(yaml_text(item)) if not isinstance(item, dict) else placeholder)
+                for index, item in enumerate(value)
+                if not cli_accepts(spec["items"], item, from_stack_file=False)
+            )
+        # A single value where a list belongs becomes the list's first item.
+        item = shlex.quote(value) if isinstance(value, str) and value else placeholder
+        return (
+            f"pulumi config rm --stack {stack} {full_key} && pulumi config set --stack {stack}"
+            f"{typed} --path '{full_key}[0]' -- {item}"
+        )
+    return f"{set_key} {_example(spec)}"
 
 
 def local_copy(tracked: Path, local: Path) -> tuple[list[str], dict[str, Any]]:
@@ -95,8 +141,8 @@ def local_errors(stack: str, document: dict[str, Any]) -> list[str]:
         try:
             run_main(stack, stacks_dir=Path(scratch))
         except ConfigError as error:
-            return str(error).splitlines()
-    return []
+            return str(error).splitlines() + plaintext_secret_errors(stack, Path(scratch))
+        return plaintext_secret_errors(stack, Path(scratch))
 
 
 def provider_state_errors(stack: str, directory: Path) -> list[str]:
@@ -116,6 +162,32 @@ def provider_state_errors(stack: str, directory: Path) -> list[str]:
     ]
 
 
+def plaintext_secret_errors(stack: str, directory: Path) -> list[str]:
+    """A secret key's values in plaintext beside encrypted ones: the CLI hands the program
+    the whole key as secret then, so only the stack file shows which are not."""
+    from stack_settings.reader import SECRET_KEYS
+
+    config = stack_file(stack, directory).get("config") or {}
+    errors = []
+    for key in SECRET_KEYS:
+        leaves = leaf_paths(config.get(f"{PROJECT}:{key}", {}))
+        plain = [path for path, secure in leaves if not secure]
+        if not plain or len(plain) == len(leaves):
+            continue  # none, or all: the program tells a key set in plaintext itself
+        steps = [
+            f"pulumi config rm --stack {stack} --path '{PROJECT}:{key}{path}' && pulumi config "
+            f"set --secret --stack {stack} --path '{PROJECT}:{key}{path}' <value>"
+            for path in plain
+        ]
+        errors.append(
+            f"{PROJECT}:{key} is 'set in plaintext ({', '.join(p.lstrip('.') for p in plain)})'"
+            " beside encrypted values, but its values must be set as secrets, so they are "
+            f"encrypted in the stack file; fix it with: {' && '.join(steps)} (on a local stack "
+            f"of make, add --config-file {LOCAL_DIRECTORY}/Pulumi.{stack}.yaml to the set)"
+        )
+    return errors
+
+
 def _shown(value: Any) -> str:
     """Text quoted, as the program's own messages show a value; a number, a boolean, a
     list or an object as JSON."""
@@ -128,8 +200,6 @@ def _example(spec: dict[str, Any]) -> str:
     default = spec.get("default")
     if isinstance(default, bool):
         return "true" if default else "false"
-    if isinstance(default, list):
-        return "'[...]' --path (one item: webapp:<key>[0])"
     return str(default) if default not in (None, "") else f"<{spec['type']}>"
 
 
@@ -325,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             run = run_main(stack, stacks_dir=directory)
         except ConfigError as error:
             errors = str(error).splitlines()
+        errors += plaintext_secret_errors(stack, directory)
     if errors:
         print(f"{path.name}: {len(errors)} config error(s); the stack would not deploy:")
         for error in errors:

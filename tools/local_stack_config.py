@@ -33,7 +33,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.stack_config import StackFileError, load_yaml
+from tools.stack_config import StackFileError, leaf_paths, load_yaml, namespaced
 
 SECRETS_PROVIDER_KEYS = ("secretsprovider", "encryptedkey", "encryptionsalt")
 HEADER = (
@@ -55,6 +55,11 @@ def _load(path: Path) -> dict[str, Any]:
         raise LocalConfigError(str(error)) from None
     if not isinstance(document, dict):
         raise LocalConfigError(f"{path} is not a YAML mapping")
+    if isinstance(document.get("config"), dict):
+        try:
+            document["config"] = namespaced(document["config"], path.name)
+        except StackFileError as error:
+            raise LocalConfigError(str(error)) from None
     return document
 
 
@@ -70,24 +75,6 @@ class LocalStackFile:
     # Config copied from the tracked file, by key.
     copied: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
-
-
-def _encrypted_paths(value: Any, path: str = "") -> list[str]:
-    """Where `value` holds `secure:` values: "" for the value itself, `.NAME` or `[i]` for
-    one inside it."""
-    if isinstance(value, dict) and set(value) == {"secure"}:
-        return [path]
-    if isinstance(value, dict):
-        return [
-            found for k, item in value.items() for found in _encrypted_paths(item, f"{path}.{k}")
-        ]
-    if isinstance(value, list):
-        return [
-            found
-            for i, item in enumerate(value)
-            for found in _encrypted_paths(item, f"{path}[{i}]")
-        ]
-    return []
 
 
 def build(
@@ -124,7 +111,7 @@ def build(
         config[key] = value
     copied: dict[str, Any] = {}
     for key, value in tracked_config.items():
-        encrypted = _encrypted_paths(value)
+        encrypted = [path for path, secure in leaf_paths(value) if secure]
         if encrypted:
             # Encrypted for the Pulumi Cloud stack: a local stack cannot decrypt it.
             if key in local_config and key not in previously_copied:

@@ -97,7 +97,28 @@ def stack_file(stack: str, directory: Path = ROOT) -> dict[str, Any]:
                 f"{name} has the top-level key {key!r}, which the CLI ignores (allowed: "
                 f"{', '.join(STACK_FILE_KEYS)}); {hint}rename it in {name}"
             )
+    config = document.get("config")
+    if isinstance(config, dict):
+        document["config"] = namespaced(config, name)
     return document
+
+
+def namespaced(config: dict[Any, Any], name: str) -> dict[str, Any]:
+    """The keys as the CLI reads them (workspace.stackConfigNamespacedWithProject): one
+    without a namespace is the project's, so `replicas: 2` sets webapp:replicas."""
+    keys: dict[str, Any] = {}
+    written: dict[str, str] = {}
+    for key, value in config.items():
+        full_key = str(key) if ":" in str(key) else f"{PROJECT}:{key}"
+        if full_key in keys:
+            raise StackFileError(
+                f"{name} sets {full_key} twice, as {written[full_key]} and {key} (the CLI "
+                f"reads a key without a namespace as {PROJECT}:<key>, and either value could "
+                f"win); keep one of them in {name}"
+            )
+        keys[full_key] = value
+        written[full_key] = str(key)
+    return keys
 
 
 def stack_names(directory: Path) -> list[str]:
@@ -118,7 +139,7 @@ def cli_accepts(spec: dict[str, Any], value: Any, from_stack_file: bool = True) 
     if "type" not in spec:
         return True  # an untyped key's values are the program's to check
     if from_stack_file and not isinstance(value, (list, dict)):
-        value = value if isinstance(value, str) else _yaml_text(value)
+        value = value if isinstance(value, str) else yaml_text(value)
     kind = spec["type"]
     if kind == "string":
         return isinstance(value, str)
@@ -130,10 +151,13 @@ def cli_accepts(spec: dict[str, Any], value: Any, from_stack_file: bool = True) 
         return isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value) is not None
     if kind == "boolean":
         return isinstance(value, bool) or value in ("true", "false")
-    return isinstance(value, list) and all(cli_accepts(spec["items"], item) for item in value)
+    # A list keeps its items' YAML types (the CLI reads it as JSON): 8080 is a number there.
+    return isinstance(value, list) and all(
+        cli_accepts(spec["items"], item, from_stack_file=False) for item in value
+    )
 
 
-def _yaml_text(value: Any) -> str:
+def yaml_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -148,19 +172,31 @@ def _config_text(value: Any) -> str:
     return str(value)
 
 
-def _decrypted(value: Any) -> tuple[Any, bool]:
+def leaf_paths(value: Any, path: str = "") -> list[tuple[str, bool]]:
+    """Each value in `value` and whether it is encrypted (`secure:`), by where it is: ""
+    for the value itself, `.NAME` or `[i]` for one inside it."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return [(path, True)]
+    if isinstance(value, dict):
+        return [leaf for k, item in value.items() for leaf in leaf_paths(item, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [leaf for i, item in enumerate(value) for leaf in leaf_paths(item, f"{path}[{i}]")]
+    return [(path, False)]
+
+
+def with_placeholders(value: Any) -> tuple[Any, bool]:
     """A stack file value with every `secure:` value (top-level or nested, as `--secret
     --path` writes them) replaced by a placeholder, and whether it held one: the CLI marks
     the whole key secret then."""
     if isinstance(value, dict) and set(value) == {"secure"}:
         return "secret-placeholder", True
     if isinstance(value, dict):
-        items = {key: _decrypted(item) for key, item in value.items()}
+        items = {key: with_placeholders(item) for key, item in value.items()}
         return {key: plain for key, (plain, _) in items.items()}, any(
             secure for _, secure in items.values()
         )
     if isinstance(value, list):
-        items_list = [_decrypted(item) for item in value]
+        items_list = [with_placeholders(item) for item in value]
         return [plain for plain, _ in items_list], any(secure for _, secure in items_list)
     return value, False
 
@@ -183,7 +219,7 @@ def cli_config(
             config[full_key] = _config_text(spec)
     secret_keys = []
     for key, value in (stack_file(stack, directory).get("config") or {}).items():
-        plain, secure = _decrypted(value)
+        plain, secure = with_placeholders(value)
         config[key] = _config_text(plain)
         if secure:
             secret_keys.append(key)
