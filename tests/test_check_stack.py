@@ -432,3 +432,24 @@ def test_an_encrypted_item_of_a_list_is_text_to_the_cli(
     result = check_here(capsys, "dev", tmp_path)
     assert "must be of type" not in result.stdout
     assert "webapp:args is 'set as a secret', but it is not secret" in result.stdout
+
+
+def test_check_says_when_make_preview_could_not_bring_the_local_copy_up_to_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The tracked file's secret, encrypted for the Pulumi Cloud stack of CI, is fine for
+    CI; a local stack cannot decrypt it and must set its own."""
+    stack_with_lines(tmp_path, ["webapp:secretEnv:", "  API_KEY:", "    secure: AAABAKx0"])
+    (tmp_path / ".pulumi-local").mkdir()
+    result = check_here(capsys, "dev", tmp_path)
+    assert result.returncode == 1, result.stdout
+    (line,) = [text.strip() for text in result.stdout.splitlines() if "local:" in text]
+    assert line.startswith(
+        "local:     `make preview STACK=dev` would stop bringing .pulumi-local/Pulumi.dev.yaml "
+        "up to date: "
+    ), line
+    assert line.endswith(
+        "set it for the local stack with: pulumi config set --stack dev --config-file "
+        f"{tmp_path}/.pulumi-local/Pulumi.dev.yaml --secret --path 'webapp:secretEnv.API_KEY' "
+        "<value>"
+    ), line

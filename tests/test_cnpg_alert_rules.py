@@ -305,8 +305,20 @@ def _wal_never_archived() -> list[dict]:
     )
 
     def since_archival(values: str) -> list[dict]:
-        return [cnpg("cnpg_pg_stat_archiver_seconds_since_last_archival", PODS[0], values)]
+        return [
+            cnpg("cnpg_pg_stat_archiver_seconds_since_last_archival", PODS[0], values),
+            cnpg("cnpg_pg_replication_in_recovery", PODS[0], "0x40"),
+        ]
 
+    # Standbys, whose statistics start empty: operators before 1.27.3 report -1 for them.
+    standbys = [
+        series
+        for pod in PODS[1:]
+        for series in (
+            cnpg("cnpg_pg_stat_archiver_seconds_since_last_archival", pod, "-1x40"),
+            cnpg("cnpg_pg_replication_in_recovery", pod, "1x40"),
+        )
+    ]
     return [
         # A bucket no one can write to from the start: -1 (never), and no failure counter
         # that the failing rule could compare.
@@ -316,6 +328,12 @@ def _wal_never_archived() -> list[dict]:
             check("20m", "CnpgWalNeverArchived"),
             check("35m", "CnpgWalNeverArchived", never),
             check("35m", "CnpgWalArchivingFailing"),
+        ),
+        # A primary that archives, beside standbys reporting -1: quiet.
+        group(
+            "1m",
+            since_archival("0+60x40") + standbys,
+            check("35m", "CnpgWalNeverArchived"),
         ),
         # A new cluster whose first segment is archived after 4 minutes: quiet.
         group(

@@ -331,10 +331,14 @@ CREDENTIAL_ERRORS = [
         {},
         "webapp:backupS3AccessKeyId is set in plaintext (its value is now in the stack file: "
         "rotate the key), but it must be set as a secret, so it is encrypted there; "
-        f"{FIX} set --secret --stack dev webapp:backupS3AccessKeyId <new value>{LOCAL_COPY}\n"
+        f"{FIX} rm --stack dev webapp:backupS3AccessKeyId && pulumi config set --secret "
+        "--stack dev "
+        f"webapp:backupS3AccessKeyId <new value>{LOCAL_COPY}\n"
         "webapp:backupS3SecretAccessKey is set in plaintext (its value is now in the stack "
         "file: rotate the key), but it must be set as a secret, so it is encrypted there; "
-        f"{FIX} set --secret --stack dev webapp:backupS3SecretAccessKey <new value>{LOCAL_COPY}",
+        f"{FIX} rm --stack dev webapp:backupS3SecretAccessKey && pulumi config set --secret "
+        "--stack dev "
+        f"webapp:backupS3SecretAccessKey <new value>{LOCAL_COPY}",
     ),
     (
         {"webapp:backupBucket": BUCKET},

@@ -62,7 +62,8 @@ def test_cloud_encrypted_values_must_be_set_locally(project: Path) -> None:
     assert result.stderr.strip() == (
         "error: Pulumi.dev.yaml holds webapp:token encrypted for its Pulumi Cloud stack, "
         "which a local stack cannot decrypt; set it for the local stack with: pulumi "
-        "config set --config-file .pulumi-local/Pulumi.dev.yaml --secret webapp:token <value>"
+        "config set --stack dev --config-file .pulumi-local/Pulumi.dev.yaml --secret "
+        "webapp:token <value>"
     )
     local = project / ".pulumi-local" / "Pulumi.dev.yaml"
     local.parent.mkdir()
@@ -81,7 +82,7 @@ def test_a_nested_cloud_encrypted_value_is_refused_with_the_path_command(project
     assert result.stderr.strip() == (
         "error: Pulumi.dev.yaml holds webapp:secretEnv.API_KEY encrypted for its Pulumi Cloud "
         "stack, which a local stack cannot decrypt; set it for the local stack with: pulumi "
-        "config set --config-file .pulumi-local/Pulumi.dev.yaml --secret --path "
+        "config set --stack dev --config-file .pulumi-local/Pulumi.dev.yaml --secret --path "
         "'webapp:secretEnv.API_KEY' <value>"
     )
     assert not (project / ".pulumi-local" / "Pulumi.dev.yaml").exists()
@@ -114,3 +115,30 @@ def test_a_missing_stack_is_named(project: Path) -> None:
     result = _run(project, "Pulumi.qa.yaml", ".pulumi-local/Pulumi.qa.yaml")
     assert result.returncode == 1
     assert result.stderr.strip() == "error: Pulumi.qa.yaml does not exist: there is no such stack"
+
+
+def test_the_copy_s_own_secrets_outlive_an_empty_or_removed_tracked_value(project: Path) -> None:
+    """README's step 2 sets a local secret in the copy. An empty object in the tracked file
+    (what `pulumi config rm --path` leaves) does not wipe it; nor does removing from the
+    tracked file a plaintext value the copy has since set again as a secret, as the
+    program's fix for a plaintext secret says (rm, then set --secret --config-file)."""
+    tracked = project / "Pulumi.dev.yaml"
+    local = project / ".pulumi-local" / "Pulumi.dev.yaml"
+    tracked.write_text("config:\n  webapp:secretEnv: {}\n  webapp:backupS3AccessKeyId: AKIA\n")
+    assert _run(project, "Pulumi.dev.yaml", str(local)).returncode == 0
+    document = yaml.safe_load(local.read_text())
+    document["config"]["webapp:secretEnv"] = {"API_KEY": {"secure": "BBBB"}}
+    document["config"]["webapp:backupS3AccessKeyId"] = {"secure": "CCCC"}
+    local.write_text(yaml.safe_dump(document))
+    tracked.write_text("config:\n  webapp:secretEnv: {}\n")
+    result = _run(project, "Pulumi.dev.yaml", str(local))
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(local.read_text())["config"]
+    assert config["webapp:secretEnv"] == {"API_KEY": {"secure": "BBBB"}}
+    assert config["webapp:backupS3AccessKeyId"] == {"secure": "CCCC"}
+    # A value only copied, and removed from the tracked file since, goes with it.
+    tracked.write_text("config:\n  webapp:replicas: 2\n")
+    assert _run(project, "Pulumi.dev.yaml", str(local)).returncode == 0
+    tracked.write_text("config: {}\n")
+    assert _run(project, "Pulumi.dev.yaml", str(local)).returncode == 0
+    assert "webapp:replicas" not in yaml.safe_load(local.read_text())["config"]

@@ -112,19 +112,21 @@ def _type_fix(stack: str, full_key: str, spec: dict[str, Any], value: Any) -> st
     return f"{set_key} {_example(spec)}"
 
 
-def local_copy(tracked: Path, local: Path) -> tuple[list[str], dict[str, Any]]:
+def local_copy(tracked: Path, local: Path) -> tuple[list[str], dict[str, Any], str | None]:
     """The keys a local stack of the Makefile sets besides the tracked file's (which CI
-    deploys), and the config `make preview` deploys with them."""
-    if not local.exists():
-        return [], {}
+    deploys), the config `make preview` deploys with them, or why `make preview` would
+    stop bringing the copy up to date (or making it: local stacks are in use once their
+    directory is there)."""
+    if not local.parent.exists():
+        return [], {}, None
     from tools.local_stack_config import LocalConfigError, build
 
     try:
         copy = build(tracked, local, {})
-    except LocalConfigError:
-        return [], {}  # `make preview` says what is wrong with the copy
+    except LocalConfigError as error:
+        return [], {}, str(error)
     config = copy.document["config"]
-    return sorted(set(config) - set(copy.copied)), {"config": config}
+    return sorted(set(config) - set(copy.copied)), {"config": config}, None
 
 
 def local_errors(stack: str, document: dict[str, Any]) -> list[str]:
@@ -407,7 +409,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {line}")
     for message in run.logs:
         print(f"  warning:   {message}")
-    additions, local_document = local_copy(path, directory / LOCAL_DIRECTORY / path.name)
+    additions, local_document, stopped = local_copy(path, directory / LOCAL_DIRECTORY / path.name)
+    if stopped:
+        print(
+            f"  local:     `make preview STACK={stack}` would stop bringing "
+            f"{LOCAL_DIRECTORY}/{path.name} up to date: {stopped}"
+        )
+        return 1
     if additions:
         added = f"{LOCAL_DIRECTORY}/{path.name} adds {', '.join(additions)}"
         wrong = local_errors(stack, local_document)

@@ -77,6 +77,10 @@ class LocalStackFile:
     warnings: list[str] = field(default_factory=list)
 
 
+def _holds_secrets(value: Any) -> bool:
+    return any(secure for _, secure in leaf_paths(value))
+
+
 def build(
     tracked_path: Path,
     local_path: Path,
@@ -103,14 +107,22 @@ def build(
     local_config: dict[str, Any] = dict(local.get("config") or {})
     config: dict[str, Any] = {}
     warnings: list[str] = []
+    stack = tracked_path.name.removeprefix("Pulumi.").removesuffix(".yaml")
     for key, value in local_config.items():
         if key in tracked_config:
             continue
-        if key in previously_copied:
+        if key in previously_copied and value == previously_copied[key]:
             continue  # copied earlier, since removed from the tracked file
+        # A local value of its own, or one set locally since (a secret moved out of the
+        # tracked file into the copy, as the program's fix for a plaintext one says).
         config[key] = value
     copied: dict[str, Any] = {}
     for key, value in tracked_config.items():
+        if not leaf_paths(value) and _holds_secrets(local_config.get(key)):
+            # An empty object or list says nothing: the copy's encrypted values are the
+            # local stack's own secrets (`pulumi config rm --path` leaves `{}` behind).
+            config[key] = local_config[key]
+            continue
         encrypted = [path for path, secure in leaf_paths(value) if secure]
         if encrypted:
             # Encrypted for the Pulumi Cloud stack: a local stack cannot decrypt it.
@@ -121,14 +133,16 @@ def build(
                 raise LocalConfigError(
                     f"{tracked_path} holds {key} encrypted for its Pulumi Cloud stack, which a "
                     f"local stack cannot decrypt; set it for the local stack with: pulumi "
-                    f"config set --config-file {local_path} --secret {key} <value>"
+                    f"config set --stack {stack} --config-file {local_path} --secret {key} "
+                    "<value>"
                 )
             # A value inside an object or list, as `pulumi config set --secret --path` writes.
             inner = f"{key}{encrypted[0]}"
             raise LocalConfigError(
                 f"{tracked_path} holds {inner} encrypted for its Pulumi Cloud stack, which a "
                 f"local stack cannot decrypt; set it for the local stack with: pulumi config "
-                f"set --config-file {local_path} --secret --path '{inner}' <value>"
+                f"set --stack {stack} --config-file {local_path} --secret --path '{inner}' "
+                "<value>"
             )
         if (
             key in local_config

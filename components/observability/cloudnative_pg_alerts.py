@@ -163,7 +163,10 @@ def _archive_alerts(watch: ClusterWatch) -> list[Alert]:
             # The instance manager reports -1 until the first segment is archived, which
             # the failure rule above cannot compare; CNPG switches WAL at least every
             # archive_timeout (5 minutes), so a healthy primary archives well within this.
-            f"{by_pod} (cnpg_pg_stat_archiver_seconds_since_last_archival{{{sel}}}) < 0",
+            # Only the primary archives: operators before 1.27.3 and 1.28.1 report -1 for
+            # every standby too, whose statistics start empty.
+            f"{by_pod} (cnpg_pg_stat_archiver_seconds_since_last_archival{{{sel}}}) < 0\n"
+            f"and on (namespace, pod) (cnpg_pg_replication_in_recovery{{{sel}}} == 0)",
             f"{watch.cluster} has never archived WAL",
             "{{ $labels.pod }} in {{ $labels.namespace }} has not archived a single WAL "
             f"segment in {humane(NEVER_ARCHIVED_GRACE_SECONDS)}: there is no archive to "

@@ -118,7 +118,10 @@ def _read_access(reader: Reader, bucket: str | None) -> dict[str, Any] | None:
             reader.errors.append(
                 f"{PROJECT}:{key} is set in plaintext (its value is now in the stack file: "
                 "rotate the key), but it must be set as a secret, so it is encrypted there; fix "
-                f"it with: {reader.secret_set(f'{PROJECT}:{key}', '<new value>')}"
+                # Removed first: a local stack's copy takes the tracked file's plaintext
+                # value back on its next run while the tracked file still holds it.
+                f"it with: {reader.remove_command(key)} && "
+                f"{reader.secret_set(f'{PROJECT}:{key}', '<new value>')}"
             )
             valid = False
     if has_key[_ACCESS_KEYS[0]] != has_key[_ACCESS_KEYS[1]]:
