@@ -453,3 +453,18 @@ def test_check_says_when_make_preview_could_not_bring_the_local_copy_up_to_date(
         f"{tmp_path}/.pulumi-local/Pulumi.dev.yaml --secret --path 'webapp:secretEnv.API_KEY' "
         "<value>"
     ), line
+
+
+def test_check_closes_every_event_loop_it_made(edited: Path) -> None:
+    """An event loop left to the collector was at times collected after its own sockets
+    and printed a traceback after the summary; Python warns of each one left open."""
+    warn = ("-W", "always::ResourceWarning")
+    result = subprocess.run(
+        [sys.executable, *warn, str(TOOL), "dev", "--stacks-dir", str(edited)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout
+    assert "unclosed event loop" not in result.stderr, result.stderr
+    assert result.stderr == "", result.stderr

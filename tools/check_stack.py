@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -439,11 +440,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _closing_thread_loops(event_loop: asyncio.AbstractEventLoop) -> list[asyncio.AbstractEventLoop]:
+    """The SDK's calls into the mock engine run in the loop's default executor, and each of
+    its threads makes an event loop of its own. Made here instead, they can be closed: left
+    to the collector, a loop was at times collected after its own sockets and printed a
+    traceback to stderr."""
+    made: list[asyncio.AbstractEventLoop] = []
+
+    def thread_loop() -> None:
+        made.append(asyncio.new_event_loop())
+        asyncio.set_event_loop(made[-1])
+
+    event_loop.set_default_executor(ThreadPoolExecutor(initializer=thread_loop))
+    return made
+
+
 if __name__ == "__main__":
-    # The program's event loop, closed before the interpreter exits: left to its exit, it
-    # was at times collected after its own sockets and printed a traceback to stderr.
+    # The program's event loop, closed before the interpreter exits, with its threads'.
     event_loop = asyncio.new_event_loop()
     asyncio.set_event_loop(event_loop)
+    thread_loops = _closing_thread_loops(event_loop)
     try:
         code = main()
     except BrokenPipeError:
@@ -451,5 +467,8 @@ if __name__ == "__main__":
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 0
     finally:
+        event_loop.run_until_complete(event_loop.shutdown_default_executor())
+        for loop in thread_loops:
+            loop.close()
         event_loop.close()
     sys.exit(code)
