@@ -213,12 +213,19 @@ def _set_again(reader: Reader, full_key: str, target: str) -> str:
     return f"pulumi config set{plaintext_flag(target)} --stack {reader.stack} {target} {value}"
 
 
+def _meant_project(namespace: str) -> bool:
+    """Another case or spelling of the project's namespace (webApp, web-app, webap), not
+    another program's or provider's (kubernetes, pulumi)."""
+    folded = namespace.lower().replace("-", "").replace("_", "")
+    return folded == PROJECT or difflib.SequenceMatcher(None, folded, PROJECT).ratio() >= 0.8
+
+
 def check_keys(reader: Reader, keys: list[str]) -> None:
     """Keys the program would silently ignore or whose secrecy would be lost."""
     declared = list(declared_config())
     for full_key in keys:
         namespace, _, key = full_key.partition(":")
-        if namespace != PROJECT and namespace.lower().replace("-", "").replace("_", "") == PROJECT:
+        if namespace != PROJECT and _meant_project(namespace):
             set_command = _set_again(reader, full_key, f"{PROJECT}:{key}")
             reader.errors.append(
                 f"{full_key} is set, but this program reads only keys of the {PROJECT}: "

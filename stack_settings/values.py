@@ -310,6 +310,13 @@ def ingress_host(raw: str) -> str:
             "it must be a host name alone, without a scheme, port or path, such as app.example.com",
             host or None,
         )
+    if raw.startswith("*.") and DNS_SUBDOMAIN.match(f"app.{raw[2:]}"):
+        # The suggestion without the asterisk would be another host, the parent domain.
+        raise BadValueError(
+            "it must be one host name, not a wildcard: the app's Ingress and its "
+            "certificate serve one host, such as app.example.com",
+            f"app.{raw[2:]}",
+        )
     if not DNS_SUBDOMAIN.match(raw):
         raise ValueError(raw)
     return raw

@@ -386,7 +386,8 @@ CREDENTIAL_ERRORS = [
         {"webapp:backupBucket": "s3://x//prod", "webapp:backupS3CredentialsSecret": "my-keys"},
         {},
         "webapp:backupBucket is 's3://x//prod', but it must be empty (no off-cluster copies) "
-        "or an S3 URL such as s3://my-backups/webapp/prod (bucket name in lowercase); "
+        "or an S3 URL such as s3://my-backups/webapp/prod (a bucket name of 3 to 63 "
+        "lowercase letters, digits, dots and hyphens); "
         f"{FIX} set --stack dev webapp:backupBucket 's3://<bucket>/<prefix>'",
     ),
     (

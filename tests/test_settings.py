@@ -225,6 +225,13 @@ BAD_VALUES = [
         f"address instead); {FIX} webapp:ingressHost ''",
     ),
     (
+        "ingressHost",
+        "*.example.com",
+        "webapp:ingressHost is '*.example.com', but it must be one host name, not a wildcard: "
+        "the app's Ingress and its certificate serve one host, such as app.example.com; "
+        f"{FIX} webapp:ingressHost app.example.com",
+    ),
+    (
         "maxSurge",
         "0",
         "webapp:maxSurge is '0', but it must be the extra pods a rollout may start, a share of "
@@ -358,14 +365,16 @@ BAD_VALUES = [
         "backupBucket",
         "my-backups/webapp",
         "webapp:backupBucket is 'my-backups/webapp', but it must be empty (no off-cluster "
-        "copies) or an S3 URL such as s3://my-backups/webapp/prod (bucket name in lowercase); "
+        "copies) or an S3 URL such as s3://my-backups/webapp/prod (a bucket name of 3 to "
+        "63 lowercase letters, digits, dots and hyphens); "
         f"{FIX} webapp:backupBucket s3://my-backups/webapp",
     ),
     (
         "backupBucket",
         "s3://My_Bucket",
         "webapp:backupBucket is 's3://My_Bucket', but it must be empty (no off-cluster "
-        "copies) or an S3 URL such as s3://my-backups/webapp/prod (bucket name in lowercase); "
+        "copies) or an S3 URL such as s3://my-backups/webapp/prod (a bucket name of 3 to "
+        "63 lowercase letters, digits, dots and hyphens); "
         f"{FIX} webapp:backupBucket s3://my-bucket",
     ),
     (
@@ -514,6 +523,16 @@ def test_a_key_of_the_wrong_case_namespace_is_not_ignored() -> None:
         "(all lowercase), so it would be ignored; move it with: pulumi config rm --stack dev "
         "webApp:replicas && pulumi config set --stack dev webapp:replicas 3"
     )
+
+
+def test_a_misspelt_namespace_is_not_ignored_but_another_program_s_is() -> None:
+    assert _error({"webap:replicas": "3"}) == (
+        "webap:replicas is set, but this program reads only keys of the webapp: namespace "
+        "(all lowercase), so it would be ignored; move it with: pulumi config rm --stack dev "
+        "webap:replicas && pulumi config set --stack dev webapp:replicas 3"
+    )
+    # A provider's own settings are the provider's: kubernetes:, pulumi:.
+    assert run_main("dev", {"kubernetes:enableServerSideApply": "true"}).kubernetes()
 
 
 def test_a_database_password_is_explained_not_just_refused() -> None:

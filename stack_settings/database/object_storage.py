@@ -213,7 +213,8 @@ def read_object_storage(reader: Reader) -> Feature[ObjectStorage]:
         "backupBucket",
         _bucket_url,
         "it must be empty (no off-cluster copies) or an S3 URL such as "
-        "s3://my-backups/webapp/prod (bucket name in lowercase)",
+        "s3://my-backups/webapp/prod (a bucket name of 3 to 63 lowercase letters, digits, "
+        "dots and hyphens)",
         _suggest_bucket_url,
     )
     endpoint = reader.read(
