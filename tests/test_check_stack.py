@@ -400,17 +400,25 @@ def test_a_plaintext_secret_beside_an_encrypted_one_is_refused_by_its_name(
         (
             "webapp:egress: 203.0.113.0/24:443",
             "pulumi config rm --stack dev webapp:egress && pulumi config set --stack dev "
-            "--type string --path 'webapp:egress[0]' -- 203.0.113.0/24:443",
+            "--path 'webapp:egress[0]' -- 203.0.113.0/24:443",
         ),
         (
             "webapp:imagePullSecrets: regcred",
             "pulumi config rm --stack dev webapp:imagePullSecrets && pulumi config set "
             "--stack dev --plaintext --path 'webapp:imagePullSecrets[0]' -- regcred",
         ),
-        # `--path 'webapp:args[1]' 8080` stores a number, which a list of strings refuses.
+        # `--path 'webapp:args[1]' 8080` stores a number, which a list of strings refuses;
+        # --type string keeps it text, also where a secret-looking key takes --plaintext
+        # otherwise (the CLI allows not both). An empty item gets a placeholder.
         (
-            "webapp:args: [--port, 8080]",
-            "pulumi config set --stack dev --type string --path 'webapp:args[1]' -- 8080",
+            "webapp:args: [--port, 8080, ~]",
+            "pulumi config set --stack dev --type string --path 'webapp:args[1]' -- 8080 && "
+            "pulumi config set --stack dev --path 'webapp:args[2]' -- <string>",
+        ),
+        (
+            "webapp:imagePullSecrets: [123]",
+            "pulumi config set --stack dev --type string --path 'webapp:imagePullSecrets[0]' "
+            "-- 123",
         ),
     ],
 )
@@ -421,6 +429,17 @@ def test_a_wrong_type_s_fix_sets_what_was_meant(
     assert result.returncode == 1, result.stdout
     (error,) = [text.strip() for text in result.stdout.splitlines() if "must be of type" in text]
     assert error.endswith(f"(the CLI stops here); fix it with: {fix}"), error
+
+
+def test_an_encrypted_value_of_a_typed_key_is_the_program_s_to_tell(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI checks a decrypted value's type, which only the stack's key shows: the
+    check leaves it to the program, whose sentence says the key is not secret."""
+    stack_with_lines(tmp_path, ["webapp:replicas:", "  secure: AAABAKx0"])
+    result = check_here(capsys, "dev", tmp_path)
+    assert "must be of type" not in result.stdout
+    assert "webapp:replicas is 'set as a secret', but it is not secret" in result.stdout
 
 
 def test_an_encrypted_item_of_a_list_is_text_to_the_cli(
@@ -441,6 +460,10 @@ def test_check_says_when_make_preview_could_not_bring_the_local_copy_up_to_date(
     CI; a local stack cannot decrypt it and must set its own."""
     stack_with_lines(tmp_path, ["webapp:secretEnv:", "  API_KEY:", "    secure: AAABAKx0"])
     (tmp_path / ".pulumi-local").mkdir()
+    # Another stack's copy beside it: nothing to say of this one.
+    (tmp_path / ".pulumi-local" / "Pulumi.prod.yaml").write_text("config: {}\n")
+    assert check_here(capsys, "dev", tmp_path).returncode == 0
+    (tmp_path / ".pulumi-local" / "Pulumi.dev.yaml").write_text("config: {}\n")
     result = check_here(capsys, "dev", tmp_path)
     assert result.returncode == 1, result.stdout
     (line,) = [text.strip() for text in result.stdout.splitlines() if "local:" in text]

@@ -142,3 +142,43 @@ def test_the_copy_s_own_secrets_outlive_an_empty_or_removed_tracked_value(projec
     tracked.write_text("config: {}\n")
     assert _run(project, "Pulumi.dev.yaml", str(local)).returncode == 0
     assert "webapp:replicas" not in yaml.safe_load(local.read_text())["config"]
+
+
+def test_the_cli_s_rewrite_of_the_copy_keeps_nothing_the_tracked_file_dropped(
+    project: Path,
+) -> None:
+    """The CLI writes the copy's numbers and booleans back as text whenever it saves it:
+    a key the tracked file then drops is still the copied value, and goes, with no note."""
+    tracked = project / "Pulumi.dev.yaml"
+    local = project / ".pulumi-local" / "Pulumi.dev.yaml"
+    tracked.write_text("config:\n  webapp:replicas: 1\n  webapp:protectData: false\n")
+    assert _run(project, "Pulumi.dev.yaml", str(local)).returncode == 0
+    local.write_text(
+        "encryptionsalt: v1:local\nconfig:\n  webapp:replicas: \"1\"\n"
+        "  webapp:protectData: \"false\"\n"
+    )
+    tracked.write_text("config:\n  webapp:protectData: false\n")
+    result = _run(project, "Pulumi.dev.yaml", str(local))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert yaml.safe_load(local.read_text())["config"] == {"webapp:protectData": False}
+
+
+def test_a_secret_set_in_the_copy_as_the_error_says_clears_the_error(project: Path) -> None:
+    """The tracked file gains a value encrypted for its Pulumi Cloud stack (a git pull) over
+    one copied before: the copy's value set with --config-file, as the error says, is the
+    copy's own."""
+    tracked = project / "Pulumi.dev.yaml"
+    local = project / ".pulumi-local" / "Pulumi.dev.yaml"
+    tracked.write_text("config:\n  webapp:secretEnv: {}\n")
+    assert _run(project, "Pulumi.dev.yaml", str(local)).returncode == 0
+    tracked.write_text("config:\n  webapp:secretEnv:\n    API_KEY:\n      secure: AAAA\n")
+    assert _run(project, "Pulumi.dev.yaml", str(local)).returncode == 1
+    local.write_text(
+        "encryptionsalt: v1:local\nconfig:\n  webapp:secretEnv:\n    API_KEY:\n"
+        "      secure: BBBB\n"
+    )
+    result = _run(project, "Pulumi.dev.yaml", str(local))
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(local.read_text())["config"]["webapp:secretEnv"] == {
+        "API_KEY": {"secure": "BBBB"}
+    }

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -59,6 +60,8 @@ def type_errors(stack: str, directory: Path) -> list[str]:
         spec = declared.get(key)
         if namespace != PROJECT or not isinstance(spec, dict):
             continue
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            continue  # checked by the CLI once decrypted, which only the stack's key can
         plain, _ = with_placeholders(value)
         if not cli_accepts(spec, plain):
             errors.append(
@@ -89,26 +92,19 @@ def _type_fix(stack: str, full_key: str, spec: dict[str, Any], value: Any) -> st
         meant = "true" if word in _MEANT_TRUE else "false" if word in _MEANT_FALSE else None
         return f"{set_key} {meant or '<true or false>'}"
     if spec["type"] == "array":
-        from stack_settings.reader import plaintext_flag
-
-        # --type string keeps an item that looks like a number text (the CLI allows no
-        # --type beside the --plaintext that a secret-looking key's value needs).
-        typed = plaintext_flag(full_key) or (
-            " --type string" if spec["items"].get("type") == "string" else ""
-        )
         placeholder = f"<{_type_name(spec['items'])}>"
         if isinstance(value, list):
             return " && ".join(
-                f"pulumi config set --stack {stack}{typed} --path '{full_key}[{index}]' -- "
-                + (shlex.quote(yaml_text(item)) if not isinstance(item, dict) else placeholder)
+                f"pulumi config set --stack {stack}{_item_flags(full_key, item)} --path "
+                f"'{full_key}[{index}]' -- {_item_text(item, placeholder)}"
                 for index, item in enumerate(value)
                 if not cli_accepts(spec["items"], item, from_stack_file=False)
             )
         # A single value where a list belongs becomes the list's first item.
-        item = shlex.quote(value) if isinstance(value, str) and value else placeholder
         return (
             f"pulumi config rm --stack {stack} {full_key} && pulumi config set --stack {stack}"
-            f"{typed} --path '{full_key}[0]' -- {item}"
+            f"{_item_flags(full_key, value)} --path '{full_key}[0]' -- "
+            f"{_item_text(value, placeholder)}"
         )
     return f"{set_key} {_example(spec)}"
 
@@ -116,9 +112,8 @@ def _type_fix(stack: str, full_key: str, spec: dict[str, Any], value: Any) -> st
 def local_copy(tracked: Path, local: Path) -> tuple[list[str], dict[str, Any], str | None]:
     """The keys a local stack of the Makefile sets besides the tracked file's (which CI
     deploys), the config `make preview` deploys with them, or why `make preview` would
-    stop bringing the copy up to date (or making it: local stacks are in use once their
-    directory is there)."""
-    if not local.parent.exists():
+    stop bringing the copy up to date."""
+    if not local.exists():
         return [], {}, None
     from tools.local_stack_config import LocalConfigError, build
 
@@ -197,6 +192,28 @@ def _shown(value: Any) -> str:
     if isinstance(value, str):
         return f"'{value}'"
     return json.dumps(value)
+
+
+# What the CLI's `--path` turns into a boolean or a number (config.coerce): true, false, and
+# whole numbers without a leading zero.
+_COERCED = re.compile(r"^(?:true|false|[+-]?\d+)$")
+
+
+def _item_text(item: Any, placeholder: str) -> str:
+    if item is None or isinstance(item, (dict, list)) or item == "":
+        return placeholder
+    return shlex.quote(yaml_text(item))
+
+
+def _item_flags(full_key: str, item: Any) -> str:
+    """--type string where `--path` would store the text as a number or a boolean; else
+    the --plaintext a secret-looking key's value may need (the CLI allows not both)."""
+    from stack_settings.reader import plaintext_flag
+
+    text = "" if item is None or isinstance(item, (dict, list)) else yaml_text(item)
+    if _COERCED.match(text) and not (len(text) > 1 and text[0] == "0"):
+        return " --type string"
+    return plaintext_flag(full_key)
 
 
 def _example(spec: dict[str, Any]) -> str:

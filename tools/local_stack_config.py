@@ -8,10 +8,13 @@ passes it to the CLI (`--config-file`, and `--cwd .pulumi-local` for `stack init
 has no such flag).
 
 Each run brings the copy up to date:
-- every config value of the tracked file is copied (the tracked file wins for its keys);
+- every config value of the tracked file is copied (the tracked file wins for its keys),
+  but the copy keeps its own value of a key the tracked file holds encrypted (for its
+  Pulumi Cloud stack) or only as an empty object or list;
 - the copy's secrets-provider state (encryptionsalt, ...) is kept, never the tracked one's;
 - keys only the copy has (local additions such as webapp:kubeContext) are kept, unless an
-  earlier run copied them from the tracked file, which no longer has them;
+  earlier run copied them from the tracked file, which no longer has them, and the copy
+  still holds the value copied (values compared as the CLI reads them, as text);
 - `--set key=value` overrides a value (make render sets webapp:renderYamlTo).
 The project file is copied beside it, so the CLI finds the project under --cwd.
 
@@ -33,12 +36,13 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.stack_config import StackFileError, leaf_paths, load_yaml, namespaced
+from tools.stack_config import StackFileError, leaf_paths, load_yaml, namespaced, yaml_text
 
 SECRETS_PROVIDER_KEYS = ("secretsprovider", "encryptedkey", "encryptionsalt")
 HEADER = (
-    "# Written by make from {tracked}: keys that file sets are overwritten on every run.\n"
-    "# Local additions (keys it does not set) and the secrets provider below are kept.\n"
+    "# Written by make from {tracked}: keys that file sets are overwritten on every run,\n"
+    "# but for its encrypted and empty values. Local additions (keys it does not set) and\n"
+    "# the secrets provider below are kept.\n"
 )
 
 
@@ -77,6 +81,20 @@ class LocalStackFile:
     warnings: list[str] = field(default_factory=list)
 
 
+def _same(first: Any, second: Any) -> bool:
+    """Equal as the CLI reads them: it writes a copy's numbers and booleans back as text
+    whenever it saves the file (`replicas: 1` becomes `"1"`)."""
+    return _as_text(first) == _as_text(second)
+
+
+def _as_text(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _as_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_text(item) for item in value]
+    return yaml_text(value)
+
+
 def _holds_secrets(value: Any) -> bool:
     return any(secure for _, secure in leaf_paths(value))
 
@@ -111,7 +129,7 @@ def build(
     for key, value in local_config.items():
         if key in tracked_config:
             continue
-        if key in previously_copied and value == previously_copied[key]:
+        if key in previously_copied and _same(value, previously_copied[key]):
             continue  # copied earlier, since removed from the tracked file
         # A local value of its own, or one set locally since (a secret moved out of the
         # tracked file into the copy, as the program's fix for a plaintext one says).
@@ -126,8 +144,10 @@ def build(
         encrypted = [path for path, secure in leaf_paths(value) if secure]
         if encrypted:
             # Encrypted for the Pulumi Cloud stack: a local stack cannot decrypt it.
-            if key in local_config and key not in previously_copied:
-                config[key] = local_config[key]
+            if key in local_config and not (
+                key in previously_copied and _same(local_config[key], previously_copied[key])
+            ):
+                config[key] = local_config[key]  # the copy's own, set with --config-file
                 continue
             if encrypted == [""]:
                 raise LocalConfigError(
@@ -147,8 +167,8 @@ def build(
         if (
             key in local_config
             and key in previously_copied
-            and local_config[key] != previously_copied[key]
-            and local_config[key] != value
+            and not _same(local_config[key], previously_copied[key])
+            and not _same(local_config[key], value)
         ):
             warnings.append(
                 f"{key} was changed in {local_path} and is reset to the value in "
