@@ -431,26 +431,23 @@ def test_a_wrong_type_s_fix_sets_what_was_meant(
     assert error.endswith(f"(the CLI stops here); fix it with: {fix}"), error
 
 
-def test_an_encrypted_value_of_a_typed_key_is_the_program_s_to_tell(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("lines", "key"),
+    [
+        (["webapp:replicas:", "  secure: AAABAKx0"], "webapp:replicas"),
+        (["webapp:args:", "  - --token", "  - secure: AAABAKx0"], "webapp:args"),
+    ],
+    ids=["a typed key", "an item of a list"],
+)
+def test_an_encrypted_value_is_the_program_s_to_tell_not_a_type_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[str], key: str
 ) -> None:
-    """The CLI checks a decrypted value's type, which only the stack's key shows: the
-    check leaves it to the program, whose sentence says the key is not secret."""
-    stack_with_lines(tmp_path, ["webapp:replicas:", "  secure: AAABAKx0"])
-    result = check_here(capsys, "dev", tmp_path)
+    """The CLI checks the types of decrypted values, which only the stack's key shows (an
+    encrypted item of a list of strings is text): the check leaves an encrypted value to
+    the program, whose sentence says the key is not secret."""
+    result = check_here(capsys, "dev", stack_with_lines(tmp_path, lines))
     assert "must be of type" not in result.stdout
-    assert "webapp:replicas is 'set as a secret', but it is not secret" in result.stdout
-
-
-def test_an_encrypted_item_of_a_list_is_text_to_the_cli(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The CLI checks types on decrypted values: an encrypted item of a list of strings
-    passes its check, and the program says what it makes of a secret there."""
-    stack_with_lines(tmp_path, ["webapp:args:", "  - --token", "  - secure: AAABAKx0"])
-    result = check_here(capsys, "dev", tmp_path)
-    assert "must be of type" not in result.stdout
-    assert "webapp:args is 'set as a secret', but it is not secret" in result.stdout
+    assert f"{key} is 'set as a secret', but it is not secret" in result.stdout
 
 
 def test_check_says_when_make_preview_could_not_bring_the_local_copy_up_to_date(

@@ -195,8 +195,8 @@ def _shown(value: Any) -> str:
 
 
 # What the CLI's `--path` turns into a boolean or a number (config.coerce): true, false, and
-# whole numbers without a leading zero.
-_COERCED = re.compile(r"^(?:true|false|[+-]?\d+)$")
+# whole numbers, but for text that starts with a 0 and has more after it.
+_COERCED = re.compile(r"^(?:true|false|0|[1-9]\d*|[+-]\d+)$")
 
 
 def _item_text(item: Any, placeholder: str) -> str:
@@ -211,7 +211,7 @@ def _item_flags(full_key: str, item: Any) -> str:
     from stack_settings.reader import plaintext_flag
 
     text = "" if item is None or isinstance(item, (dict, list)) else yaml_text(item)
-    if _COERCED.match(text) and not (len(text) > 1 and text[0] == "0"):
+    if _COERCED.match(text):
         return " --type string"
     return plaintext_flag(full_key)
 
